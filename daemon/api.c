@@ -1,0 +1,259 @@
+/* api.c - routes of the HTTP API and its read endpoints.
+ *
+ * Design notes: every request is answered in on_complete (after the whole
+ * message), except uploads, whose head is checked in on_headers so that a
+ * bad ticket is refused before a byte of the body is stored.  Roles come
+ * from SO_PEERCRED: root, the daemon's own uid and admin_group are admin;
+ * submit_group is submit; anyone else gets 403 (unset groups grant
+ * nothing).  The backend role (lp) arrives with the backend's events.
+ */
+#include "config.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <http_parser.h>
+
+#include "api.h"
+#include "conf.h"
+#include "daemon.h"
+#include "job.h"
+#include "log.h"
+#include "sched.h"
+#include "store.h"
+#include "util.h"
+
+enum role { ROLE_NONE, ROLE_SUBMIT, ROLE_ADMIN };
+
+/* Whether uid (primary group gid) belongs to the group called name. */
+static bool in_group(const char *name, uid_t uid, gid_t gid)
+{
+    if (!name)
+        return false;
+    struct group *g = getgrnam(name);
+    if (!g)
+        return false;
+    if (g->gr_gid == gid)
+        return true;
+    struct passwd *pw = getpwuid(uid);
+    if (!pw)
+        return false;
+    for (char **m = g->gr_mem; m && *m; m++)
+        if (strcmp(*m, pw->pw_name) == 0)
+            return true;
+    return pw->pw_gid == g->gr_gid;
+}
+
+static enum role peer_role(const struct http_req *req)
+{
+    if (req->uid == 0 || req->uid == D.uid || in_group(D.conf->admin_group, req->uid, req->gid))
+        return ROLE_ADMIN;
+    if (in_group(D.conf->submit_group, req->uid, req->gid))
+        return ROLE_SUBMIT;
+    return ROLE_NONE;
+}
+
+static bool is_upload(const struct http_req *req)
+{
+    return req->method == HTTP_POST && strcmp(req->path, "/v1/jobs") == 0;
+}
+
+static bool on_headers(struct http_req *req)
+{
+    if (peer_role(req) == ROLE_NONE) {
+        http_respond_error(req, 403, "forbidden", "This user may not use the spooler's API.");
+        return false;
+    }
+    if (is_upload(req))
+        return intake_headers(req);
+    if ((req->has_length && req->content_length > 0) || req->chunked) {
+        http_respond_error(req, 413, "body-not-allowed", "This request takes no body.");
+        return false;
+    }
+    return true;
+}
+
+static int on_body(struct http_req *req, const char *data, size_t len)
+{
+    if (is_upload(req))
+        return intake_body(req, data, len);
+    return 0;
+}
+
+static void on_abort(struct http_req *req)
+{
+    if (req->ctx)      /* only uploads keep state across callbacks */
+        intake_abort(req);
+    else
+        http_req_free(req);
+}
+
+/* ------------------------------------------------------------ reads */
+
+static void get_health(struct http_req *req)
+{
+    json_t *w = json_array();
+    if (D.conf->nprinters == 0)
+        json_array_append_new(w, json_string("no printer is configured"));
+    if (!sched_cups_ok())
+        json_array_append_new(w, json_string("cupsd is unreachable"));
+    http_respond_json(req, 200, json_pack("{s:b, s:s, s:o}", "ready", D.ready,
+                                          "cups", sched_cups_ok() ? "ok" : "unreachable",
+                                          "warnings", w));
+}
+
+static bool parse_id(const char *s, int64_t *id)
+{
+    char *end;
+    if (!s || *s < '1' || *s > '9')
+        return false;
+    long long v = strtoll(s, &end, 10);
+    if (*end || v <= 0)
+        return false;
+    *id = v;
+    return true;
+}
+
+static void get_job(struct http_req *req, const char *ids)
+{
+    int64_t id;
+    struct job j;
+    if (!parse_id(ids, &id) || store_job_get(D.store, id, &j) < 0) {
+        http_respond_error(req, 404, "not-found", "There is no job %s.", ids);
+        return;
+    }
+    http_respond_json(req, 200, job_to_json(&j));
+    job_clear(&j);
+}
+
+struct list_ctx {
+    json_t *jobs;
+    int64_t last_id;
+    int n, limit;
+};
+
+static int list_one(const struct job *j, void *arg)
+{
+    struct list_ctx *lc = arg;
+    if (lc->n == lc->limit)     /* one more than asked: there is a next page */
+        return 1;
+    json_array_append_new(lc->jobs, job_to_json(j));
+    lc->last_id = j->id;
+    lc->n++;
+    return 0;
+}
+
+static void get_jobs(struct http_req *req)
+{
+    struct store_filter f = STORE_FILTER_INIT;
+    struct list_ctx lc = {.jobs = json_array(), .limit = 100};
+    char *state = NULL, *order = NULL, *which = NULL, *limit = NULL, *after = NULL;
+    bool bad = false, b;
+    const char *what = NULL;
+
+    state = http_query_get(req->query, "state", &b); bad |= b;
+    order = http_query_get(req->query, "order", &b); bad |= b;
+    which = http_query_get(req->query, "which", &b); bad |= b;
+    limit = http_query_get(req->query, "limit", &b); bad |= b;
+    after = http_query_get(req->query, "after", &b); bad |= b;
+    if (bad)
+        what = "the query is not correctly percent-encoded";
+    unsigned completed = 0;
+    for (int s = 0; s < JOB_STATE_COUNT; s++)
+        if (job_state_is_completed(s))
+            completed |= 1u << s;
+    if (!what) {
+        if (!which || strcmp(which, "not-completed") == 0)
+            f.states = ((1u << JOB_STATE_COUNT) - 1) & ~completed;
+        else if (strcmp(which, "completed") == 0)
+            f.states = completed;
+        else if (strcmp(which, "all") == 0)
+            f.states = 0;
+        else
+            what = "which must be not-completed, completed or all";
+    }
+    if (!what && state) {
+        int s = job_state_from_name(state);
+        if (s < 0)
+            what = "state is not a job state";
+        else
+            f.states = 1u << s;
+    }
+    if (!what && limit) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (*end || v < 1 || v > 1000)
+            what = "limit must be an integer from 1 to 1000";
+        else
+            lc.limit = (int)v;
+    }
+    if (!what && after && !parse_id(after, &f.after_id))
+        what = "after must be a job id";
+    if (!what) {
+        f.order = order;
+        f.limit = lc.limit + 1;
+        if (store_jobs_query(D.store, &f, list_one, &lc) < 0)
+            what = "";
+    }
+    if (what && *what) {
+        json_decref(lc.jobs);
+        http_respond_json(req, 400, json_pack("{s:s, s:s}", "error", "bad-query", "message", what));
+    } else if (what) {
+        json_decref(lc.jobs);
+        http_respond_error(req, 500, "internal", "The job list cannot be read.");
+    } else {
+        json_t *next = lc.n == lc.limit && store_jobs_query(D.store, &(struct store_filter){
+                           .states = f.states, .order = f.order, .after_id = lc.last_id, .limit = 1,
+                           .document = -1, .sort = STORE_BY_ID}, NULL, NULL) > 0
+                       ? json_integer(lc.last_id) : json_null();
+        http_respond_json(req, 200, json_pack("{s:o, s:o}", "jobs", lc.jobs, "next", next));
+    }
+    free(state);
+    free(order);
+    free(which);
+    free(limit);
+    free(after);
+}
+
+static void on_complete(struct http_req *req)
+{
+    const char *p = req->path;
+    bool get = req->method == HTTP_GET;
+
+    if (is_upload(req)) {
+        intake_complete(req);
+        return;
+    }
+    if (strcmp(p, "/v1/health") == 0) {
+        if (get)
+            get_health(req);
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+    } else if (strcmp(p, "/v1/jobs") == 0) {
+        if (get)
+            get_jobs(req);
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET or POST.");
+    } else if (strncmp(p, "/v1/jobs/", 9) == 0 && !strchr(p + 9, '/')) {
+        if (get)
+            get_job(req, p + 9);
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+    } else if (strcmp(p, "/v1/printers") == 0) {
+        if (get)
+            http_respond_json(req, 200, sched_printers_json());
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+    } else {
+        http_respond_error(req, 404, "not-found", "No such endpoint.");
+    }
+}
+
+const struct http_handler api_handler = {
+    .on_headers = on_headers,
+    .on_body = on_body,
+    .on_complete = on_complete,
+    .on_abort = on_abort,
+};

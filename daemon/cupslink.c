@@ -1,0 +1,678 @@
+/* cupslink.c - the CUPS link: IPP operations run off the event loop.
+ *
+ * Design notes:
+ * - The only file that includes libcups headers.  libcups calls block, so
+ *   one thread owns one http_t and runs the operations the loop queues
+ *   (mutex + condvar FIFO), one at a time, in order; each finished op goes
+ *   back to the loop with iopool_post(), so op->done runs on the loop and
+ *   every other module stays single-threaded.
+ * - libcups keeps the user, the server and the password callback per
+ *   thread: the link thread sets them itself (cupsSetUser, cupsSetServer,
+ *   cupsSetPasswordCB2).  cupsSetServer() also parses "host:port" and
+ *   socket paths exactly as CUPS_SERVER would be; ippNewRequest() does not
+ *   add requesting-user-name, so every request here adds cupsUser().
+ * - A hung cupsd must not stall the link.  We connect ourselves with a
+ *   3 s limit (httpConnect2 msec, aborted early by cupslink_stop through
+ *   its cancel flag) and give the http_t a 1 s wait slice whose timeout
+ *   callback gives up once nothing has moved for STALL_MS (8 s) or the
+ *   link is stopping.  So an op against a stopped cupsd fails at once
+ *   (refused), and one against a frozen cupsd after ~8-9 s (plus up to
+ *   1 s that libcups waits for "100 Continue").  libcups's own silent
+ *   reconnects use 30 s; they only happen on an http_t we have not closed,
+ *   and we close it after every connection error, so the next op goes
+ *   through our short connect again.
+ * - Connection errors (no fd, HTTP-level error, service-unavailable) close
+ *   the http_t and report unreachable = true.  Before each op an idle
+ *   connection is checked for EOF (cupsd restarted or timed it out), and a
+ *   read-only op that fails on a reused connection is retried once on a
+ *   fresh one; SUBMIT is never retried (Create-Job may have run).
+ * - SUBMIT is Create-Job + Send-Document (64 KiB chunks, last-document).
+ *   Any failure after Create-Job closes the connection (a half-sent chunked
+ *   document cannot be finished without printing a truncated file) and
+ *   cancels and purges the created job over a fresh one; if even that
+ *   fails, cups_job_id keeps the orphan's id and startup reconciliation
+ *   (FIND by job-name) cleans it later.  Nothing that names a customer goes
+ *   to CUPS: the document is "copees-<job id>.pdf".
+ * - All signals are blocked on the link thread: asynchronous ones go to the
+ *   loop's thread, and a write to a closed socket gives EPIPE, not SIGPIPE.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cups/cups.h>
+#include <cups/http.h>
+#include <cups/ipp.h>
+
+#include "cupslink.h"
+#include "iopool.h"
+#include "log.h"
+#include "util.h"
+
+#define CONNECT_MS 3000        /* our own (re)connects */
+#define WAIT_SLICE 1.0         /* seconds between timeout callbacks */
+#define STALL_MS 8000          /* no progress this long: give up */
+#define CHUNK (64 * 1024)      /* Send-Document write size */
+
+/* What an IPP exchange came to. */
+enum res { R_OK, R_FAIL, R_BROKEN };
+
+/* Shared between the loop and the link thread, under mu. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct cups_op *q_head, *q_tail;
+static bool running, stopping;
+static pthread_t link_thread;
+static char *link_server, *link_user;
+/* Set by cupslink_stop, read (atomically) by the link thread and libcups. */
+static int stop_flag;
+static int connect_cancel;
+
+/* The link thread's own. */
+static http_t *http;
+static int64_t stall_since;
+static char *chunk;
+
+/* Name of an op kind, for logs. */
+static const char *kind_name(enum cups_op_kind k)
+{
+    switch (k) {
+    case CUPS_OP_SUBMIT: return "submit";
+    case CUPS_OP_JOB_STATE: return "job-state";
+    case CUPS_OP_PURGE: return "purge";
+    case CUPS_OP_PRINTER: return "printer";
+    case CUPS_OP_FIND: return "find";
+    }
+    return "?";
+}
+
+/* Run op's completion on the loop (iopool_post callback). */
+static void op_deliver(void *arg)
+{
+    struct cups_op *op = arg;
+    if (op->done)
+        op->done(op);
+    else
+        cups_op_free(op);
+}
+
+/* Complete op unrun with ok = false and error why; close its document. */
+static void op_refuse(struct cups_op *op, const char *why)
+{
+    if (op->doc_fd >= 0) {
+        close(op->doc_fd);
+        op->doc_fd = -1;
+    }
+    op->ok = false;
+    op->unreachable = false;
+    xstrlcpy(op->error, why, sizeof op->error);
+    iopool_post(op_deliver, op);
+}
+
+/* ------------------------------------------------------------ connection */
+
+/* libcups's timeout callback: 1 = keep waiting, 0 = give up. */
+static int link_timeout_cb(http_t *h, void *unused)
+{
+    if (__atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
+        return 0;
+    return mono_ms() - stall_since < STALL_MS;
+}
+
+/* Drop the connection, if any. */
+static void link_close(void)
+{
+    if (http)
+        httpClose(http);
+    http = NULL;
+}
+
+/* Have a usable connection; 0, or -1 with err set.  An idle connection
+ * that has something to read has been closed by cupsd: start afresh. */
+static int link_connect(char *err, size_t len)
+{
+    if (http && (httpGetFd(http) < 0 || httpWait(http, 0)))
+        link_close();
+    if (http)
+        return 0;
+    errno = 0;
+    http = httpConnect2(cupsServer(), ippPort(), NULL, AF_UNSPEC, cupsEncryption(), 1,
+                        CONNECT_MS, &connect_cancel);
+    if (!http) {
+        int e = errno;
+        snprintf(err, len, "cannot connect to cupsd at %s: %s", cupsServer(),
+                 e ? strerror(e) : cupsLastErrorString());
+        return -1;
+    }
+    httpSetTimeout(http, WAIT_SLICE, link_timeout_cb, NULL);
+    log_debug("cupslink: connected to %s", cupsServer());
+    return 0;
+}
+
+/* After a failed exchange: is the connection itself at fault? */
+static bool link_broken(void)
+{
+    if (!http || httpGetFd(http) < 0)
+        return true;
+    if (cupsLastError() == IPP_STATUS_ERROR_SERVICE_UNAVAILABLE)
+        return true;
+    return httpGetStatus(http) == HTTP_STATUS_ERROR;
+}
+
+/* Fill op->error from libcups's last error, prefixed by what failed. */
+static void op_error_ipp(struct cups_op *op, const char *what)
+{
+    ipp_status_t st = cupsLastError();
+    const char *msg = cupsLastErrorString();
+    const char *name = ippErrorString(st);
+    if (msg && strcmp(msg, name) != 0)
+        snprintf(op->error, sizeof op->error, "%s: %s: %s", what, name, msg);
+    else
+        snprintf(op->error, sizeof op->error, "%s: %s", what, name);
+}
+
+/* ------------------------------------------------------------ IPP helpers */
+
+/* ipp://localhost:PORT/printers/QUEUE into buf. */
+static void printer_uri(char *buf, size_t len, const char *queue)
+{
+    httpAssembleURIf(HTTP_URI_CODING_ALL, buf, (int)len, "ipp", NULL, "localhost", ippPort(),
+                     "/printers/%s", queue);
+}
+
+/* ipp://localhost:PORT/jobs/ID into buf. */
+static void job_uri(char *buf, size_t len, int id)
+{
+    httpAssembleURIf(HTTP_URI_CODING_ALL, buf, (int)len, "ipp", NULL, "localhost", ippPort(),
+                     "/jobs/%d", id);
+}
+
+/* New request for op with the target URI (name "printer-uri" or "job-uri")
+ * and our requesting-user-name; never NULL. */
+static ipp_t *request_new(ipp_op_t ipp_op, const char *uri_name, const char *uri)
+{
+    ipp_t *req = ippNewRequest(ipp_op);
+    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, uri_name, NULL, uri);
+    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", NULL, cupsUser());
+    return req;
+}
+
+/* Send req (consumed) to resource; *resp is the answer on R_OK (caller
+ * ippDelete()s it), NULL otherwise, with op->error set. */
+static enum res request_do(struct cups_op *op, ipp_t *req, const char *resource,
+                           const char *what, ipp_t **resp)
+{
+    stall_since = mono_ms();
+    *resp = cupsDoRequest(http, req, resource);
+    if (*resp && cupsLastError() <= IPP_STATUS_OK_CONFLICTING)
+        return R_OK;
+    ippDelete(*resp);
+    *resp = NULL;
+    op_error_ipp(op, what);
+    return link_broken() ? R_BROKEN : R_FAIL;
+}
+
+/* Join the keyword values of attr with ',' into buf (whole keywords only). */
+static void join_keywords(ipp_attribute_t *attr, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; attr && i < ippGetCount(attr); i++) {
+        const char *kw = ippGetString(attr, i, NULL);
+        size_t n = kw ? strlen(kw) : 0;
+        if (!n || used + (used ? 1 : 0) + n + 1 > len)
+            continue;
+        if (used)
+            buf[used++] = ',';
+        memcpy(buf + used, kw, n + 1);
+        used += n;
+    }
+}
+
+/* IPP job-state enum to ours (anything unexpected is UNKNOWN). */
+static enum cups_jstate jstate_of(int v)
+{
+    return v >= CUPS_J_PENDING && v <= CUPS_J_COMPLETED ? (enum cups_jstate)v : CUPS_J_UNKNOWN;
+}
+
+/* Cancel-Job with purge-job=true of CUPS job id: R_OK also when CUPS no
+ * longer knows the job (nothing left to purge). */
+static enum res cancel_purge(struct cups_op *op, int id)
+{
+    char uri[HTTP_MAX_URI];
+    ipp_t *resp;
+
+    job_uri(uri, sizeof uri, id);
+    ipp_t *req = request_new(IPP_OP_CANCEL_JOB, "job-uri", uri);
+    ippAddBoolean(req, IPP_TAG_OPERATION, "purge-job", 1);
+    enum res r = request_do(op, req, "/jobs/", "Cancel-Job", &resp);
+    ippDelete(resp);
+    if (r == R_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND) {
+        xstrlcpy(op->error, "not-found", sizeof op->error);
+        return R_OK;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ operations */
+
+/* SUBMIT: Create-Job with the ticket, then the document in one
+ * Send-Document; on failure after Create-Job, cancel and purge. */
+static enum res op_submit(struct cups_op *op)
+{
+    cups_option_t *opts = NULL;
+    int nopts = 0, id;
+    int fd = op->doc_fd;
+    enum res r = R_FAIL;
+    char docname[64];
+
+    op->doc_fd = -1;
+    op->cups_job_id = 0;
+    if (op->copies > 0)
+        nopts = cupsAddIntegerOption("copies", op->copies, nopts, &opts);
+    if (op->media[0])
+        nopts = cupsAddOption("media", op->media, nopts, &opts);
+    if (op->sides[0])
+        nopts = cupsAddOption("sides", op->sides, nopts, &opts);
+    if (op->color[0])
+        nopts = cupsAddOption("print-color-mode", op->color, nopts, &opts);
+    stall_since = mono_ms();
+    id = cupsCreateJob(http, op->queue, op->job_name, nopts, opts);
+    cupsFreeOptions(nopts, opts);
+    if (id <= 0) {
+        op_error_ipp(op, "Create-Job");
+        r = link_broken() ? R_BROKEN : R_FAIL;
+        goto out;
+    }
+
+    snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
+    stall_since = mono_ms();
+    if (cupsStartDocument(http, op->queue, id, docname, CUPS_FORMAT_PDF, 1) != HTTP_STATUS_CONTINUE) {
+        op_error_ipp(op, "Send-Document");
+        goto undo;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(op->error, sizeof op->error, "reading the document: %s", strerror(errno));
+            goto undo;
+        }
+        if (n == 0)
+            break;
+        stall_since = mono_ms();
+        if (cupsWriteRequestData(http, chunk, (size_t)n) != HTTP_STATUS_CONTINUE) {
+            op_error_ipp(op, "Send-Document data");
+            goto undo;
+        }
+    }
+    stall_since = mono_ms();
+    if (cupsFinishDocument(http, op->queue) > IPP_STATUS_OK_CONFLICTING) {
+        op_error_ipp(op, "Send-Document");
+        goto undo;
+    }
+    op->cups_job_id = id;
+    r = R_OK;
+    goto out;
+
+undo:
+    /* The connection may be mid-request: never finish it, start afresh. */
+    r = link_broken() ? R_BROKEN : R_FAIL;
+    link_close();
+    {
+        char err[sizeof op->error], cerr[64];
+        xstrlcpy(err, op->error, sizeof err);
+        enum res c = link_connect(cerr, sizeof cerr) == 0 ? cancel_purge(op, id) : R_BROKEN;
+        if (c == R_BROKEN)
+            r = R_BROKEN;
+        if (c == R_OK) {
+            log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: CUPS job %d canceled and purged", id);
+        } else {
+            op->cups_job_id = id;
+            log_job(LOG_LVL_WARN, op->job_id, NULL,
+                    "cupslink: CUPS job %d left waiting for its document: %s", id, op->error);
+        }
+        xstrlcpy(op->error, err, sizeof op->error);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return r;
+}
+
+/* JOB_STATE: Get-Job-Attributes; error "not-found" when CUPS has no such job. */
+static enum res op_job_state(struct cups_op *op)
+{
+    static const char *const want[] = {"job-state", "job-state-reasons",
+                                       "job-impressions-completed"};
+    char uri[HTTP_MAX_URI];
+    ipp_t *resp;
+
+    op->jstate = CUPS_J_UNKNOWN;
+    op->jreasons[0] = '\0';
+    op->impressions = 0;
+    job_uri(uri, sizeof uri, op->cups_job_id);
+    ipp_t *req = request_new(IPP_OP_GET_JOB_ATTRIBUTES, "job-uri", uri);
+    ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
+                  (int)(sizeof want / sizeof want[0]), NULL, want);
+    enum res r = request_do(op, req, "/", "Get-Job-Attributes", &resp);
+    if (r != R_OK) {
+        if (r == R_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND)
+            xstrlcpy(op->error, "not-found", sizeof op->error);
+        return r;
+    }
+    ipp_attribute_t *a = ippFindAttribute(resp, "job-state", IPP_TAG_ENUM);
+    op->jstate = a ? jstate_of(ippGetInteger(a, 0)) : CUPS_J_UNKNOWN;
+    join_keywords(ippFindAttribute(resp, "job-state-reasons", IPP_TAG_KEYWORD), op->jreasons,
+                  sizeof op->jreasons);
+    a = ippFindAttribute(resp, "job-impressions-completed", IPP_TAG_INTEGER);
+    op->impressions = a ? ippGetInteger(a, 0) : 0;
+    ippDelete(resp);
+    return R_OK;
+}
+
+/* PRINTER: Get-Printer-Attributes of the queue. */
+static enum res op_printer(struct cups_op *op)
+{
+    static const char *const want[] = {"printer-state", "printer-state-reasons",
+                                       "printer-is-accepting-jobs"};
+    char uri[HTTP_MAX_URI];
+    ipp_t *resp;
+
+    op->pstate = 0;
+    op->preasons[0] = '\0';
+    op->accepting = false;
+    printer_uri(uri, sizeof uri, op->queue);
+    ipp_t *req = request_new(IPP_OP_GET_PRINTER_ATTRIBUTES, "printer-uri", uri);
+    ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
+                  (int)(sizeof want / sizeof want[0]), NULL, want);
+    enum res r = request_do(op, req, "/", "Get-Printer-Attributes", &resp);
+    if (r != R_OK)
+        return r;
+    ipp_attribute_t *a = ippFindAttribute(resp, "printer-state", IPP_TAG_ENUM);
+    op->pstate = a ? ippGetInteger(a, 0) : 0;
+    join_keywords(ippFindAttribute(resp, "printer-state-reasons", IPP_TAG_KEYWORD), op->preasons,
+                  sizeof op->preasons);
+    a = ippFindAttribute(resp, "printer-is-accepting-jobs", IPP_TAG_BOOLEAN);
+    op->accepting = a && ippGetBoolean(a, 0);
+    ippDelete(resp);
+    return R_OK;
+}
+
+/* FIND: Get-Jobs (which-jobs=all) of the queue; the highest job-id whose
+ * job-name is op->job_name, or cups_job_id = 0. */
+static enum res op_find(struct cups_op *op)
+{
+    static const char *const want[] = {"job-id", "job-name", "job-state"};
+    char uri[HTTP_MAX_URI];
+    ipp_t *resp;
+
+    op->cups_job_id = 0;
+    op->jstate = CUPS_J_UNKNOWN;
+    printer_uri(uri, sizeof uri, op->queue);
+    ipp_t *req = request_new(IPP_OP_GET_JOBS, "printer-uri", uri);
+    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "which-jobs", NULL, "all");
+    ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
+                  (int)(sizeof want / sizeof want[0]), NULL, want);
+    enum res r = request_do(op, req, "/", "Get-Jobs", &resp);
+    if (r != R_OK)
+        return r;
+    /* Jobs come as groups of job attributes split by separators. */
+    ipp_attribute_t *a = ippFirstAttribute(resp);
+    while (a) {
+        int id = 0, state = 0;
+        bool match = false;
+        for (; a && ippGetGroupTag(a) != IPP_TAG_JOB; a = ippNextAttribute(resp))
+            ;
+        for (; a && ippGetGroupTag(a) == IPP_TAG_JOB; a = ippNextAttribute(resp)) {
+            const char *name = ippGetName(a);
+            if (!name)
+                break;
+            if (!strcmp(name, "job-id") && ippGetValueTag(a) == IPP_TAG_INTEGER)
+                id = ippGetInteger(a, 0);
+            else if (!strcmp(name, "job-state") && ippGetValueTag(a) == IPP_TAG_ENUM)
+                state = ippGetInteger(a, 0);
+            else if (!strcmp(name, "job-name")) {
+                const char *v = ippGetString(a, 0, NULL);
+                match = v && !strcmp(v, op->job_name);
+            }
+        }
+        if (match && id > op->cups_job_id) {
+            op->cups_job_id = id;
+            op->jstate = jstate_of(state);
+        }
+        if (a)
+            a = ippNextAttribute(resp);
+    }
+    ippDelete(resp);
+    return R_OK;
+}
+
+/* PURGE: Cancel-Job with purge-job=true (also done jobs; unknown = ok). */
+static enum res op_purge(struct cups_op *op)
+{
+    return cancel_purge(op, op->cups_job_id);
+}
+
+/* Check op's inputs; NULL when it can run, else why not. */
+static const char *op_invalid(const struct cups_op *op)
+{
+    switch (op->kind) {
+    case CUPS_OP_SUBMIT:
+        if (op->doc_fd < 0)
+            return "no document";
+        /* fall through */
+    case CUPS_OP_PRINTER:
+    case CUPS_OP_FIND:
+        return op->queue[0] ? NULL : "no queue";
+    case CUPS_OP_JOB_STATE:
+    case CUPS_OP_PURGE:
+        return op->cups_job_id > 0 ? NULL : "no CUPS job id";
+    }
+    return "unknown operation";
+}
+
+/* Run one op on the link thread, filling its results. */
+static void link_run(struct cups_op *op)
+{
+    const char *bad = op_invalid(op);
+    enum res r = R_FAIL;
+
+    op->ok = false;
+    op->unreachable = false;
+    op->error[0] = '\0';
+    if (bad) {
+        xstrlcpy(op->error, bad, sizeof op->error);
+        goto out;
+    }
+    for (int attempt = 0;; attempt++) {
+        bool reused = http != NULL;
+        op->error[0] = '\0';
+        stall_since = mono_ms();
+        if (link_connect(op->error, sizeof op->error) < 0) {
+            r = R_BROKEN;
+            break;
+        }
+        switch (op->kind) {
+        case CUPS_OP_SUBMIT: r = op_submit(op); break;
+        case CUPS_OP_JOB_STATE: r = op_job_state(op); break;
+        case CUPS_OP_PURGE: r = op_purge(op); break;
+        case CUPS_OP_PRINTER: r = op_printer(op); break;
+        case CUPS_OP_FIND: r = op_find(op); break;
+        }
+        if (r != R_BROKEN)
+            break;
+        link_close();
+        if (!reused || attempt > 0 || op->kind == CUPS_OP_SUBMIT ||
+            __atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
+            break;
+        log_debug("cupslink: %s: connection lost, retrying once", kind_name(op->kind));
+    }
+    op->ok = r == R_OK;
+    op->unreachable = r == R_BROKEN;
+    if (!op->ok && __atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
+        xstrlcpy(op->error, "stopping", sizeof op->error);
+out:
+    if (op->doc_fd >= 0) {
+        close(op->doc_fd);
+        op->doc_fd = -1;
+    }
+    if (!op->ok)
+        log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: %s failed%s: %s", kind_name(op->kind),
+                op->unreachable ? " (cupsd unreachable)" : "", op->error);
+}
+
+/* Password callback: a daemon has no one to type a password. */
+static const char *no_password(const char *prompt, http_t *h, const char *method,
+                               const char *resource, void *data)
+{
+    return NULL;
+}
+
+/* The link thread: take ops until stopped. */
+static void *link_main(void *unused)
+{
+    if (link_user)
+        cupsSetUser(link_user);
+    cupsSetServer(link_server);
+    /* Never prompt (NULL would restore libcups's tty prompt). */
+    cupsSetPasswordCB2(no_password, NULL);
+    chunk = malloc(CHUNK);
+    if (!chunk)
+        fatal("cupslink: out of memory");
+    log_debug("cupslink: CUPS at %s as %s", cupsServer(), cupsUser());
+
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!q_head && !stopping)
+            pthread_cond_wait(&cv, &mu);
+        if (stopping)
+            break;
+        struct cups_op *op = q_head;
+        q_head = op->next;
+        if (!q_head)
+            q_tail = NULL;
+        op->next = NULL;
+        pthread_mutex_unlock(&mu);
+        link_run(op);
+        iopool_post(op_deliver, op);
+        pthread_mutex_lock(&mu);
+    }
+    pthread_mutex_unlock(&mu);
+    link_close();
+    free(chunk);
+    chunk = NULL;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ public */
+
+int cupslink_start(const char *server, const char *user)
+{
+    sigset_t all, old;
+    int rc;
+
+    pthread_mutex_lock(&mu);
+    if (running) {
+        pthread_mutex_unlock(&mu);
+        errno = EBUSY;
+        return -1;
+    }
+    free(link_server);
+    free(link_user);
+    link_server = server && *server ? strdup(server) : NULL;
+    link_user = user && *user ? strdup(user) : NULL;
+    if ((server && *server && !link_server) || (user && *user && !link_user)) {
+        pthread_mutex_unlock(&mu);
+        errno = ENOMEM;
+        return -1;
+    }
+    stopping = false;
+    __atomic_store_n(&stop_flag, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&connect_cancel, 0, __ATOMIC_RELAXED);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&link_thread, NULL, link_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        pthread_mutex_unlock(&mu);
+        errno = rc;
+        return -1;
+    }
+    running = true;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+void cupslink_submit(struct cups_op *op)
+{
+    op->next = NULL;
+    pthread_mutex_lock(&mu);
+    if (!running || stopping) {
+        pthread_mutex_unlock(&mu);
+        op_refuse(op, "stopping");
+        return;
+    }
+    if (q_tail)
+        q_tail->next = op;
+    else
+        q_head = op;
+    q_tail = op;
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+}
+
+void cupslink_stop(void)
+{
+    struct cups_op *left;
+
+    pthread_mutex_lock(&mu);
+    if (!running || stopping) {
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    stopping = true;
+    left = q_head;
+    q_head = q_tail = NULL;
+    /* The op in flight, if any, gives up at its next wait slice. */
+    __atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&connect_cancel, 1, __ATOMIC_RELAXED);
+    pthread_cond_signal(&cv);
+    pthread_mutex_unlock(&mu);
+
+    while (left) {
+        struct cups_op *next = left->next;
+        op_refuse(left, "stopping");
+        left = next;
+    }
+    pthread_join(link_thread, NULL);
+    pthread_mutex_lock(&mu);
+    running = false;
+    stopping = false;
+    pthread_mutex_unlock(&mu);
+}
+
+struct cups_op *cups_op_new(enum cups_op_kind kind)
+{
+    struct cups_op *op = calloc(1, sizeof *op);
+    if (!op)
+        fatal("cupslink: out of memory");
+    op->kind = kind;
+    op->doc_fd = -1;
+    return op;
+}
+
+void cups_op_free(struct cups_op *op)
+{
+    if (!op)
+        return;
+    if (op->doc_fd >= 0)
+        close(op->doc_fd);
+    free(op);
+}

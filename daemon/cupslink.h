@@ -1,0 +1,69 @@
+/* cupslink.h - the door to CUPS.  cupslink.c is the only file that includes
+ * libcups headers.  libcups calls block, so they run on one thread owning
+ * its own http_t; the event loop hands it operations and gets each one back,
+ * completed, through iopool_post() (the done callback runs on the loop).
+ * When cupsd is unreachable an operation fails promptly with ok = false and
+ * the loop goes on; the link reconnects on the next operation.
+ */
+#ifndef COPEES_CUPSLINK_H
+#define COPEES_CUPSLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cups_op_kind {
+    CUPS_OP_SUBMIT,      /* create a job and send one document */
+    CUPS_OP_JOB_STATE,   /* Get-Job-Attributes of one job */
+    CUPS_OP_PURGE,       /* Cancel-Job with purge-job=true */
+    CUPS_OP_PRINTER,     /* Get-Printer-Attributes of one queue */
+    CUPS_OP_FIND,        /* look a job up by job-name among all jobs of queue */
+};
+
+/* What CUPS says of a job, mapped to the IPP job-state enum values. */
+enum cups_jstate {
+    CUPS_J_UNKNOWN = 0, CUPS_J_PENDING = 3, CUPS_J_HELD = 4, CUPS_J_PROCESSING = 5,
+    CUPS_J_STOPPED = 6, CUPS_J_CANCELED = 7, CUPS_J_ABORTED = 8, CUPS_J_COMPLETED = 9
+};
+
+struct cups_op {
+    enum cups_op_kind kind;
+    int64_t job_id;            /* ours, for the caller's bookkeeping */
+    char queue[128];           /* CUPS queue name */
+    /* SUBMIT in */
+    char job_name[64];         /* copees-<instance>-<id>; also FIND's key */
+    int doc_fd;                /* open O_RDONLY document; cupslink closes it */
+    int copies;
+    char media[64], sides[24], color[16];
+    /* SUBMIT out; JOB_STATE / PURGE in; FIND out (0 = not found) */
+    int cups_job_id;
+    /* JOB_STATE / FIND out */
+    enum cups_jstate jstate;
+    char jreasons[256];        /* job-state-reasons, comma-separated */
+    int impressions;           /* job-impressions-completed (pages printed) */
+    /* PRINTER out */
+    int pstate;                /* printer-state: 3 idle, 4 processing, 5 stopped */
+    char preasons[256];        /* printer-state-reasons, comma-separated */
+    bool accepting;            /* printer-is-accepting-jobs */
+    /* every op out */
+    bool ok;                   /* the operation succeeded */
+    bool unreachable;          /* cupsd could not be reached */
+    char error[256];           /* why not, for logs (no customer data) */
+    /* completion, called on the loop thread; it owns op afterwards */
+    void (*done)(struct cups_op *op);
+    void *arg;
+    struct cups_op *next;      /* cupslink's queue link */
+};
+
+/* Start the link thread.  server: cupsd's domain socket path or
+ * "host:port", NULL for libcups's default.  user: requesting-user-name.
+ * 0 / -1. */
+int cupslink_start(const char *server, const char *user);
+/* Queue op (caller allocated; it is handed back to op->done). */
+void cupslink_submit(struct cups_op *op);
+/* Stop the thread: operations still queued complete with ok = false. */
+void cupslink_stop(void);
+/* New zeroed op of the kind (doc_fd = -1); never NULL. */
+struct cups_op *cups_op_new(enum cups_op_kind kind);
+void cups_op_free(struct cups_op *op);
+
+#endif

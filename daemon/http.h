@@ -1,0 +1,91 @@
+/* http.h - HTTP/1.1 connections on the API socket: bufferevents +
+ * http-parser, streaming request bodies to the handler as they arrive.
+ *
+ * A request's life: http.c calls handler.on_headers() once the head is
+ * parsed; the handler either answers at once (http_respond*) or accepts a
+ * body, which then arrives through on_body(); on_complete() follows the
+ * last byte.  Every request ends with exactly one http_respond*() call (or
+ * http_req_free() after on_abort()).  When the client goes away before the
+ * answer, on_abort() is called and req->conn becomes NULL: the handler may
+ * finish its work and then answer into the void (http_respond frees it).
+ */
+#ifndef COPEES_HTTP_H
+#define COPEES_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+struct event_base;
+struct http_conn;
+
+struct http_req {
+    struct http_conn *conn;      /* NULL once the client went away */
+    int method;                  /* enum http_method of http_parser.h */
+    char *url;                   /* request target as sent */
+    char *path;                  /* decoded path part (no query) */
+    char *query;                 /* raw query (after '?'), "" if none */
+    /* headers we use */
+    char *content_type;
+    char *idem_key;
+    char *last_event_id;
+    bool has_length;
+    uint64_t content_length;
+    bool chunked;
+    bool expect_continue;
+    /* peer */
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    /* the handler's own state */
+    void *ctx;
+    void (*ctx_free)(void *ctx); /* called when the request is freed */
+};
+
+struct http_handler {
+    /* Head parsed.  Return true to accept a body (on_body/on_complete
+     * follow), false when the handler answered already. */
+    bool (*on_headers)(struct http_req *req);
+    /* A piece of body; return 0 to go on, -1 when the handler answered
+     * (an error) and wants no more. */
+    int (*on_body)(struct http_req *req, const char *data, size_t len);
+    /* The whole body has arrived. */
+    void (*on_complete)(struct http_req *req);
+    /* The client went away before the answer. */
+    void (*on_abort)(struct http_req *req);
+};
+
+/* Serve connections accepted on listen_fd (already listening). 0 / -1. */
+int http_listen(struct event_base *base, int listen_fd, const struct http_handler *h);
+/* Stop accepting; answer requests that arrive from now on with 503. */
+void http_drain(void);
+/* Close the listener and every idle connection. */
+void http_shutdown(void);
+/* Connections open now. */
+int http_conn_count(void);
+
+/* Answer: status, content type, body (copied).  Ends the request. */
+void http_respond(struct http_req *req, int status, const char *ctype, const char *body,
+                  size_t len);
+/* Answer with a JSON body (takes the reference to j).  Ends the request. */
+void http_respond_json(struct http_req *req, int status, json_t *j);
+/* Answer {"error": code, "message": msg}.  Ends the request. */
+void http_respond_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Free a request whose client went away (after on_abort). */
+void http_req_free(struct http_req *req);
+/* Stop/resume reading the request body (backpressure while the handler
+ * waits on a worker). */
+void http_req_pause(struct http_req *req);
+void http_req_resume(struct http_req *req);
+
+/* Query parameter name (percent-decoded; '+' stays '+').  Returns a
+ * malloc'd string or NULL when absent; *bad set when the encoding is
+ * broken. */
+char *http_query_get(const char *query, const char *name, bool *bad);
+/* Reason phrase for a status code. */
+const char *http_status_text(int status);
+
+#endif

@@ -1,0 +1,468 @@
+/* intake.c - POST /v1/jobs: ticket, streaming upload, commit, preflight,
+ * answer.
+ *
+ * Design notes: the body goes straight from the socket buffer into the
+ * incoming file (spool_upload_write hashes it on the way), so memory does
+ * not grow with the document.  The commit (fdatasync, rename, directory
+ * fsync) runs on an I/O worker; only then is the job row inserted (state
+ * preflight), which is the point of no return: from there the job is
+ * finished whatever the client does, and after a crash intake_resume()
+ * preflights it again.  The answer comes after the verdict: 201 with the
+ * job, or 422 once a rejected document has been shredded.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "conf.h"
+#include "daemon.h"
+#include "iopool.h"
+#include "job.h"
+#include "log.h"
+#include "preflight.h"
+#include "retention.h"
+#include "sched.h"
+#include "shred.h"
+#include "spool.h"
+#include "store.h"
+#include "util.h"
+
+enum intake_phase { PHASE_UPLOAD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_ANSWER };
+
+struct intake {
+    enum intake_phase phase;
+    struct http_req *req;      /* NULL once the request is gone */
+    struct upload *up;
+    struct job job;
+    int commit_rc, commit_errno;
+    json_t *report;
+    bool reject;
+};
+
+static int busy;
+
+int intake_busy(void)
+{
+    return busy;
+}
+
+static void intake_free(struct intake *in)
+{
+    if (!in)
+        return;
+    spool_upload_free(in->up);
+    job_clear(&in->job);
+    json_decref(in->report);
+    free(in);
+    busy--;
+}
+
+static void ctx_free(void *ctx)
+{
+    struct intake *in = ctx;
+    /* The request is going away: keep the intake if work is pending. */
+    in->req = NULL;
+}
+
+/* ------------------------------------------------------------ ticket */
+
+static bool matches(const char *re, const char *s)
+{
+    regex_t rx;
+    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
+    regfree(&rx);
+    return ok;
+}
+
+static bool int_in(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    if (!s || !*s || !matches("^[0-9]+$", s))
+        return false;
+    long v = strtol(s, &end, 10);
+    if (*end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Fill j from the query; on a bad field answer 400 and return false. */
+static bool ticket_parse(struct http_req *req, struct job *j)
+{
+    static const char *fields[] = {"order", "copies", "sides", "color", "media", "due",
+                                   "priority", "hold"};
+    char *v[8];
+    bool bad = false, ok = false;
+    const char *field = NULL, *rule = NULL;
+
+    for (int i = 0; i < 8; i++) {
+        bool b;
+        v[i] = http_query_get(req->query, fields[i], &b);
+        if (b && !bad) {
+            bad = true;
+            field = fields[i];
+            rule = "is not correctly percent-encoded";
+        }
+    }
+    if (bad)
+        goto out;
+    field = "order";
+    rule = "is required: 1 to 64 characters from A-Z a-z 0-9 . _ -";
+    if (!v[0] || !matches("^[A-Za-z0-9._-]{1,64}$", v[0]))
+        goto out;
+    xstrlcpy(j->order, v[0], sizeof j->order);
+    field = "copies";
+    rule = "must be an integer from 1 to 999";
+    if (v[1] && !int_in(v[1], 1, 999, &j->copies))
+        goto out;
+    field = "sides";
+    rule = "must be one-sided, two-sided-long-edge or two-sided-short-edge";
+    if (v[2]) {
+        if (strcmp(v[2], "one-sided") && strcmp(v[2], "two-sided-long-edge") &&
+            strcmp(v[2], "two-sided-short-edge"))
+            goto out;
+        xstrlcpy(j->sides, v[2], sizeof j->sides);
+    }
+    field = "color";
+    rule = "must be monochrome or color";
+    if (v[3]) {
+        if (strcmp(v[3], "monochrome") && strcmp(v[3], "color"))
+            goto out;
+        xstrlcpy(j->color, v[3], sizeof j->color);
+    }
+    field = "media";
+    rule = "must be a PWG self-describing media name such as iso_a4_210x297mm";
+    if (v[4] && !matches("^[a-z0-9]+_[a-z0-9.-]+_[0-9.]+x[0-9.]+(mm|in)$", v[4]))
+        goto out;
+    xstrlcpy(j->media, v[4] ? v[4] : D.conf->default_media, sizeof j->media);
+    field = "due";
+    rule = "must be an RFC 3339 date-time such as 2026-11-24T17:30:00+01:00";
+    if (v[5] && time_parse_rfc3339(v[5], &j->due) < 0)
+        goto out;
+    field = "priority";
+    rule = "must be an integer from 1 to 100";
+    if (v[6] && !int_in(v[6], 1, 100, &j->priority))
+        goto out;
+    field = "hold";
+    rule = "must be true or false";
+    if (v[7]) {
+        if (strcmp(v[7], "true") && strcmp(v[7], "false"))
+            goto out;
+        j->hold = strcmp(v[7], "true") == 0;
+    }
+    ok = true;
+out:
+    for (int i = 0; i < 8; i++)
+        free(v[i]);
+    if (!ok) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "%s %s", field, rule);
+        http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
+                                              "field", field, "message", msg));
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------------ upload */
+
+bool intake_headers(struct http_req *req)
+{
+    struct job j;
+    job_init(&j);
+    if (!ticket_parse(req, &j)) {
+        job_clear(&j);
+        return false;
+    }
+    const char *ct = req->content_type ? req->content_type : "";
+    size_t ctl = strcspn(ct, "; \t");
+    if (ctl != strlen("application/pdf") || strncasecmp(ct, "application/pdf", ctl) != 0) {
+        job_clear(&j);
+        http_respond_error(req, 415, "unsupported-media-type",
+                           "The body must be a PDF sent as Content-Type: application/pdf.");
+        return false;
+    }
+    if (!req->has_length && !req->chunked) {
+        job_clear(&j);
+        http_respond_error(req, 411, "length-required",
+                           "Send Content-Length or a chunked body.");
+        return false;
+    }
+    if (req->has_length && req->content_length > D.conf->max_upload) {
+        job_clear(&j);
+        http_respond_error(req, 413, "too-large", "The document is larger than the %llu bytes allowed.",
+                           (unsigned long long)D.conf->max_upload);
+        return false;
+    }
+    if (req->has_length && req->content_length == 0) {
+        job_clear(&j);
+        http_respond_error(req, 400, "empty-body", "The request carries no document.");
+        return false;
+    }
+    int64_t freeb = spool_free_bytes(D.spool);
+    if (freeb >= 0 && (uint64_t)freeb < D.conf->min_free + req->content_length) {
+        job_clear(&j);
+        log_warn("intake: refusing an upload, spool free space below min_free");
+        http_respond_error(req, 507, "insufficient-storage",
+                           "The spooler is short of disk space; retry later.");
+        return false;
+    }
+    struct intake *in = calloc(1, sizeof *in);
+    if (!in) {
+        job_clear(&j);
+        http_respond_error(req, 500, "internal", "Out of memory.");
+        return false;
+    }
+    busy++;
+    in->job = j;
+    in->up = spool_upload_new(D.spool);
+    if (!in->up) {
+        int e = errno;
+        intake_free(in);
+        log_err("intake: cannot create an incoming file: %s", strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            http_respond_error(req, 507, "insufficient-storage", "The spooler is out of disk space.");
+        else
+            http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
+        return false;
+    }
+    in->req = req;
+    req->ctx = in;
+    req->ctx_free = ctx_free;
+    return true;
+}
+
+static void discard_work(void *arg)
+{
+    struct intake *in = arg;
+    spool_upload_discard(in->up);
+}
+
+static void discard_done(void *arg)
+{
+    intake_free(arg);
+}
+
+/* Give the intake to a worker to discard its file, detached from req. */
+static void intake_discard(struct intake *in)
+{
+    if (in->req) {
+        in->req->ctx = NULL;
+        in->req->ctx_free = NULL;
+        in->req = NULL;
+    }
+    iopool_submit(discard_work, discard_done, in);
+}
+
+int intake_body(struct http_req *req, const char *data, size_t len)
+{
+    struct intake *in = req->ctx;
+    if ((uint64_t)spool_upload_bytes(in->up) + len > D.conf->max_upload) {
+        intake_discard(in);
+        http_respond_error(req, 413, "too-large", "The document is larger than the %llu bytes allowed.",
+                           (unsigned long long)D.conf->max_upload);
+        return -1;
+    }
+    if (spool_upload_write(in->up, data, len) < 0) {
+        int e = errno;
+        intake_discard(in);
+        log_err("intake: writing an upload failed: %s", strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            http_respond_error(req, 507, "insufficient-storage", "The spooler ran out of disk space.");
+        else
+            http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
+        return -1;
+    }
+    return 0;
+}
+
+void intake_abort(struct http_req *req)
+{
+    struct intake *in = req->ctx;
+    if (in && in->phase == PHASE_UPLOAD) {
+        /* The body never arrived whole: nothing was acknowledged. */
+        intake_discard(in);
+        http_req_free(req);
+    }
+    /* Otherwise the commit or preflight in flight owns req and answers
+     * into the void (http_respond frees it): the job is finished anyway. */
+}
+
+/* Answer the client, if any, and let the intake go. */
+static void intake_answer(struct intake *in, int status, json_t *body)
+{
+    in->phase = PHASE_ANSWER;
+    if (in->req) {
+        struct http_req *req = in->req;
+        req->ctx = NULL;
+        req->ctx_free = NULL;
+        in->req = NULL;
+        http_respond_json(req, status, body);
+    } else {
+        json_decref(body);
+    }
+    intake_free(in);
+}
+
+static void rejected_shredded(void *arg)
+{
+    struct intake *in = arg;
+    struct job j;
+    json_t *jj = NULL;
+    if (store_job_get(D.store, in->job.id, &j) == 0) {
+        jj = job_to_json(&j);
+        job_clear(&j);
+    } else {
+        jj = job_to_json(&in->job);
+    }
+    json_t *reasons = json_incref(json_object_get(in->report, "reasons"));
+    intake_answer(in, 422, json_pack("{s:s, s:s, s:o, s:o}", "error", "preflight-failed",
+                                     "message", "The document cannot be printed.",
+                                     "reasons", reasons ? reasons : json_array(), "job", jj));
+}
+
+static void preflight_done(int64_t job_id, json_t *report, bool reject, void *arg)
+{
+    struct intake *in = arg;
+    struct job *j = &in->job;
+    char *txt = json_dumps(report, JSON_COMPACT);
+
+    in->report = report;
+    in->reject = reject;
+    free(j->preflight);
+    j->preflight = txt;
+    j->pages = (int)json_integer_value(json_object_get(report, "pages"));
+    if (reject) {
+        char codes[256] = "";
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(report, "reasons"), i, r) {
+            const char *c = json_string_value(json_object_get(r, "code"));
+            if (c && strlen(codes) + strlen(c) + 2 < sizeof codes) {
+                if (codes[0])
+                    strcat(codes, ",");
+                strcat(codes, c);
+            }
+        }
+        job_set_state(D.store, j, JOB_STATE_REJECTED, -1, "preflight: %s", codes);
+        retention_shred_job(j->id, "rejected", rejected_shredded, in);
+        return;
+    }
+    job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
+                  "preflight: accepted, %d pages", j->pages);
+    log_job(LOG_LVL_INFO, j->id, NULL, "intake: accepted, %d pages, %lld bytes", j->pages,
+            (long long)j->bytes);
+    sched_kick();
+    intake_answer(in, 201, job_to_json(j));
+}
+
+/* Start the preflight of in's committed job. */
+static void intake_preflight(struct intake *in)
+{
+    int fd = spool_job_open(D.spool, in->job.doc_name);
+    in->phase = PHASE_PREFLIGHT;
+    if (fd < 0) {
+        log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: committed document cannot be opened: %s",
+                strerror(errno));
+        job_reason_add(&in->job, "document-lost");
+        in->job.document_present = false;
+        job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1, "document lost before preflight");
+        intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
+                                         "message", "The stored document was lost."));
+        return;
+    }
+    preflight_submit(in->job.id, fd, preflight_done, in);
+}
+
+static void commit_work(void *arg)
+{
+    struct intake *in = arg;
+    in->commit_rc = spool_upload_commit(in->up, in->job.doc_name, in->job.sha256);
+    in->commit_errno = errno;
+    if (in->commit_rc < 0)
+        spool_upload_discard(in->up);
+}
+
+static void unrecorded_work(void *arg)
+{
+    struct intake *in = arg;
+    struct shred_receipt r;
+    spool_job_shred(D.spool, in->job.doc_name, D.conf->shred_passes, &r);
+}
+
+static void unrecorded_done(void *arg)
+{
+    intake_answer(arg, 500, json_pack("{s:s, s:s}", "error", "internal",
+                                      "message", "The spooler cannot record the job."));
+}
+
+static void commit_done(void *arg)
+{
+    struct intake *in = arg;
+    struct job *j = &in->job;
+
+    if (in->commit_rc < 0) {
+        log_err("intake: committing an upload failed: %s", strerror(in->commit_errno));
+        bool full = in->commit_errno == ENOSPC || in->commit_errno == EDQUOT;
+        intake_answer(in, full ? 507 : 500,
+                      json_pack("{s:s, s:s}", "error", full ? "insufficient-storage" : "internal",
+                                "message", full ? "The spooler ran out of disk space."
+                                                : "The spooler cannot store the document."));
+        return;
+    }
+    j->bytes = spool_upload_bytes(in->up);
+    j->created_at = now_s();
+    if (!j->due)
+        j->due = j->created_at + D.conf->default_due_ms / 1000;
+    j->state = JOB_STATE_PREFLIGHT;
+    j->document_present = true;
+    if (in->req && in->req->idem_key)
+        xstrlcpy(j->idem_key, in->req->idem_key, sizeof j->idem_key);
+    if (store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1) < 0) {
+        /* Not acknowledged: the file has no row (the startup sweep would
+         * shred it); shred it now, then answer 500. */
+        log_err("intake: cannot record a job; its document is shredded");
+        iopool_submit(unrecorded_work, unrecorded_done, in);
+        return;
+    }
+    log_job(LOG_LVL_INFO, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
+    intake_preflight(in);
+}
+
+void intake_complete(struct http_req *req)
+{
+    struct intake *in = req->ctx;
+    if (spool_upload_bytes(in->up) == 0) {
+        intake_discard(in);
+        http_respond_error(req, 400, "empty-body", "The request carries no document.");
+        return;
+    }
+    in->phase = PHASE_COMMIT;
+    iopool_submit(commit_work, commit_done, in);
+}
+
+static int resume_one(const struct job *j, void *arg)
+{
+    struct intake *in = calloc(1, sizeof *in);
+    if (!in)
+        return -1;
+    busy++;
+    job_copy(&in->job, j);
+    log_job(LOG_LVL_INFO, j->id, NULL, "intake: preflighting again after a restart");
+    intake_preflight(in);
+    return 0;
+}
+
+void intake_resume(void)
+{
+    struct store_filter f = STORE_FILTER_INIT;
+    f.states = 1u << JOB_STATE_PREFLIGHT;
+    store_jobs_query(D.store, &f, resume_one, NULL);
+}

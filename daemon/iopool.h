@@ -1,0 +1,21 @@
+/* iopool.h - a few threads for disk work that can take long (fdatasync of
+ * a large upload, shredding, directory fsyncs), so the event loop never
+ * waits on the disk; and iopool_post(), the one way any thread hands a
+ * callback back to the loop. */
+#ifndef COPEES_IOPOOL_H
+#define COPEES_IOPOOL_H
+
+struct event_base;
+
+/* Start nthreads workers; completions run on base's thread.  0 / -1. */
+int iopool_start(struct event_base *base, int nthreads);
+/* Run work(arg) on a worker, then done(arg) on the loop. */
+void iopool_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+/* From any thread: run fn(arg) on the loop soon. */
+void iopool_post(void (*fn)(void *arg), void *arg);
+/* Finish queued work, join the workers (run on the loop thread). */
+void iopool_stop(void);
+/* Work items queued or running (for drain and health). */
+int iopool_pending(void);
+
+#endif

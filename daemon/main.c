@@ -1,0 +1,365 @@
+/* main.c - copeesd: start-up, signals, shutdown.
+ *
+ * Start-up order: config, log, directories (spool, state), store, local
+ * reconciliation (shred leftovers in incoming/, shred documents without a
+ * row, mark rows whose document is gone), the API socket (from systemd or
+ * our own), the I/O workers and the CUPS link; then READY=1.  Dispatch
+ * starts only once CUPS has answered (sched.c).  SIGTERM drains: the
+ * listener closes, requests that arrive get 503, uploads and preflights
+ * under way finish (up to DRAIN_MAX seconds), then the loop ends.  SIGHUP
+ * re-reads the config; a bad file is refused and the old one kept.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "api.h"
+#include "conf.h"
+#include "cupslink.h"
+#include "daemon.h"
+#include "http.h"
+#include "iopool.h"
+#include "log.h"
+#include "preflight.h"
+#include "retention.h"
+#include "sched.h"
+#include "sdnotify.h"
+#include "spool.h"
+#include "store.h"
+#include "util.h"
+
+#define DRAIN_MAX 30      /* seconds to let work in flight finish */
+#define IO_THREADS 2
+
+struct daemon D;
+static struct event *drain_ev;
+static int64_t drain_started;
+static bool own_socket;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: copeesd [-c FILE] [-f] [-d] [-h] [-V]\n"
+               "  -c FILE  configuration file (default %s)\n"
+               "  -f       stay in the foreground\n"
+               "  -d       log debug lines to stderr\n", COPEES_CONF_DEFAULT);
+}
+
+/* ------------------------------------------------------------ socket */
+
+static int make_socket(const struct conf *c)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct stat st;
+    char dir[sizeof sa.sun_path];
+
+    if (strlen(c->socket) >= sizeof sa.sun_path)
+        fatal("socket path too long: %s", c->socket);
+    strcpy(sa.sun_path, c->socket);
+    xstrlcpy(dir, c->socket, sizeof dir);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            fatal("cannot create %s: %s", dir, strerror(errno));
+    }
+    /* A stale socket from a previous run: remove it, but never a file that
+     * is not a socket. */
+    if (lstat(c->socket, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            fatal("%s exists and is not a socket", c->socket);
+        unlink(c->socket);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        fatal("socket: %s", strerror(errno));
+    mode_t old = umask(0777 & ~c->socket_mode);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        fatal("cannot bind %s: %s", c->socket, strerror(errno));
+    umask(old);
+    if (chmod(c->socket, c->socket_mode) < 0)
+        fatal("chmod %s: %s", c->socket, strerror(errno));
+    if (c->socket_group) {
+        struct group *g = getgrnam(c->socket_group);
+        if (!g)
+            fatal("socket_group %s: no such group", c->socket_group);
+        if (chown(c->socket, (uid_t)-1, g->gr_gid) < 0)
+            fatal("chown %s: %s", c->socket, strerror(errno));
+    }
+    if (listen(fd, 128) < 0)
+        fatal("listen: %s", strerror(errno));
+    own_socket = true;
+    return fd;
+}
+
+/* ------------------------------------------------------------ recovery */
+
+struct names { char **v; size_t n; };
+
+static int collect_name(const struct job *j, void *arg)
+{
+    struct names *nm = arg;
+    char **v = realloc(nm->v, (nm->n + 1) * sizeof *v);
+    if (!v)
+        fatal("out of memory");
+    nm->v = v;
+    nm->v[nm->n++] = strdup(j->doc_name);
+    return 0;
+}
+
+static bool name_known(const char *name, void *arg)
+{
+    struct names *nm = arg;
+    for (size_t i = 0; i < nm->n; i++)
+        if (nm->v[i] && strcmp(nm->v[i], name) == 0)
+            return true;
+    return false;
+}
+
+static int check_lost(const struct job *cj, void *arg)
+{
+    if (spool_job_exists(D.spool, cj->doc_name))
+        return 0;
+    struct job j;
+    job_copy(&j, cj);
+    log_job(LOG_LVL_ERR, j.id, NULL, "startup: the job's document is missing");
+    job_reason_add(&j, "document-lost");
+    j.document_present = false;
+    store_job_save(D.store, &j, "document-lost", -1, "document missing at startup");
+    job_clear(&j);
+    return 0;
+}
+
+/* Local reconciliation before READY (see DESIGN: Startup). */
+static void recover(void)
+{
+    struct names nm = {0};
+    struct store_filter f = STORE_FILTER_INIT;
+    f.document = 1;
+    store_jobs_query(D.store, &f, collect_name, &nm);
+    int n = spool_recover(D.spool, name_known, &nm, D.conf->shred_passes);
+    if (n > 0)
+        log_info("startup: shredded %d unacknowledged file%s", n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < nm.n; i++)
+        free(nm.v[i]);
+    free(nm.v);
+    store_jobs_query(D.store, &f, check_lost, NULL);
+}
+
+/* ------------------------------------------------------------ signals */
+
+static void status_update(void)
+{
+    int64_t c[JOB_STATE_COUNT];
+    if (store_count_states(D.store, c) == 0)
+        sdn_status("%lld queued, %lld in CUPS, %lld printed kept", (long long)c[JOB_STATE_QUEUED],
+                   (long long)(c[JOB_STATE_SENT] + c[JOB_STATE_PRINTING]), (long long)c[JOB_STATE_PRINTED]);
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    int busy = intake_busy() + retention_busy() + iopool_pending();
+    if (busy == 0 || now_s() - drain_started >= DRAIN_MAX) {
+        if (busy)
+            log_warn("shutdown: %d operations still under way after %d s; stopping anyway "
+                     "(acknowledged jobs resume at the next start)", busy, DRAIN_MAX);
+        event_base_loopexit(D.base, NULL);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    evtimer_add(drain_ev, &tv);
+}
+
+static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
+{
+    if (D.draining)
+        return;
+    log_info("shutdown: signal %d, draining", (int)sig);
+    sdn_stopping();
+    D.draining = true;
+    http_drain();
+    drain_started = now_s();
+    drain_ev = evtimer_new(D.base, drain_cb, NULL);
+    drain_cb(-1, 0, NULL);
+}
+
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    char *err = NULL;
+    sdn_reloading();
+    struct conf *c = conf_load(D.conf->path, &err);
+    if (!c) {
+        log_err("reload: %s; keeping the running configuration", err ? err : "error");
+        free(err);
+    } else {
+        if (strcmp(c->spool_dir, D.conf->spool_dir) || strcmp(c->state_dir, D.conf->state_dir) ||
+            strcmp(c->socket, D.conf->socket))
+            log_warn("reload: spool_dir, state_dir and socket take effect at the next start");
+        struct conf *old = D.conf;
+        D.conf = c;
+        sched_reload();
+        retention_kick();
+        conf_free(old);
+        log_info("reload: configuration re-read (%zu printer%s)", c->nprinters,
+                 c->nprinters == 1 ? "" : "s");
+    }
+    sdn_reloaded();
+    status_update();
+}
+
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        if (!preflight_child_exited(pid, status))
+            log_debug("main: reaped unknown child %d", (int)pid);
+}
+
+static void status_cb(evutil_socket_t fd, short what, void *arg)
+{
+    status_update();
+}
+
+/* ------------------------------------------------------------ main */
+
+static const char *find_helper(void)
+{
+    const char *h = getenv("COPEES_PREFLIGHT_HELPER");   /* build-tree runs and tests */
+    return h && *h ? h : PREFLIGHT_HELPER_PATH;
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf_path = NULL;
+    bool foreground = false, debug = false;
+    int ch;
+    char *err = NULL;
+
+    while ((ch = getopt(argc, argv, "c:fdhV")) != -1) {
+        switch (ch) {
+        case 'c': conf_path = optarg; break;
+        case 'f': foreground = true; break;
+        case 'd': debug = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("copeesd %s\n", PACKAGE_VERSION); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    (void)foreground;   /* copeesd never forks: systemd and tests supervise it */
+    /* fds 0-2 must be open, so that no document is ever opened as fd 0
+     * (the preflight helper gets its document as stdin via dup2). */
+    int nullfd;
+    while ((nullfd = open("/dev/null", O_RDWR)) >= 0 && nullfd <= 2)
+        ;
+    if (nullfd > 2)
+        close(nullfd);
+    log_init("copeesd", debug);
+    if (!conf_path && access(COPEES_CONF_DEFAULT, F_OK) == 0)
+        conf_path = COPEES_CONF_DEFAULT;
+    D.conf = conf_load(conf_path, &err);
+    if (!D.conf) {
+        fprintf(stderr, "copeesd: %s\n", err ? err : "cannot read the configuration");
+        return 1;
+    }
+    umask(077);
+    signal(SIGPIPE, SIG_IGN);
+    D.uid = geteuid();
+    struct passwd *pw = getpwuid(D.uid);
+    D.user = pw ? strdup(pw->pw_name) : "copees";
+    D.preflight_helper = find_helper();
+    if (access(D.preflight_helper, X_OK) < 0)
+        fatal("preflight helper %s: %s", D.preflight_helper, strerror(errno));
+
+    D.spool = spool_open(D.conf->spool_dir, &err);
+    if (!D.spool)
+        fatal("%s", err ? err : "cannot open the spool");
+    if (spool_private_dir(D.conf->state_dir, &err) < 0)
+        fatal("%s", err ? err : "cannot open the state directory");
+    char dbpath[4096];
+    snprintf(dbpath, sizeof dbpath, "%s/copees.db", D.conf->state_dir);
+    D.store = store_open(dbpath, &err);
+    if (!D.store)
+        fatal("%s", err ? err : "cannot open the store");
+
+    if (evthread_use_pthreads() < 0)
+        fatal("libevent without thread support");
+    D.base = event_base_new();
+    if (!D.base)
+        fatal("event_base_new failed");
+
+    recover();
+
+    int lfd = sdn_listen_fd();
+    if (lfd < 0)
+        lfd = make_socket(D.conf);
+    if (http_listen(D.base, lfd, &api_handler) < 0)
+        fatal("cannot listen on the API socket");
+    if (iopool_start(D.base, IO_THREADS) < 0)
+        fatal("cannot start the I/O workers");
+    if (cupslink_start(D.conf->cups_server, D.user) < 0)
+        fatal("cannot start the CUPS link");
+
+    struct event *ev_term = evsignal_new(D.base, SIGTERM, sigterm_cb, NULL);
+    struct event *ev_int = evsignal_new(D.base, SIGINT, sigterm_cb, NULL);
+    struct event *ev_hup = evsignal_new(D.base, SIGHUP, sighup_cb, NULL);
+    struct event *ev_chld = evsignal_new(D.base, SIGCHLD, sigchld_cb, NULL);
+    struct event *ev_status = event_new(D.base, -1, EV_PERSIST, status_cb, NULL);
+    struct timeval stv = {10, 0};
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+    event_add(ev_chld, NULL);
+    event_add(ev_status, &stv);
+
+    sched_start();
+    retention_start();
+    intake_resume();
+    D.ready = true;
+    sdn_ready("serving");
+    sdn_watchdog_start(D.base);
+    status_update();
+    log_info("startup: serving on %s, instance %s", D.conf->socket, store_instance(D.store));
+
+    event_base_dispatch(D.base);
+
+    http_shutdown();
+    preflight_kill_all();
+    sched_stop();
+    retention_stop();
+    cupslink_stop();
+    iopool_stop();
+    if (own_socket)
+        unlink(D.conf->socket);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    event_free(ev_chld);
+    event_free(ev_status);
+    if (drain_ev)
+        event_free(drain_ev);
+    store_close(D.store);
+    spool_close(D.spool);
+    conf_free(D.conf);
+    event_base_free(D.base);
+    log_info("shutdown: done");
+    return 0;
+}

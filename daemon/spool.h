@@ -1,0 +1,61 @@
+/* spool.h - the durable spool: spool_dir/incoming/ (uploads in progress) and
+ * spool_dir/jobs/ (committed documents).  Directories 0700, files 0600,
+ * opened O_EXCL|O_NOFOLLOW|O_CLOEXEC, random names (no customer data).
+ * Functions marked BLOCKING run on an I/O worker, never on the loop. */
+#ifndef COPEES_SPOOL_H
+#define COPEES_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "job.h"
+
+struct spool;
+struct upload;
+
+/* Open the spool at dir, creating dir, incoming/ and jobs/ (0700) when
+ * missing; refuse (NULL, *err set, caller frees) a directory that group or
+ * others can access. */
+struct spool *spool_open(const char *dir, char **err);
+void spool_close(struct spool *sp);
+/* Create dir (0700) when missing and check that it is ours alone, as
+ * spool_open does for the spool (used for the state directory). 0 / -1
+ * with *err set (caller frees). */
+int spool_private_dir(const char *dir, char **err);
+/* Directory of committed documents (borrowed). */
+const char *spool_jobs_dir(const struct spool *sp);
+
+/* Start an upload: a new 0600 file in incoming/ with a random name.  NULL
+ * with errno on failure. */
+struct upload *spool_upload_new(struct spool *sp);
+/* Append data (hashing it on the way).  0 / -1 (errno; ENOSPC = full). */
+int spool_upload_write(struct upload *up, const void *data, size_t len);
+/* Bytes written so far. */
+int64_t spool_upload_bytes(const struct upload *up);
+/* BLOCKING.  Finish the hash, fdatasync, rename into jobs/ under a new
+ * random name, fsync jobs/.  On success fills name (JOB_NAME_MAX) and
+ * sha256 (65 bytes, lowercase hex).  0 / -1 (errno). */
+int spool_upload_commit(struct upload *up, char *name, char *sha256);
+/* BLOCKING.  Shred and remove an upload that will not be committed. */
+void spool_upload_discard(struct upload *up);
+/* Free the handle (after commit or discard). */
+void spool_upload_free(struct upload *up);
+
+/* Open a committed document read-only.  fd / -1 (errno). */
+int spool_job_open(const struct spool *sp, const char *name);
+/* True when the committed document exists. */
+bool spool_job_exists(const struct spool *sp, const char *name);
+/* BLOCKING.  Shred a committed document (see shred.h); receipt filled. */
+struct shred_receipt;
+int spool_job_shred(const struct spool *sp, const char *name, int passes,
+                    struct shred_receipt *r);
+
+/* BLOCKING, startup only.  Shred every file in incoming/; call known() for
+ * each file in jobs/ and shred those it returns false for.  Number of files
+ * shredded, -1 on error. */
+int spool_recover(struct spool *sp, bool (*known)(const char *name, void *arg), void *arg,
+                  int passes);
+/* Free bytes on the spool's filesystem for unprivileged users; -1 on error. */
+int64_t spool_free_bytes(const struct spool *sp);
+
+#endif

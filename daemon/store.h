@@ -1,0 +1,66 @@
+/* store.h - the SQLite store: jobs, events, meta.  store.c is the only file
+ * that includes sqlite3.h.  The main thread is the only user. */
+#ifndef COPEES_STORE_H
+#define COPEES_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "job.h"
+
+struct store;
+
+/* Open (creating when missing) the database at path: WAL,
+ * synchronous=FULL, foreign_keys=ON, secure_delete=ON, schema migrated to
+ * the current user_version, a random 8-hex-digit instance id made on
+ * creation.  NULL with *err set (caller frees) on failure. */
+struct store *store_open(const char *path, char **err);
+void store_close(struct store *st);
+
+/* The instance id (borrowed, 8 hex digits). */
+const char *store_instance(const struct store *st);
+
+/* Insert a new job (j->id must be 0); sets j->id (AUTOINCREMENT, never
+ * reused) and appends event "created".  0 / -1. */
+int store_job_insert(struct store *st, struct job *j, int64_t uid);
+/* Load job id into *out (job_init'd by the callee; caller job_clear's).
+ * 0; -1 with errno ENOENT when there is no such job, EIO on error. */
+int store_job_get(struct store *st, int64_t id, struct job *out);
+/* Find a job by Idempotency-Key, or by (order, sha256) among jobs without a
+ * key.  Same return as store_job_get. */
+int store_job_find_key(struct store *st, const char *idem_key, struct job *out);
+int store_job_find_order_sha(struct store *st, const char *order, const char *sha256, struct job *out);
+/* Save every mutable column of j and append event (type, detail) in one
+ * transaction; detail may be NULL.  uid: actor, -1 = daemon.  0 / -1. */
+int store_job_save(struct store *st, const struct job *j, const char *type, int64_t uid,
+                   const char *detail);
+/* Append an event (job_id 0 = none).  0 / -1. */
+int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,
+                    const char *detail);
+
+enum store_order { STORE_BY_ID, STORE_BY_DUE /* due, priority desc, id */, STORE_BY_RETAIN };
+
+struct store_filter {
+    unsigned states;          /* bit (1u << state); 0 = any */
+    const char *order;        /* exact order reference, NULL = any */
+    int64_t after_id;         /* id > after_id */
+    int limit;                /* 0 = no limit */
+    int document;             /* -1 any, 0 shredded, 1 present */
+    int64_t retain_before;    /* >0: retain_until != 0 and <= this */
+    enum store_order sort;
+};
+#define STORE_FILTER_INIT { .document = -1, .sort = STORE_BY_ID }
+
+/* Call cb for each matching job (the job is only valid during the call;
+ * cb returns 0 to go on, non-zero to stop).  Number of jobs visited, -1 on
+ * error. */
+int store_jobs_query(struct store *st, const struct store_filter *f,
+                     int (*cb)(const struct job *j, void *arg), void *arg);
+
+/* Smallest retain_until of a present document (0 if none).  -1 on error. */
+int64_t store_next_retain(struct store *st);
+/* Count jobs per state into counts[JOB_STATE_COUNT].  0 / -1. */
+int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
+/* Count events of a job by type (tests, audits). -1 on error. */
+int store_event_count(struct store *st, int64_t job_id, const char *type);
+
+#endif

@@ -1,0 +1,67 @@
+#!/bin/bash
+# Bad input gets a clear error and leaves nothing behind: a non-PDF sent
+# as application/pdf (422 not-a-pdf, shredded), bad tickets (400 naming the
+# field), wrong content type (415), no length (411), empty body (400),
+# unknown job (404); and the daemon keeps serving.
+. "$(dirname "$0")/lib.sh"
+
+start_cups
+write_conf
+start_copeesd
+
+no_files() { [ -z "$(ls -A "$T/spool/incoming" "$T/spool/jobs" | grep -E '^[0-9a-fx]')" ]; }
+
+printf 'This is a plain text file, not a PDF.\n' > "$T/notes.pdf"
+upload "$T/notes.pdf" "order=ORD-rej-1"
+is "a non-PDF gets 422" "$STATUS" 422
+is "the error is preflight-failed" "$(jq -r .error <<<"$BODY")" preflight-failed
+is "the reason code is not-a-pdf" "$(jq -r '.reasons[0].code' <<<"$BODY")" not-a-pdf
+like "the reason has a readable message" "$(jq -r '.reasons[0].message' <<<"$BODY")" '[A-Za-z ]{10,}'
+is "the 422 carries the job, rejected" "$(jq -r .job.state <<<"$BODY")" rejected
+is "the rejected job's document is already shredded" "$(jq -r .job.document <<<"$BODY")" shredded
+ID=$(jq -r .job.id <<<"$BODY")
+is "GET shows the job rejected" "$(job_field "$ID" .state)" rejected
+check "no file is left in the spool" no_files
+
+# a truncated PDF
+"$MKPDF" --pages 2 "$T/good.pdf" || bail "mkpdf failed"
+head -c 300 "$T/good.pdf" > "$T/trunc.pdf"
+upload "$T/trunc.pdf" "order=ORD-rej-2"
+is "a truncated PDF gets 422" "$STATUS" 422
+
+# bad tickets
+upload "$T/good.pdf" "copies=2"
+is "a missing order gets 400" "$STATUS" 400
+is "the 400 names the field" "$(jq -r .field <<<"$BODY")" order
+upload "$T/good.pdf" "order=ORD-rej-3&copies=0"
+is "copies=0 gets 400" "$STATUS" 400
+like "the message names copies and the rule" "$(jq -r .message <<<"$BODY")" '^copies .*1 to 999'
+upload "$T/good.pdf" "order=ORD%20bad"
+is "an order with a space gets 400" "$STATUS" 400
+upload "$T/good.pdf" "order=ORD-rej-4&media=A4"
+is "a non-PWG media gets 400" "$(jq -r .field <<<"$BODY")" media
+upload "$T/good.pdf" "order=ORD-rej-5&due=tomorrow"
+is "a bad due gets 400" "$(jq -r .field <<<"$BODY")" due
+
+out=$(api POST '/v1/jobs?order=ORD-rej-6' -H 'Content-Type: text/plain' --data-binary @"$T/good.pdf")
+like "a text/plain body gets 415" "$out" 'HTTP 415$'
+out=$(api POST '/v1/jobs?order=ORD-rej-7' -H 'Content-Type: application/pdf' -H 'Content-Length:' -H 'Transfer-Encoding:')
+like "no length gets 411" "$out" 'HTTP 411$'
+out=$(api POST '/v1/jobs?order=ORD-rej-8' -H 'Content-Type: application/pdf' --data-binary '')
+like "an empty body gets 400" "$out" 'HTTP 400$'
+like "... with error empty-body" "$out" '"error":"empty-body"'
+out=$(api GET /v1/jobs/999999)
+like "an unknown job gets 404" "$out" 'HTTP 404$'
+like "... in the error shape" "$out" '"error":"not-found","message":'
+out=$(api GET /v1/nowhere)
+like "an unknown path gets 404" "$out" 'HTTP 404$'
+check "no file is left in the spool after all that" no_files
+
+# chunked upload of a good document still works after all the errors
+out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' -H 'Transfer-Encoding: chunked' \
+      --data-binary @"$T/good.pdf" -w '\nHTTP %{http_code}' 'http://copees/v1/jobs?order=ORD-ok-1')
+like "a chunked upload of a good PDF gets 201" "$out" 'HTTP 201$'
+out=$(api GET /v1/health)
+like "health still answers ready" "$out" '"ready":true'
+check "no log line carries an order reference" bash -c "! grep -q 'ORD-' '$T/copeesd.log'"
+done_testing
