@@ -12,27 +12,34 @@
  *   socket paths exactly as CUPS_SERVER would be; ippNewRequest() does not
  *   add requesting-user-name, so every request here adds cupsUser().
  * - A hung cupsd must not stall the link.  We connect ourselves with a
- *   3 s limit (httpConnect2 msec, aborted early by cupslink_stop through
- *   its cancel flag) and give the http_t a 1 s wait slice whose timeout
- *   callback gives up once nothing has moved for STALL_MS (8 s) or the
- *   link is stopping.  So an op against a stopped cupsd fails at once
- *   (refused), and one against a frozen cupsd after ~8-9 s (plus up to
- *   1 s that libcups waits for "100 Continue").  libcups's own silent
- *   reconnects use 30 s; they only happen on an http_t we have not closed,
- *   and we close it after every connection error, so the next op goes
- *   through our short connect again.
+ *   3 s limit (httpConnect2 without connecting, then httpReconnect2 with
+ *   msec, so the reason of a failure survives; cupslink_stop aborts it
+ *   through the cancel flag) and give the http_t a 1 s wait slice whose
+ *   timeout callback gives up once nothing has moved for STALL_MS (8 s) or
+ *   the link is stopping.  Measured: an op against a stopped cupsd fails
+ *   at once, one against a frozen (SIGSTOP) cupsd after 8.0 s, and
+ *   cupslink_stop with an op hung in cupsd returns in under 2 s.
+ *   libcups's own silent reconnects use 30 s; they only happen on an
+ *   http_t we have not closed, and we close it after every connection
+ *   error, so the next op goes through our short connect again.
  * - Connection errors (no fd, HTTP-level error, service-unavailable) close
  *   the http_t and report unreachable = true.  Before each op an idle
  *   connection is checked for EOF (cupsd restarted or timed it out), and a
- *   read-only op that fails on a reused connection is retried once on a
- *   fresh one; SUBMIT is never retried (Create-Job may have run).
- * - SUBMIT is Create-Job + Send-Document (64 KiB chunks, last-document).
+ *   read-only op that fails at once (< 1 s, not a timeout) on a reused
+ *   connection is retried once on a fresh one; SUBMIT is never retried
+ *   (Create-Job may have run).
+ * - SUBMIT is our own Create-Job (see op_submit for why not
+ *   cupsCreateJob) + cupsStartDocument/cupsWriteRequestData (64 KiB
+ *   chunks)/cupsFinishDocument.
  *   Any failure after Create-Job closes the connection (a half-sent chunked
  *   document cannot be finished without printing a truncated file) and
- *   cancels and purges the created job over a fresh one; if even that
- *   fails, cups_job_id keeps the orphan's id and startup reconciliation
- *   (FIND by job-name) cleans it later.  Nothing that names a customer goes
+ *   cancels and purges the created job over a fresh one (not after a
+ *   timeout: that would be a second wait); if that fails or is skipped,
+ *   cups_job_id keeps the orphan's id and startup reconciliation (FIND by
+ *   job-name) cleans it later.  Nothing that names a customer goes
  *   to CUPS: the document is "copees-<job id>.pdf".
+ * - The cancel flag is an int libcups polls while connecting: we write it
+ *   with an atomic store, libcups reads it plainly (a benign race).
  * - All signals are blocked on the link thread: asynchronous ones go to the
  *   loop's thread, and a write to a closed socket gives EPIPE, not SIGPIPE.
  */
@@ -60,7 +67,7 @@
 #define CHUNK (64 * 1024)      /* Send-Document write size */
 
 /* What an IPP exchange came to. */
-enum res { R_OK, R_FAIL, R_BROKEN };
+enum res { RES_OK, RES_FAIL, RES_BROKEN };
 
 /* Shared between the loop and the link thread, under mu. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -76,6 +83,7 @@ static int connect_cancel;
 /* The link thread's own. */
 static http_t *http;
 static int64_t stall_since;
+static bool timed_out;         /* the timeout callback gave up */
 static char *chunk;
 
 /* Name of an op kind, for logs. */
@@ -119,9 +127,11 @@ static void op_refuse(struct cups_op *op, const char *why)
 /* libcups's timeout callback: 1 = keep waiting, 0 = give up. */
 static int link_timeout_cb(http_t *h, void *unused)
 {
-    if (__atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&stop_flag, __ATOMIC_RELAXED) || mono_ms() - stall_since >= STALL_MS) {
+        timed_out = true;
         return 0;
-    return mono_ms() - stall_since < STALL_MS;
+    }
+    return 1;
 }
 
 /* Drop the connection, if any. */
@@ -140,13 +150,22 @@ static int link_connect(char *err, size_t len)
         link_close();
     if (http)
         return 0;
-    errno = 0;
-    http = httpConnect2(cupsServer(), ippPort(), NULL, AF_UNSPEC, cupsEncryption(), 1,
-                        CONNECT_MS, &connect_cancel);
+    /* Create without connecting (msec 0), then connect: a failed
+     * httpConnect2() frees the http_t and with it the reason. */
+    http = httpConnect2(cupsServer(), ippPort(), NULL, AF_UNSPEC, cupsEncryption(), 1, 0, NULL);
     if (!http) {
-        int e = errno;
-        snprintf(err, len, "cannot connect to cupsd at %s: %s", cupsServer(),
-                 e ? strerror(e) : cupsLastErrorString());
+        snprintf(err, len, "cannot resolve cupsd's address %s", cupsServer());
+        return -1;
+    }
+    if (httpReconnect2(http, CONNECT_MS, &connect_cancel) != 0) {
+        int e = httpError(http);
+        const char *server = cupsServer();
+        if (server[0] == '/' && access(server, F_OK) != 0)
+            snprintf(err, len, "cannot connect to cupsd: no socket %s", server);
+        else
+            snprintf(err, len, "cannot connect to cupsd at %s: %s", server,
+                     e ? strerror(e) : "timed out");
+        link_close();
         return -1;
     }
     httpSetTimeout(http, WAIT_SLICE, link_timeout_cb, NULL);
@@ -157,7 +176,7 @@ static int link_connect(char *err, size_t len)
 /* After a failed exchange: is the connection itself at fault? */
 static bool link_broken(void)
 {
-    if (!http || httpGetFd(http) < 0)
+    if (!http || httpGetFd(http) < 0 || timed_out)
         return true;
     if (cupsLastError() == IPP_STATUS_ERROR_SERVICE_UNAVAILABLE)
         return true;
@@ -167,6 +186,16 @@ static bool link_broken(void)
 /* Fill op->error from libcups's last error, prefixed by what failed. */
 static void op_error_ipp(struct cups_op *op, const char *what)
 {
+    if (timed_out) {
+        snprintf(op->error, sizeof op->error, "%s: cupsd did not answer within %d s", what,
+                 STALL_MS / 1000);
+        return;
+    }
+    if (http && httpGetStatus(http) == HTTP_STATUS_ERROR && httpError(http)) {
+        snprintf(op->error, sizeof op->error, "%s: connection to cupsd lost: %s", what,
+                 strerror(httpError(http)));
+        return;
+    }
     ipp_status_t st = cupsLastError();
     const char *msg = cupsLastErrorString();
     const char *name = ippErrorString(st);
@@ -202,19 +231,20 @@ static ipp_t *request_new(ipp_op_t ipp_op, const char *uri_name, const char *uri
     return req;
 }
 
-/* Send req (consumed) to resource; *resp is the answer on R_OK (caller
+/* Send req (consumed) to resource; *resp is the answer on RES_OK (caller
  * ippDelete()s it), NULL otherwise, with op->error set. */
 static enum res request_do(struct cups_op *op, ipp_t *req, const char *resource,
                            const char *what, ipp_t **resp)
 {
     stall_since = mono_ms();
+    timed_out = false;
     *resp = cupsDoRequest(http, req, resource);
     if (*resp && cupsLastError() <= IPP_STATUS_OK_CONFLICTING)
-        return R_OK;
+        return RES_OK;
     ippDelete(*resp);
     *resp = NULL;
     op_error_ipp(op, what);
-    return link_broken() ? R_BROKEN : R_FAIL;
+    return link_broken() ? RES_BROKEN : RES_FAIL;
 }
 
 /* Join the keyword values of attr with ',' into buf (whole keywords only). */
@@ -240,7 +270,7 @@ static enum cups_jstate jstate_of(int v)
     return v >= CUPS_J_PENDING && v <= CUPS_J_COMPLETED ? (enum cups_jstate)v : CUPS_J_UNKNOWN;
 }
 
-/* Cancel-Job with purge-job=true of CUPS job id: R_OK also when CUPS no
+/* Cancel-Job with purge-job=true of CUPS job id: RES_OK also when CUPS no
  * longer knows the job (nothing left to purge). */
 static enum res cancel_purge(struct cups_op *op, int id)
 {
@@ -252,9 +282,9 @@ static enum res cancel_purge(struct cups_op *op, int id)
     ippAddBoolean(req, IPP_TAG_OPERATION, "purge-job", 1);
     enum res r = request_do(op, req, "/jobs/", "Cancel-Job", &resp);
     ippDelete(resp);
-    if (r == R_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND) {
+    if (r == RES_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND) {
         xstrlcpy(op->error, "not-found", sizeof op->error);
-        return R_OK;
+        return RES_OK;
     }
     return r;
 }
@@ -262,14 +292,19 @@ static enum res cancel_purge(struct cups_op *op, int id)
 /* ------------------------------------------------------------ operations */
 
 /* SUBMIT: Create-Job with the ticket, then the document in one
- * Send-Document; on failure after Create-Job, cancel and purge. */
+ * Send-Document; on failure after Create-Job, cancel and purge.  Create-Job
+ * is our own request, not cupsCreateJob(): that one first looks the queue
+ * up with cupsGetNamedDest (which reads the user's lpoptions files and
+ * turns "no such queue" into "internal error: No such file or directory")
+ * and queries the printer, three round trips where one does. */
 static enum res op_submit(struct cups_op *op)
 {
     cups_option_t *opts = NULL;
     int nopts = 0, id;
     int fd = op->doc_fd;
-    enum res r = R_FAIL;
-    char docname[64];
+    enum res r = RES_FAIL;
+    char docname[64], uri[HTTP_MAX_URI], resource[160];
+    ipp_t *resp;
 
     op->doc_fd = -1;
     op->cups_job_id = 0;
@@ -281,14 +316,24 @@ static enum res op_submit(struct cups_op *op)
         nopts = cupsAddOption("sides", op->sides, nopts, &opts);
     if (op->color[0])
         nopts = cupsAddOption("print-color-mode", op->color, nopts, &opts);
-    stall_since = mono_ms();
-    id = cupsCreateJob(http, op->queue, op->job_name, nopts, opts);
+    printer_uri(uri, sizeof uri, op->queue);
+    snprintf(resource, sizeof resource, "/printers/%s", op->queue);
+    ipp_t *req = request_new(IPP_OP_CREATE_JOB, "printer-uri", uri);
+    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "job-name", NULL, op->job_name);
+    cupsEncodeOptions2(req, nopts, opts, IPP_TAG_JOB);
     cupsFreeOptions(nopts, opts);
+    r = request_do(op, req, resource, "Create-Job", &resp);
+    if (r != RES_OK)
+        goto out;
+    ipp_attribute_t *a = ippFindAttribute(resp, "job-id", IPP_TAG_INTEGER);
+    id = a ? ippGetInteger(a, 0) : 0;
+    ippDelete(resp);
     if (id <= 0) {
-        op_error_ipp(op, "Create-Job");
-        r = link_broken() ? R_BROKEN : R_FAIL;
+        xstrlcpy(op->error, "Create-Job: no job-id in the answer", sizeof op->error);
+        r = RES_FAIL;
         goto out;
     }
+    r = RES_FAIL;
 
     snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
     stall_since = mono_ms();
@@ -318,20 +363,23 @@ static enum res op_submit(struct cups_op *op)
         goto undo;
     }
     op->cups_job_id = id;
-    r = R_OK;
+    r = RES_OK;
     goto out;
 
 undo:
-    /* The connection may be mid-request: never finish it, start afresh. */
-    r = link_broken() ? R_BROKEN : R_FAIL;
+    /* The connection may be mid-request: never finish it, start afresh.
+     * A cupsd that stopped answering gets no second wait for the cancel. */
+    r = link_broken() ? RES_BROKEN : RES_FAIL;
     link_close();
     {
         char err[sizeof op->error], cerr[64];
+        enum res c = RES_BROKEN;
         xstrlcpy(err, op->error, sizeof err);
-        enum res c = link_connect(cerr, sizeof cerr) == 0 ? cancel_purge(op, id) : R_BROKEN;
-        if (c == R_BROKEN)
-            r = R_BROKEN;
-        if (c == R_OK) {
+        if (!timed_out && link_connect(cerr, sizeof cerr) == 0)
+            c = cancel_purge(op, id);
+        if (c == RES_BROKEN)
+            r = RES_BROKEN;
+        if (c == RES_OK) {
             log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: CUPS job %d canceled and purged", id);
         } else {
             op->cups_job_id = id;
@@ -362,8 +410,8 @@ static enum res op_job_state(struct cups_op *op)
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
                   (int)(sizeof want / sizeof want[0]), NULL, want);
     enum res r = request_do(op, req, "/", "Get-Job-Attributes", &resp);
-    if (r != R_OK) {
-        if (r == R_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND)
+    if (r != RES_OK) {
+        if (r == RES_FAIL && cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND)
             xstrlcpy(op->error, "not-found", sizeof op->error);
         return r;
     }
@@ -374,7 +422,7 @@ static enum res op_job_state(struct cups_op *op)
     a = ippFindAttribute(resp, "job-impressions-completed", IPP_TAG_INTEGER);
     op->impressions = a ? ippGetInteger(a, 0) : 0;
     ippDelete(resp);
-    return R_OK;
+    return RES_OK;
 }
 
 /* PRINTER: Get-Printer-Attributes of the queue. */
@@ -393,7 +441,7 @@ static enum res op_printer(struct cups_op *op)
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
                   (int)(sizeof want / sizeof want[0]), NULL, want);
     enum res r = request_do(op, req, "/", "Get-Printer-Attributes", &resp);
-    if (r != R_OK)
+    if (r != RES_OK)
         return r;
     ipp_attribute_t *a = ippFindAttribute(resp, "printer-state", IPP_TAG_ENUM);
     op->pstate = a ? ippGetInteger(a, 0) : 0;
@@ -402,7 +450,7 @@ static enum res op_printer(struct cups_op *op)
     a = ippFindAttribute(resp, "printer-is-accepting-jobs", IPP_TAG_BOOLEAN);
     op->accepting = a && ippGetBoolean(a, 0);
     ippDelete(resp);
-    return R_OK;
+    return RES_OK;
 }
 
 /* FIND: Get-Jobs (which-jobs=all) of the queue; the highest job-id whose
@@ -421,7 +469,7 @@ static enum res op_find(struct cups_op *op)
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
                   (int)(sizeof want / sizeof want[0]), NULL, want);
     enum res r = request_do(op, req, "/", "Get-Jobs", &resp);
-    if (r != R_OK)
+    if (r != RES_OK)
         return r;
     /* Jobs come as groups of job attributes split by separators. */
     ipp_attribute_t *a = ippFirstAttribute(resp);
@@ -451,7 +499,7 @@ static enum res op_find(struct cups_op *op)
             a = ippNextAttribute(resp);
     }
     ippDelete(resp);
-    return R_OK;
+    return RES_OK;
 }
 
 /* PURGE: Cancel-Job with purge-job=true (also done jobs; unknown = ok). */
@@ -482,7 +530,7 @@ static const char *op_invalid(const struct cups_op *op)
 static void link_run(struct cups_op *op)
 {
     const char *bad = op_invalid(op);
-    enum res r = R_FAIL;
+    enum res r = RES_FAIL;
 
     op->ok = false;
     op->unreachable = false;
@@ -493,10 +541,12 @@ static void link_run(struct cups_op *op)
     }
     for (int attempt = 0;; attempt++) {
         bool reused = http != NULL;
+        int64_t t0 = mono_ms();
         op->error[0] = '\0';
-        stall_since = mono_ms();
+        timed_out = false;
+        stall_since = t0;
         if (link_connect(op->error, sizeof op->error) < 0) {
-            r = R_BROKEN;
+            r = RES_BROKEN;
             break;
         }
         switch (op->kind) {
@@ -506,16 +556,18 @@ static void link_run(struct cups_op *op)
         case CUPS_OP_PRINTER: r = op_printer(op); break;
         case CUPS_OP_FIND: r = op_find(op); break;
         }
-        if (r != R_BROKEN)
+        if (r != RES_BROKEN)
             break;
         link_close();
-        if (!reused || attempt > 0 || op->kind == CUPS_OP_SUBMIT ||
-            __atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
+        /* Retry only what failed at once on an old connection (cupsd
+         * closed it), never a timeout: that would double the wait. */
+        if (!reused || attempt > 0 || op->kind == CUPS_OP_SUBMIT || timed_out ||
+            mono_ms() - t0 > 1000 || __atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
             break;
         log_debug("cupslink: %s: connection lost, retrying once", kind_name(op->kind));
     }
-    op->ok = r == R_OK;
-    op->unreachable = r == R_BROKEN;
+    op->ok = r == RES_OK;
+    op->unreachable = r == RES_BROKEN;
     if (!op->ok && __atomic_load_n(&stop_flag, __ATOMIC_RELAXED))
         xstrlcpy(op->error, "stopping", sizeof op->error);
 out:

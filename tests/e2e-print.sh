@@ -28,6 +28,11 @@ like "it has a CUPS job id" "$(job_field "$ID" .cups_job_id)" '^[0-9]+$'
 like "pages_printed is recorded" "$(job_field "$ID" .pages_printed)" '^[1-9][0-9]*$'
 like "retain_until is set" "$(job_field "$ID" .retain_until)" '^20[0-9-]+T'
 
+events=$(sqlite3 "$T/state/copees.db" "SELECT type || ':' || coalesce(detail,'') FROM events WHERE job_id=$ID ORDER BY id")
+like "the audit log has preflight -> queued" "$events" 'state:preflight -> queued'
+like "the audit log has queued -> sent" "$events" 'state:queued -> sent'
+like "the audit log ends the print with -> printed" "$events" 'state:(sent|printing) -> printed'
+
 # What arrived at the printer: one document, 3 pages, 2 copies asked.
 check "the virtual printer received a document" wait_until 30 test -s "$T/cups/ipp-jobs.log"
 recv=$(ls "$T/cups/ipp-spool"/*.pdf 2>/dev/null | head -1)
@@ -47,6 +52,9 @@ check "CUPS holds no copy of the document (no d-file)" \
 check "the job is gone from CUPS's job list after the purge" \
     wait_until 20 bash -c "! lpstat -W all -o test1 | grep -q ."
 is "state stays printed" "$(job_field "$ID" .state)" printed
+like "the shred receipt is in the audit log" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$ID AND type='shred'")" \
+    '^complaint window over: [0-9]+ bytes, 1 pass, [0-9]+ ms$'
 
 # copeesctl's lpstat-shaped view over the same socket
 line=$("$COPEESCTL" -S "$SOCK" -W completed -o)

@@ -61,6 +61,26 @@ check "no file is left in the spool after all that" no_files
 out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' -H 'Transfer-Encoding: chunked' \
       --data-binary @"$T/good.pdf" -w '\nHTTP %{http_code}' 'http://copees/v1/jobs?order=ORD-ok-1')
 like "a chunked upload of a good PDF gets 201" "$out" 'HTTP 201$'
+# Expect: 100-continue is honoured (curl waits for the 100 before the body)
+out=$(curl -sv --unix-socket "$SOCK" -H 'Content-Type: application/pdf' -H 'Expect: 100-continue' \
+      --data-binary @"$T/good.pdf" 'http://copees/v1/jobs?order=ORD-ok-2' 2>&1)
+like "Expect: 100-continue gets a 100 Continue" "$out" 'HTTP/1.1 100 Continue'
+like "... and then the 201" "$out" 'HTTP/1.1 201 Created'
+
+# Uploads stream: a 200 MB body does not grow the daemon's memory.
+head -c $((200 * 1024 * 1024)) /dev/zero > "$T/big.pdf"
+upload "$T/big.pdf" "order=ORD-rej-big"
+is "a 200 MB non-PDF is received and rejected (422)" "$STATUS" 422
+hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$COPEESD_PID/status")
+diag "copeesd peak RSS after a 200 MB upload: ${hwm} kB"
+check "copeesd's peak memory stayed under 64 MB" test "$hwm" -lt 65536
+check "the big document is shredded" no_files
+head -c $((300 * 1024 * 1024)) /dev/zero > "$T/huge.pdf"
+out=$(api POST '/v1/jobs?order=ORD-rej-9' -H 'Content-Type: application/pdf' --data-binary @"$T/huge.pdf")
+like "a Content-Length over max_upload (256M) gets 413" "$out" 'HTTP 413$'
+rm -f "$T/huge.pdf" "$T/big.pdf"
+check "... and leaves no file behind" wait_until 10 no_files
+
 out=$(api GET /v1/health)
 like "health still answers ready" "$out" '"ready":true'
 check "no log line carries an order reference" bash -c "! grep -q 'ORD-' '$T/copeesd.log'"
