@@ -64,8 +64,7 @@ run_tests() {
 }
 
 demo() {
-    local d
-    d=$(mktemp -d /tmp/copees-demo.XXXXXX)
+    d=$(mktemp -d /tmp/copees-demo.XXXXXX)   # global: the EXIT trap uses it
     chmod 0755 "$d"
     log "starting a private CUPS and a virtual IPP printer in $d/cups"
     bash tests/cups-env.sh start "$d/cups" >/dev/null
@@ -115,7 +114,7 @@ CONF
     done
     ./copeesctl -l -W all -o
     ./copeesctl -p
-    log "the virtual printer received: $(ls "$d/cups/ipp-spool")"
+    log "the virtual printer received: $(ls "$d/cups/ipp-spool" | grep '\.pdf$')"
     if [ "${DEMO_EXIT:-0}" = 1 ]; then return 0; fi
     log "copeesd keeps serving on $COPEES_SOCKET; Ctrl-C stops the demo"
     echo "  export COPEES_SOCKET=$COPEES_SOCKET; ./copeesctl -W all -o"
