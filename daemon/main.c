@@ -342,6 +342,7 @@ int main(int argc, char **argv)
     event_base_dispatch(D.base);
 
     http_shutdown();
+    sdn_watchdog_stop();
     preflight_kill_all();
     sched_stop();
     retention_stop();

@@ -77,3 +77,10 @@ int sdn_watchdog_start(struct event_base *base)
     sd_notify(0, "WATCHDOG=1");
     return 0;
 }
+
+void sdn_watchdog_stop(void)
+{
+    if (wd_ev)
+        event_free(wd_ev);
+    wd_ev = NULL;
+}

@@ -16,5 +16,7 @@ void sdn_stopping(void);
 /* When the service has WatchdogSec=, ping WATCHDOG=1 at half the interval
  * from a loop timer (so a stalled loop stops the pings).  0 / -1. */
 int sdn_watchdog_start(struct event_base *base);
+/* Stop the pings and free the timer. */
+void sdn_watchdog_stop(void);
 
 #endif

@@ -73,7 +73,11 @@ upload "$T/big.pdf" "order=ORD-rej-big"
 is "a 200 MB non-PDF is received and rejected (422)" "$STATUS" 422
 hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$COPEESD_PID/status")
 diag "copeesd peak RSS after a 200 MB upload: ${hwm} kB"
-check "copeesd's peak memory stayed under 64 MB" test "$hwm" -lt 65536
+if [ "${COPEES_ASAN:-no}" = yes ]; then
+    ok "# SKIP peak memory: ASan's quarantine keeps freed buffers (measured in normal builds)"
+else
+    check "copeesd's peak memory stayed under 64 MB" test "$hwm" -lt 65536
+fi
 check "the big document is shredded" no_files
 head -c $((300 * 1024 * 1024)) /dev/zero > "$T/huge.pdf"
 out=$(api POST '/v1/jobs?order=ORD-rej-9' -H 'Content-Type: application/pdf' --data-binary @"$T/huge.pdf")
