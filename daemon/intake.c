@@ -8,7 +8,9 @@
  * preflight), which is the point of no return: from there the job is
  * finished whatever the client does, and after a crash intake_resume()
  * preflights it again.  The answer comes after the verdict: 201 with the
- * job, or 422 once a rejected document has been shredded.
+ * job, or 422 once a rejected document has been shredded.  A retry of a
+ * known job (idem.c) is matched once its body is committed and hashed; its
+ * own copy is then shredded and it gets the first attempt's answer.
  */
 #include "config.h"
 
@@ -22,6 +24,7 @@
 #include "api.h"
 #include "conf.h"
 #include "daemon.h"
+#include "idem.h"
 #include "iopool.h"
 #include "job.h"
 #include "log.h"
@@ -33,7 +36,7 @@
 #include "store.h"
 #include "util.h"
 
-enum intake_phase { PHASE_UPLOAD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_ANSWER };
+enum intake_phase { PHASE_UPLOAD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_REPLAY, PHASE_ANSWER };
 
 struct intake {
     enum intake_phase phase;
@@ -43,6 +46,7 @@ struct intake {
     int commit_rc, commit_errno;
     json_t *report;
     bool reject;
+    int64_t prev_id;           /* PHASE_REPLAY: the job this attempt repeats */
 };
 
 static int busy;
@@ -180,6 +184,28 @@ bool intake_headers(struct http_req *req)
     if (!ticket_parse(req, &j)) {
         job_clear(&j);
         return false;
+    }
+    if (req->idem_key) {
+        size_t kl = strlen(req->idem_key);
+        if (kl == 0 || kl >= sizeof j.idem_key || !matches("^[!-~]+$", req->idem_key)) {
+            job_clear(&j);
+            http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
+                              "field", "Idempotency-Key", "message",
+                              "Idempotency-Key must be 1 to 128 visible ASCII characters"));
+            return false;
+        }
+        xstrlcpy(j.idem_key, req->idem_key, sizeof j.idem_key);
+        struct job prev;
+        if (store_job_find_key(D.store, j.idem_key, &prev) == 0) {
+            bool same = idem_same_ticket(&j, &prev, j.due != 0);
+            job_clear(&prev);
+            if (!same) {
+                job_clear(&j);
+                http_respond_error(req, 409, "idempotency-conflict",
+                                   "This Idempotency-Key was used for another ticket.");
+                return false;
+            }
+        }
     }
     const char *ct = req->content_type ? req->content_type : "";
     size_t ctl = strcspn(ct, "; \t");
@@ -323,9 +349,11 @@ static void rejected_shredded(void *arg)
         jj = job_to_json(&in->job);
     }
     json_t *reasons = json_incref(json_object_get(in->report, "reasons"));
+    int64_t id = in->job.id;
     intake_answer(in, 422, json_pack("{s:s, s:s, s:o, s:o}", "error", "preflight-failed",
                                      "message", "The document cannot be printed.",
                                      "reasons", reasons ? reasons : json_array(), "job", jj));
+    idem_done(id);
 }
 
 static void preflight_done(int64_t job_id, json_t *report, bool reject, void *arg)
@@ -360,7 +388,9 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
     log_job(LOG_LVL_INFO, j->id, NULL, "intake: accepted, %d pages, %lld bytes", j->pages,
             (long long)j->bytes);
     sched_kick();
+    int64_t id = j->id;
     intake_answer(in, 201, job_to_json(j));
+    idem_done(id);
 }
 
 /* Start the preflight of in's committed job. */
@@ -403,6 +433,61 @@ static void unrecorded_done(void *arg)
                                       "message", "The spooler cannot record the job."));
 }
 
+/* Answer a retry with what the first attempt got (or will get). */
+static void replay_answer(void *arg)
+{
+    struct intake *in = arg;
+    struct job prev;
+    if (store_job_get(D.store, in->prev_id, &prev) < 0) {
+        intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
+                                         "message", "The earlier job cannot be read."));
+        return;
+    }
+    if (prev.state == JOB_STATE_PREFLIGHT) {
+        job_clear(&prev);
+        idem_wait(in->prev_id, replay_answer, in);
+        return;
+    }
+    if (prev.state == JOB_STATE_REJECTED) {
+        json_t *pf = prev.preflight ? json_loads(prev.preflight, 0, NULL) : NULL;
+        json_t *reasons = json_incref(json_object_get(pf, "reasons"));
+        json_decref(pf);
+        intake_answer(in, 422, json_pack("{s:s, s:s, s:o, s:o}", "error", "preflight-failed",
+                                         "message", "The document cannot be printed.",
+                                         "reasons", reasons ? reasons : json_array(),
+                                         "job", job_to_json(&prev)));
+    } else {
+        intake_answer(in, 200, job_to_json(&prev));
+    }
+    job_clear(&prev);
+}
+
+static void replay_shredded(void *arg)
+{
+    struct intake *in = arg;
+    if (in->commit_rc == 409) {
+        intake_answer(in, 409, json_pack("{s:s, s:s}", "error", "idempotency-conflict",
+                      "message", in->job.idem_key[0]
+                          ? "This Idempotency-Key was used for another document or ticket."
+                          : "This document was already sent for this order with another ticket; "
+                            "give each print its own Idempotency-Key."));
+        return;
+    }
+    replay_answer(in);
+}
+
+/* in repeats job prev: shred in's own copy, then answer like prev. */
+static void intake_replay(struct intake *in, const struct job *prev)
+{
+    bool same = idem_same_ticket(&in->job, prev, in->job.due != 0) &&
+                strcmp(in->job.sha256, prev->sha256) == 0;
+    in->phase = PHASE_REPLAY;
+    in->prev_id = prev->id;
+    in->commit_rc = same ? 0 : 409;
+    log_job(LOG_LVL_INFO, prev->id, NULL, "intake: %s of this job", same ? "a retry" : "a conflicting retry");
+    iopool_submit(unrecorded_work, replay_shredded, in);
+}
+
 static void commit_done(void *arg)
 {
     struct intake *in = arg;
@@ -418,14 +503,24 @@ static void commit_done(void *arg)
         return;
     }
     j->bytes = spool_upload_bytes(in->up);
+    struct job prev;
+    if (idem_find(j, &prev) == 0) {
+        intake_replay(in, &prev);
+        job_clear(&prev);
+        return;
+    }
+    bool due_given = j->due != 0;
     j->created_at = now_s();
-    if (!j->due)
+    if (!due_given)
         j->due = j->created_at + D.conf->default_due_ms / 1000;
     j->state = JOB_STATE_PREFLIGHT;
     j->document_present = true;
-    if (in->req && in->req->idem_key)
-        xstrlcpy(j->idem_key, in->req->idem_key, sizeof j->idem_key);
     if (store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1) < 0) {
+        if (errno == EEXIST && idem_find(j, &prev) == 0) {   /* a key raced us */
+            intake_replay(in, &prev);
+            job_clear(&prev);
+            return;
+        }
         /* Not acknowledged: the file has no row (the startup sweep would
          * shred it); shred it now, then answer 500. */
         log_err("intake: cannot record a job; its document is shredded");

@@ -1,0 +1,99 @@
+#!/bin/bash
+# Idempotent intake: a retry gets the first attempt's answer (200 with the
+# same job, or the same 422), concurrent attempts make one job, a key
+# reused for another ticket or body is a 409, and a client that goes away
+# after sending its document still gets its job, found on retry.
+. "$(dirname "$0")/lib.sh"
+
+CUPS_SERVER=$T/no-cups.sock write_conf     # no CUPS: jobs wait queued
+start_copeesd
+"$MKPDF" --pages 2 "$T/a.pdf"
+"$MKPDF" --pages 3 "$T/b.pdf"
+printf 'not a pdf at all\n' > "$T/bad.pdf"
+
+post() {   # post FILE QUERY [KEY]: sets STATUS and BODY
+    local key=() out
+    [ -n "${3:-}" ] && key=(-H "Idempotency-Key: $3")
+    out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' "${key[@]}" \
+          --data-binary @"$1" -w '\n%{http_code}' "http://copees/v1/jobs?$2")
+    STATUS=${out##*$'\n'}
+    BODY=${out%$'\n'*}
+}
+count_order() {
+    curl -s --unix-socket "$SOCK" "http://copees/v1/jobs?which=all&order=$1" | jq '.jobs | length'
+}
+
+# --- by Idempotency-Key
+post "$T/a.pdf" "order=ORD-K&copies=2" key-0001
+is "first attempt with a key: 201" "$STATUS" 201
+ID1=$(jq -r .id <<<"$BODY")
+post "$T/a.pdf" "order=ORD-K&copies=2" key-0001
+is "the retry: 200" "$STATUS" 200
+is "... with the same job" "$(jq -r .id <<<"$BODY")" "$ID1"
+is "one job for the order" "$(count_order ORD-K)" 1
+post "$T/a.pdf" "order=ORD-K&copies=3" key-0001
+is "same key, another ticket: 409" "$STATUS" 409
+is "... error idempotency-conflict" "$(jq -r .error <<<"$BODY")" idempotency-conflict
+post "$T/b.pdf" "order=ORD-K&copies=2" key-0001
+is "same key, another document: 409" "$STATUS" 409
+is "still one job for the order" "$(count_order ORD-K)" 1
+post "$T/a.pdf" "order=ORD-K&copies=2" key-0002
+is "the same document under another key: a second job (201)" "$STATUS" 201
+post "$T/a.pdf" "order=ORD-K" "bad key with spaces"
+is "a malformed key: 400" "$STATUS" 400
+
+# --- by (order, sha256)
+post "$T/b.pdf" "order=ORD-S"
+is "no key: 201" "$STATUS" 201
+ID2=$(jq -r .id <<<"$BODY")
+post "$T/b.pdf" "order=ORD-S"
+is "same order and document: 200" "$STATUS" 200
+is "... the same job" "$(jq -r .id <<<"$BODY")" "$ID2"
+post "$T/b.pdf" "order=ORD-S&copies=5"
+is "same order and document, other ticket: 409" "$STATUS" 409
+post "$T/b.pdf" "order=ORD-S2"
+is "same document, other order: a new job (201)" "$STATUS" 201
+
+# --- a rejected document: the retry gets the same 422
+post "$T/bad.pdf" "order=ORD-R" key-rej
+is "a bad document: 422" "$STATUS" 422
+R1=$(jq -c '[.job.id, .reasons]' <<<"$BODY")
+post "$T/bad.pdf" "order=ORD-R" key-rej
+is "its retry: 422 again" "$STATUS" 422
+is "... with the same job and reasons" "$(jq -c '[.job.id, .reasons]' <<<"$BODY")" "$R1"
+
+# --- concurrent attempts make one job, none answered before the verdict
+"$MKPDF" --pages 300 "$T/big.pdf"
+pids=()
+for i in $(seq 8); do
+    curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' -H 'Idempotency-Key: conc-1' \
+         --data-binary @"$T/big.pdf" -o "$T/conc.$i" -w '%{http_code}\n' \
+         'http://copees/v1/jobs?order=ORD-C' > "$T/conc.$i.status" &
+    pids+=($!)
+done
+wait "${pids[@]}"     # not a bare wait: copeesd is a background job too
+codes=$(cat "$T"/conc.*.status | sort | uniq -c | awk '{print $2 "x" $1}' | xargs)
+like "8 concurrent attempts: one 201, the rest 200" "$codes" '^201x1 200x7$|^200x7 201x1$'
+is "they all name one job" "$(jq -r .id "$T"/conc.? | sort -u | wc -l)" 1
+is "no answer came before the verdict" "$(jq -r .state "$T"/conc.? | sort -u)" queued
+is "one job for the order" "$(count_order ORD-C)" 1
+
+# --- a client that goes away after sending its document
+python3 - "$SOCK" "$T/b.pdf" <<'PY'
+import socket, sys
+data = open(sys.argv[2], "rb").read()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"POST /v1/jobs?order=ORD-GONE HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\n"
+          b"Idempotency-Key: gone-1\r\nContent-Length: %d\r\n\r\n" % len(data) + data)
+s.close()
+PY
+check "the job of a vanished client is finished anyway" \
+    wait_until 20 bash -c "curl -s --unix-socket '$SOCK' 'http://copees/v1/jobs?order=ORD-GONE' | jq -e '.jobs[0].state == \"queued\"'"
+post "$T/b.pdf" "order=ORD-GONE" gone-1
+is "its retry finds it: 200" "$STATUS" 200
+is "one job for that order" "$(count_order ORD-GONE)" 1
+check "no stray file in the spool" bash -c "[ -z \"\$(ls -A '$T/spool/incoming')\" ]"
+is "documents on disk = jobs with a document" "$(ls "$T/spool/jobs" | wc -l)" \
+   "$(curl -s --unix-socket "$SOCK" 'http://copees/v1/jobs?which=all&limit=1000' | jq '[.jobs[] | select(.document == "present")] | length')"
+done_testing
