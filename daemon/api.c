@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "job.h"
+#include "jobctl.h"
 #include "log.h"
 #include "sched.h"
 #include "store.h"
@@ -48,6 +49,17 @@ static bool in_group(const char *name, uid_t uid, gid_t gid)
 
 static enum role peer_role(const struct http_req *req)
 {
+    /* Over TLS the verified client certificate's CN names the role
+     * ([tls] admin_cn, then submit_cn); no CN or another CN: none. */
+    if (req->tls) {
+        for (char **cn = D.conf->tls_admin_cn; req->tls_cn && cn && *cn; cn++)
+            if (strcmp(*cn, req->tls_cn) == 0)
+                return ROLE_ADMIN;
+        for (char **cn = D.conf->tls_submit_cn; req->tls_cn && cn && *cn; cn++)
+            if (strcmp(*cn, req->tls_cn) == 0)
+                return ROLE_SUBMIT;
+        return ROLE_NONE;
+    }
     if (req->uid == 0 || req->uid == D.uid || in_group(D.conf->admin_group, req->uid, req->gid))
         return ROLE_ADMIN;
     if (in_group(D.conf->submit_group, req->uid, req->gid))
@@ -217,6 +229,40 @@ static void get_jobs(struct http_req *req)
     free(after);
 }
 
+/* POST /v1/jobs/{id}/{action} */
+static void job_action(struct http_req *req, const char *rest)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(struct http_req *, int64_t);
+    } actions[] = {
+        {"hold", jobctl_hold},
+        {"release", jobctl_release},
+    };
+    char idbuf[24];
+    const char *slash = strchr(rest, '/');
+    int64_t id;
+    size_t n = (size_t)(slash - rest);
+    if (n >= sizeof idbuf || strchr(slash + 1, '/')) {
+        http_respond_error(req, 404, "not-found", "No such endpoint.");
+        return;
+    }
+    memcpy(idbuf, rest, n);
+    idbuf[n] = '\0';
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        if (strcmp(slash + 1, actions[i].name) != 0)
+            continue;
+        if (req->method != HTTP_POST)
+            http_respond_error(req, 405, "method-not-allowed", "Use POST.");
+        else if (!parse_id(idbuf, &id))
+            http_respond_error(req, 404, "not-found", "There is no job %s.", idbuf);
+        else
+            actions[i].fn(req, id);
+        return;
+    }
+    http_respond_error(req, 404, "not-found", "No such endpoint.");
+}
+
 static void on_complete(struct http_req *req)
 {
     const char *p = req->path;
@@ -237,10 +283,17 @@ static void on_complete(struct http_req *req)
         else
             http_respond_error(req, 405, "method-not-allowed", "Use GET or POST.");
     } else if (strncmp(p, "/v1/jobs/", 9) == 0 && !strchr(p + 9, '/')) {
-        if (get)
+        int64_t id;
+        if (req->method == HTTP_DELETE && parse_id(p + 9, &id))
+            jobctl_cancel(req, id);
+        else if (get)
             get_job(req, p + 9);
+        else if (req->method == HTTP_DELETE)
+            http_respond_error(req, 404, "not-found", "There is no job %s.", p + 9);
         else
-            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+            http_respond_error(req, 405, "method-not-allowed", "Use GET or DELETE.");
+    } else if (strncmp(p, "/v1/jobs/", 9) == 0) {
+        job_action(req, p + 9);
     } else if (strcmp(p, "/v1/printers") == 0) {
         if (get)
             http_respond_json(req, 200, sched_printers_json());

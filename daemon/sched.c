@@ -119,6 +119,8 @@ static void note_cups(const struct cups_op *op)
                 cups_ok ? "reachable again" : "unreachable; jobs wait");
 }
 
+static void purge(int64_t job_id, int cups_id);
+
 /* ------------------------------------------------------------ dispatch */
 
 static void submit_done(struct cups_op *op)
@@ -132,7 +134,20 @@ static void submit_done(struct cups_op *op)
         cups_op_free(op);
         return;
     }
-    if (op->ok) {
+    if (op->ok && j.state != JOB_STATE_QUEUED) {
+        /* held or canceled while it was being sent: take it back */
+        log_job(LOG_LVL_INFO, j.id, j.printer, "sched: job left queued while being sent; "
+                "withdrawing CUPS job %d", op->cups_job_id);
+        if (p) {
+            p->inflight--;
+            p->pages_inflight -= (int64_t)j.pages * j.copies;
+        }
+        purge(j.id, op->cups_job_id);
+        if (j.state == JOB_STATE_HELD) {
+            j.printer[0] = '\0';
+            store_job_save(D.store, &j, "withdrawn", -1, "held while being sent");
+        }
+    } else if (op->ok) {
         j.cups_job_id = op->cups_job_id;
         job_reason_remove(&j, "no-capable-printer");
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
@@ -270,6 +285,56 @@ static void job_left_cups(struct job *j)
     }
     purge(j->id, j->cups_job_id);
     sched_kick();
+}
+
+struct withdraw {
+    void (*done)(void *, bool);
+    void *arg;
+    char printer[64];
+    int64_t pages;
+};
+
+static void withdraw_done(struct cups_op *op)
+{
+    struct withdraw *w = op->arg;
+    busy_del(op->job_id);
+    note_cups(op);
+    /* ok, or CUPS no longer knows the job: either way it is out of CUPS */
+    bool gone = op->ok;
+    if (gone) {
+        struct printer *p = printer_find(w->printer);
+        if (p) {
+            p->inflight--;
+            p->pages_inflight -= w->pages;
+            if (p->printing_job == op->job_id)
+                p->printing_job = 0;
+        }
+        sched_kick();
+    } else {
+        log_job(LOG_LVL_WARN, op->job_id, w->printer, "sched: cannot take CUPS job %d back: %s",
+                op->cups_job_id, op->error);
+    }
+    w->done(w->arg, gone);
+    free(w);
+    cups_op_free(op);
+}
+
+void sched_withdraw(const struct job *j, void (*done)(void *arg, bool ok), void *arg)
+{
+    struct withdraw *w = calloc(1, sizeof *w);
+    if (!w)
+        fatal("sched: out of memory");
+    w->done = done;
+    w->arg = arg;
+    xstrlcpy(w->printer, j->printer, sizeof w->printer);
+    w->pages = (int64_t)j->pages * j->copies;
+    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
+    op->job_id = j->id;
+    op->cups_job_id = j->cups_job_id;
+    op->arg = w;
+    op->done = withdraw_done;
+    busy_add(j->id);           /* no tracking of it meanwhile */
+    cupslink_submit(op);
 }
 
 static void jstate_done(struct cups_op *op)

@@ -1,0 +1,13 @@
+/* jobctl.h - actions on a job through the API: cancel, hold, release.
+ * Each answers the request itself (200 with the job, or an error). */
+#ifndef COPEES_JOBCTL_H
+#define COPEES_JOBCTL_H
+
+#include <stdint.h>
+#include "http.h"
+
+void jobctl_cancel(struct http_req *req, int64_t id);
+void jobctl_hold(struct http_req *req, int64_t id);
+void jobctl_release(struct http_req *req, int64_t id);
+
+#endif

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Job actions through the API: hold and release, cancel of a held job, of
+# a job CUPS is printing (taken back from CUPS, nothing left there), and
+# the refusals (a printed job, an unknown job), each one audited.
+. "$(dirname "$0")/lib.sh"
+
+# The virtual printer takes 8 s per job, so a job stays "printing" a while.
+printf '#!/bin/sh\nsleep 8\n' > "$T/slow-print"
+chmod 0755 "$T/slow-print"
+IPPEVE_CMD=$T/slow-print start_cups
+write_conf
+start_copeesd
+"$MKPDF" --pages 1 "$T/a.pdf"
+"$MKPDF" --pages 2 "$T/b.pdf"
+
+# hold=true in the ticket, then release
+upload "$T/a.pdf" "order=ORD-H&hold=true"
+is "a hold=true ticket is accepted as held" "$(jq -r .state <<<"$BODY")" held
+H=$(jq -r .id <<<"$BODY")
+out=$(api POST "/v1/jobs/$H/hold")
+like "holding a held job is a no-op 200" "$out" 'HTTP 200$'
+out=$(api DELETE "/v1/jobs/$H")
+like "cancel of a held job: 200" "$out" 'HTTP 200$'
+like "... it is canceled" "$out" '"state":"canceled"'
+like "... and its document is already shredded" "$out" '"document":"shredded"'
+out=$(api DELETE "/v1/jobs/$H")
+like "a second cancel: 409" "$out" 'HTTP 409$'
+
+# a job that CUPS is printing
+upload "$T/b.pdf" "order=ORD-P"
+P=$(jq -r .id <<<"$BODY")
+check "the job reaches printing (the printer is slow)" wait_until 60 job_is "$P" .state printing
+cid=$(job_field "$P" .cups_job_id)
+out=$(api POST "/v1/jobs/$P/hold")
+like "holding a printing job: 409" "$out" 'HTTP 409$'
+out=$(api DELETE "/v1/jobs/$P")
+like "cancel of a printing job: 200" "$out" 'HTTP 200$'
+like "... canceled" "$out" '"state":"canceled"'
+like "... document shredded" "$out" '"document":"shredded"'
+check "CUPS holds no document file of it" bash -c "! ls '$T/cups/spool' | grep -q '^d0*$cid-'"
+check "CUPS logged the purge" grep -q "\[Job $cid\] Purged by" "$T/cups/log/error_log"
+# An active job keeps a "canceled" history entry (job-name only) once its
+# backend has stopped; it must no longer be pending or printing.
+check "CUPS no longer prints the job once its backend stopped" \
+    wait_until 40 bash -c "! lpstat -o test1 | grep -q 'test1-$cid '"
+is "our spool is empty" "$(ls -A "$T/spool/jobs" | wc -l)" 0
+
+# a queued job goes on to print after a release
+upload "$T/a.pdf" "order=ORD-R&hold=true&copies=1"
+R=$(jq -r .id <<<"$BODY")
+out=$(api POST "/v1/jobs/$R/release")
+like "release of a held job: 200" "$out" 'HTTP 200$'
+check "the released job goes to the printer" wait_until 60 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/jobs/$R | jq -e '.state == \"sent\" or .state == \"printing\"'"
+out=$(api POST "/v1/jobs/$R/release")
+like "release of a job that is not held: 409" "$out" 'HTTP 409$'
+
+out=$(api DELETE /v1/jobs/424242)
+like "cancel of an unknown job: 404" "$out" 'HTTP 404$'
+out=$(api POST "/v1/jobs/$R/frobnicate")
+like "an unknown action: 404" "$out" 'HTTP 404$'
+out=$(api GET "/v1/jobs/$R/hold")
+like "GET on an action: 405" "$out" 'HTTP 405$'
+
+audit=$(sqlite3 "$T/state/copees.db" "SELECT detail || ' uid=' || uid FROM events WHERE job_id=$P AND type='state' ORDER BY id")
+like "the cancel is audited with the caller's uid" "$audit" "printing -> canceled: canceled through the API uid=$(id -u)"
+done_testing
