@@ -72,12 +72,14 @@ start_cups() {    # a private cupsd + ippeveprinter + queue test1 in $T/cups
 # ------------------------------------------------------------ copeesd
 SOCK=$T/copeesd.sock
 CONF=$T/copeesd.conf
-write_conf() {    # write_conf [EXTRA-INI-TEXT]: the base config + extra text
+write_conf() {    # write_conf [EXTRA-INI-TEXT]: the base config + extra text;
+                  # $DAEMON_EXTRA: more lines for the [daemon] section
     cat > "$CONF" <<CONF
 [daemon]
 spool_dir = $T/spool
 state_dir = $T/state
 socket = $SOCK
+${DAEMON_EXTRA:-}
 
 [retention]
 complaint_window = ${COMPLAINT_WINDOW:-3s}
