@@ -22,6 +22,7 @@
 #include "job.h"
 #include "jobctl.h"
 #include "log.h"
+#include "metrics.h"
 #include "sched.h"
 #include "store.h"
 #include "util.h"
@@ -294,6 +295,15 @@ static void on_complete(struct http_req *req)
             http_respond_error(req, 405, "method-not-allowed", "Use GET or DELETE.");
     } else if (strncmp(p, "/v1/jobs/", 9) == 0) {
         job_action(req, p + 9);
+    } else if (strcmp(p, "/metrics") == 0) {
+        char *text = get ? metrics_render() : NULL;
+        if (text)
+            http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+        else if (get)
+            http_respond_error(req, 500, "internal", "Out of memory.");
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+        free(text);
     } else if (strcmp(p, "/v1/printers") == 0) {
         if (get)
             http_respond_json(req, 200, sched_printers_json());

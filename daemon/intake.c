@@ -28,6 +28,7 @@
 #include "iopool.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "preflight.h"
 #include "retention.h"
 #include "sched.h"
@@ -46,6 +47,7 @@ struct intake {
     int commit_rc, commit_errno;
     json_t *report;
     bool reject;
+    int64_t pf_started;        /* mono ms */
     int64_t prev_id;           /* PHASE_REPLAY: the job this attempt repeats */
 };
 
@@ -169,6 +171,7 @@ out:
     if (!ok) {
         char msg[200];
         snprintf(msg, sizeof msg, "%s %s", field, rule);
+        metrics_upload_rejected("bad-ticket");
         http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
                                               "field", field, "message", msg));
     }
@@ -189,6 +192,7 @@ bool intake_headers(struct http_req *req)
         size_t kl = strlen(req->idem_key);
         if (kl == 0 || kl >= sizeof j.idem_key || !matches("^[!-~]+$", req->idem_key)) {
             job_clear(&j);
+            metrics_upload_rejected("bad-ticket");
             http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
                               "field", "Idempotency-Key", "message",
                               "Idempotency-Key must be 1 to 128 visible ASCII characters"));
@@ -201,6 +205,7 @@ bool intake_headers(struct http_req *req)
             job_clear(&prev);
             if (!same) {
                 job_clear(&j);
+                metrics_upload_rejected("idempotency-conflict");
                 http_respond_error(req, 409, "idempotency-conflict",
                                    "This Idempotency-Key was used for another ticket.");
                 return false;
@@ -211,24 +216,28 @@ bool intake_headers(struct http_req *req)
     size_t ctl = strcspn(ct, "; \t");
     if (ctl != strlen("application/pdf") || strncasecmp(ct, "application/pdf", ctl) != 0) {
         job_clear(&j);
+        metrics_upload_rejected("unsupported-media-type");
         http_respond_error(req, 415, "unsupported-media-type",
                            "The body must be a PDF sent as Content-Type: application/pdf.");
         return false;
     }
     if (!req->has_length && !req->chunked) {
         job_clear(&j);
+        metrics_upload_rejected("length-required");
         http_respond_error(req, 411, "length-required",
                            "Send Content-Length or a chunked body.");
         return false;
     }
     if (req->has_length && req->content_length > D.conf->max_upload) {
         job_clear(&j);
+        metrics_upload_rejected("too-large");
         http_respond_error(req, 413, "too-large", "The document is larger than the %llu bytes allowed.",
                            (unsigned long long)D.conf->max_upload);
         return false;
     }
     if (req->has_length && req->content_length == 0) {
         job_clear(&j);
+        metrics_upload_rejected("empty-body");
         http_respond_error(req, 400, "empty-body", "The request carries no document.");
         return false;
     }
@@ -236,6 +245,7 @@ bool intake_headers(struct http_req *req)
     if (freeb >= 0 && (uint64_t)freeb < D.conf->min_free + req->content_length) {
         job_clear(&j);
         log_warn("intake: refusing an upload, spool free space below min_free");
+        metrics_upload_rejected("insufficient-storage");
         http_respond_error(req, 507, "insufficient-storage",
                            "The spooler is short of disk space; retry later.");
         return false;
@@ -253,9 +263,10 @@ bool intake_headers(struct http_req *req)
         int e = errno;
         intake_free(in);
         log_err("intake: cannot create an incoming file: %s", strerror(e));
-        if (e == ENOSPC || e == EDQUOT)
+        if (e == ENOSPC || e == EDQUOT) {
+            metrics_upload_rejected("insufficient-storage");
             http_respond_error(req, 507, "insufficient-storage", "The spooler is out of disk space.");
-        else
+        } else
             http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
         return false;
     }
@@ -292,17 +303,20 @@ int intake_body(struct http_req *req, const char *data, size_t len)
     struct intake *in = req->ctx;
     if ((uint64_t)spool_upload_bytes(in->up) + len > D.conf->max_upload) {
         intake_discard(in);
+        metrics_upload_rejected("too-large");
         http_respond_error(req, 413, "too-large", "The document is larger than the %llu bytes allowed.",
                            (unsigned long long)D.conf->max_upload);
         return -1;
     }
+    metrics_bytes_received(len);
     if (spool_upload_write(in->up, data, len) < 0) {
         int e = errno;
         intake_discard(in);
         log_err("intake: writing an upload failed: %s", strerror(e));
-        if (e == ENOSPC || e == EDQUOT)
+        if (e == ENOSPC || e == EDQUOT) {
+            metrics_upload_rejected("insufficient-storage");
             http_respond_error(req, 507, "insufficient-storage", "The spooler ran out of disk space.");
-        else
+        } else
             http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
         return -1;
     }
@@ -364,6 +378,7 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
 
     in->report = report;
     in->reject = reject;
+    metrics_preflight_ms(mono_ms() - in->pf_started);
     free(j->preflight);
     j->preflight = txt;
     j->pages = (int)json_integer_value(json_object_get(report, "pages"));
@@ -373,6 +388,8 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
         json_t *r;
         json_array_foreach(json_object_get(report, "reasons"), i, r) {
             const char *c = json_string_value(json_object_get(r, "code"));
+            if (c && in->req)       /* count what a client was refused (not restarts) */
+                metrics_upload_rejected(c);
             if (c && strlen(codes) + strlen(c) + 2 < sizeof codes) {
                 if (codes[0])
                     strcat(codes, ",");
@@ -398,6 +415,7 @@ static void intake_preflight(struct intake *in)
 {
     int fd = spool_job_open(D.spool, in->job.doc_name);
     in->phase = PHASE_PREFLIGHT;
+    in->pf_started = mono_ms();
     if (fd < 0) {
         log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: committed document cannot be opened: %s",
                 strerror(errno));
@@ -408,7 +426,7 @@ static void intake_preflight(struct intake *in)
                                          "message", "The stored document was lost."));
         return;
     }
-    preflight_submit(in->job.id, fd, preflight_done, in);
+    preflight_submit(in->job.id, fd, &in->job, preflight_done, in);
 }
 
 static void commit_work(void *arg)
@@ -466,6 +484,7 @@ static void replay_shredded(void *arg)
 {
     struct intake *in = arg;
     if (in->commit_rc == 409) {
+        metrics_upload_rejected("idempotency-conflict");
         intake_answer(in, 409, json_pack("{s:s, s:s}", "error", "idempotency-conflict",
                       "message", in->job.idem_key[0]
                           ? "This Idempotency-Key was used for another document or ticket."
@@ -536,6 +555,7 @@ void intake_complete(struct http_req *req)
     struct intake *in = req->ctx;
     if (spool_upload_bytes(in->up) == 0) {
         intake_discard(in);
+        metrics_upload_rejected("empty-body");
         http_respond_error(req, 400, "empty-body", "The request carries no document.");
         return;
     }

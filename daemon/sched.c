@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "retention.h"
 #include "sched.h"
 #include "spool.h"
@@ -149,6 +150,7 @@ static void submit_done(struct cups_op *op)
         }
     } else if (op->ok) {
         j.cups_job_id = op->cups_job_id;
+        metrics_dispatch_latency(now_s() - j.created_at);
         job_reason_remove(&j, "no-capable-printer");
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
                       j.printer, op->cups_job_id);

@@ -17,7 +17,7 @@ is "the 201 carries the preflight page count" "$(jq -r .preflight.pages <<<"$BOD
 is "the 201 carries the job's sha256" "$(jq -r .sha256 <<<"$BODY")" "$(sha256sum < "$T/doc.pdf" | cut -d' ' -f1)"
 is "the 201 carries the byte count" "$(jq -r .bytes <<<"$BODY")" "$(stat -c %s "$T/doc.pdf")"
 like "the job is accepted (queued or already further)" "$(jq -r .state <<<"$BODY")" '^(queued|sent|printing|printed)$'
-is "page sizes are reported in points" "$(jq -c '.preflight.page_sizes[0] | map(floor)' <<<"$BODY")" "[595,841]"
+is "page sizes are reported in points" "$(jq -c '.preflight.page_sizes[0] | map(round)' <<<"$BODY")" "[595,842]"
 is "the spool holds the document under a random name" \
    "$(ls "$T/spool/jobs" | grep -c -E '^[0-9a-f]{32}$')" 1
 is "the spool file is private (0600)" "$(stat -c %a "$T/spool/jobs"/*)" 600
@@ -55,6 +55,12 @@ is "state stays printed" "$(job_field "$ID" .state)" printed
 like "the shred receipt is in the audit log" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$ID AND type='shred'")" \
     '^complaint window over: [0-9]+ bytes, 1 pass, [0-9]+ ms$'
+
+m=$(curl -s --unix-socket "$SOCK" http://copees/metrics)
+like "/metrics: the dispatch latency was observed" "$m" 'copees_dispatch_latency_seconds_count 1'
+like "/metrics: no document is kept" "$m" 'copees_documents_present 0'
+like "/metrics: no document is overdue" "$m" 'copees_oldest_overdue_document_seconds 0'
+like "/metrics: cups is up" "$m" 'copees_cups_up 1'
 
 # copeesctl's lpstat-shaped view over the same socket
 line=$("$COPEESCTL" -S "$SOCK" -W completed -o)

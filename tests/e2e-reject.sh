@@ -85,6 +85,16 @@ like "a Content-Length over max_upload (256M) gets 413" "$out" 'HTTP 413$'
 rm -f "$T/huge.pdf" "$T/big.pdf"
 check "... and leaves no file behind" wait_until 10 no_files
 
+m=$(curl -s --unix-socket "$SOCK" http://copees/metrics)
+like "/metrics has HELP and TYPE lines" "$m" '# HELP copees_jobs .*# TYPE copees_jobs gauge'
+like "/metrics counts rejected jobs by state" "$m" 'copees_jobs\{state="rejected"\} [1-9]'
+like "/metrics counts refusals by reason (not-a-pdf)" "$m" 'copees_uploads_rejected_total\{reason="not-a-pdf"\} [1-9]'
+like "/metrics counts refusals by reason (bad-ticket)" "$m" 'copees_uploads_rejected_total\{reason="bad-ticket"\} [1-9]'
+like "/metrics counts refusals by reason (unsupported-media-type)" "$m" 'copees_uploads_rejected_total\{reason="unsupported-media-type"\} 1'
+like "/metrics counts bytes received" "$m" 'copees_upload_bytes_total [1-9][0-9]{8}'
+like "/metrics has the preflight histogram" "$m" 'copees_preflight_duration_seconds_bucket\{le="\+Inf"\} [1-9].*copees_preflight_duration_seconds_count [1-9]'
+check "every /metrics sample line is NAME{labels} VALUE" bash -c "curl -s --unix-socket '$SOCK' http://copees/metrics | grep -v '^#' | grep -vqE '^copees_[a-z_]+(\{[a-z]+=\"[^\"]*\"\})? [0-9.e+-]+\$' && exit 1 || exit 0"
+
 out=$(api GET /v1/health)
 like "health still answers ready" "$out" '"ready":true'
 check "no log line carries an order reference" bash -c "! grep -q 'ORD-' '$T/copeesd.log'"
