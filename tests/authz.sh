@@ -30,6 +30,9 @@ is "nobody: an upload is 403" "$(upload_as nobody ORD-N)" 403
 out=$(runuser -u nobody -- curl -s --unix-socket "$SOCK" http://copees/v1/jobs)
 like "the 403 is in the error shape" "$out" '^\{"error":"forbidden","message":'
 
+runuser -u nobody -- "$COPEESCTL" -S "$SOCK" -o 2>/dev/null
+is "copeesctl as nobody: exit 4 (not allowed)" "$?" 4
+
 # submit_group: the web tier
 is "submit_group member: upload 201" "$(upload_as daemon ORD-S)" 201
 is "submit_group member: list jobs 200" "$(as daemon GET /v1/jobs)" 200

@@ -54,6 +54,20 @@ check "the released job goes to the printer" wait_until 60 bash -c "curl -s --un
 out=$(api POST "/v1/jobs/$R/release")
 like "release of a job that is not held: 409" "$out" 'HTTP 409$'
 
+# the same through copeesctl, with its exit codes
+upload "$T/a.pdf" "order=ORD-CLI&hold=true"
+C=$(jq -r .id <<<"$BODY")
+"$COPEESCTL" -S "$SOCK" hold "$C"; is "copeesctl hold: exit 0" "$?" 0
+is "... the job is held" "$(job_field "$C" .state)" held
+"$COPEESCTL" -S "$SOCK" release "$C"; is "copeesctl release: exit 0" "$?" 0
+"$COPEESCTL" -S "$SOCK" cancel "atelier-$C"; is "copeesctl cancel PRINTER-ID: exit 0" "$?" 0
+is "... the job is canceled" "$(job_field "$C" .state)" canceled
+err=$("$COPEESCTL" -S "$SOCK" cancel 424242 2>&1); rc=$?
+is "copeesctl cancel of an unknown job: exit 3 (not found)" "$rc" 3
+like "... with the daemon's message on stderr" "$err" '^copeesctl: .*424242'
+"$COPEESCTL" -S "$SOCK" cancel "$C" 2>/dev/null; is "copeesctl cancel of a canceled job: exit 6 (conflict)" "$?" 6
+"$COPEESCTL" -S "$T/nowhere.sock" -o 2>/dev/null; is "copeesctl without a daemon: exit 5 (unreachable)" "$?" 5
+
 out=$(api DELETE /v1/jobs/424242)
 like "cancel of an unknown job: 404" "$out" 'HTTP 404$'
 out=$(api POST "/v1/jobs/$R/frobnicate")
