@@ -8,6 +8,13 @@
  * http_req_free() after on_abort()).  When the client goes away before the
  * answer, on_abort() is called and req->conn becomes NULL: the handler may
  * finish its work and then answer into the void (http_respond frees it).
+ * A request cut short by http.c itself (too slow: 408; malformed body:
+ * 400) is given up the same way: on_abort(), then http.c answers the
+ * client directly.
+ *
+ * Limits (compiled in, see docs/api-limits.md): connections at once, in
+ * total and per peer (503 too-many-connections), the head size (431), the
+ * head's deadline and the body's minimum rate (408 timeout).
  */
 #ifndef COPEES_HTTP_H
 #define COPEES_HTTP_H
@@ -20,6 +27,7 @@
 
 struct event_base;
 struct http_conn;
+struct tls;
 
 struct http_req {
     struct http_conn *conn;      /* NULL once the client went away */
@@ -35,10 +43,12 @@ struct http_req {
     uint64_t content_length;
     bool chunked;
     bool expect_continue;
-    /* peer */
+    /* peer: SO_PEERCRED on the Unix socket ((uid_t)-1 etc. over TLS) */
     uid_t uid;
     gid_t gid;
     pid_t pid;
+    bool tls;                    /* came over the TLS listener */
+    char *tls_cn;                /* its verified client certificate's CN; NULL if none */
     /* the handler's own state */
     void *ctx;
     void (*ctx_free)(void *ctx); /* called when the request is freed */
@@ -59,9 +69,15 @@ struct http_handler {
 
 /* Serve connections accepted on listen_fd (already listening). 0 / -1. */
 int http_listen(struct event_base *base, int listen_fd, const struct http_handler *h);
-/* Stop accepting; answer requests that arrive from now on with 503. */
+/* The same over TLS: each accepted connection gets a session of t
+ * (tls.c) and its requests carry tls and tls_cn.  0 / -1. */
+int http_listen_tls(struct event_base *base, int listen_fd, const struct http_handler *h,
+                    struct tls *t);
+/* Answer requests that arrive from now on with 503; requests under way
+ * go on. */
 void http_drain(void);
-/* Close the listener and every idle connection. */
+/* Close the listeners and every connection (requests under way are
+ * given up through on_abort). */
 void http_shutdown(void);
 /* Connections open now. */
 int http_conn_count(void);

@@ -41,6 +41,7 @@
 #include "sdnotify.h"
 #include "spool.h"
 #include "store.h"
+#include "tls.h"
 #include "util.h"
 
 #define DRAIN_MAX 30      /* seconds to let work in flight finish */
@@ -209,6 +210,9 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
         if (strcmp(c->spool_dir, D.conf->spool_dir) || strcmp(c->state_dir, D.conf->state_dir) ||
             strcmp(c->socket, D.conf->socket))
             log_warn("reload: spool_dir, state_dir and socket take effect at the next start");
+        if ((c->tls_listen == NULL) != (D.conf->tls_listen == NULL) ||
+            (c->tls_listen && strcmp(c->tls_listen, D.conf->tls_listen)))
+            log_warn("reload: [tls] changes take effect at the next start");
         struct conf *old = D.conf;
         D.conf = c;
         sched_reload();
@@ -313,6 +317,8 @@ int main(int argc, char **argv)
         lfd = make_socket(D.conf);
     if (http_listen(D.base, lfd, &api_handler) < 0)
         fatal("cannot listen on the API socket");
+    if (D.conf->tls_listen && tls_start(D.base, D.conf, &api_handler, &err) < 0)
+        fatal("%s", err ? err : "cannot start the TLS listener");
     if (iopool_start(D.base, IO_THREADS) < 0)
         fatal("cannot start the I/O workers");
     if (cupslink_start(D.conf->cups_server, D.user) < 0)
@@ -342,6 +348,7 @@ int main(int argc, char **argv)
     event_base_dispatch(D.base);
 
     http_shutdown();
+    tls_stop();
     sdn_watchdog_stop();
     preflight_kill_all();
     sched_stop();

@@ -78,7 +78,7 @@ if [ "${COPEES_ASAN:-no}" = yes ]; then
 else
     check "copeesd's peak memory stayed under 64 MB" test "$hwm" -lt 65536
 fi
-check "the big document is shredded" no_files
+check "the big document is shredded" wait_until 10 no_files
 head -c $((300 * 1024 * 1024)) /dev/zero > "$T/huge.pdf"
 out=$(api POST '/v1/jobs?order=ORD-rej-9' -H 'Content-Type: application/pdf' --data-binary @"$T/huge.pdf")
 like "a Content-Length over max_upload (256M) gets 413" "$out" 'HTTP 413$'
