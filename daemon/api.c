@@ -27,7 +27,7 @@
 #include "store.h"
 #include "util.h"
 
-enum role { ROLE_NONE, ROLE_SUBMIT, ROLE_ADMIN };
+enum role { ROLE_NONE, ROLE_BACKEND, ROLE_SUBMIT, ROLE_ADMIN };
 
 /* Whether uid (primary group gid) belongs to the group called name. */
 static bool in_group(const char *name, uid_t uid, gid_t gid)
@@ -61,6 +61,11 @@ static enum role peer_role(const struct http_req *req)
                 return ROLE_SUBMIT;
         return ROLE_NONE;
     }
+    /* First match wins: lp (the copees backend, run by cupsd) may only
+     * report backend events. */
+    struct passwd *lp = getpwnam("lp");
+    if (lp && req->uid == lp->pw_uid && req->uid != D.uid && req->uid != 0)
+        return ROLE_BACKEND;
     if (req->uid == 0 || req->uid == D.uid || in_group(D.conf->admin_group, req->uid, req->gid))
         return ROLE_ADMIN;
     if (in_group(D.conf->submit_group, req->uid, req->gid))
@@ -75,7 +80,13 @@ static bool is_upload(const struct http_req *req)
 
 static bool on_headers(struct http_req *req)
 {
-    if (peer_role(req) == ROLE_NONE) {
+    enum role role = peer_role(req);
+    if (role == ROLE_BACKEND &&
+        !(req->method == HTTP_POST && strcmp(req->path, "/v1/backend/events") == 0)) {
+        http_respond_error(req, 403, "forbidden", "The backend may only report backend events.");
+        return false;
+    }
+    if (role == ROLE_NONE) {
         http_respond_error(req, 403, "forbidden", "This user may not use the spooler's API.");
         return false;
     }

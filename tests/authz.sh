@@ -33,6 +33,12 @@ like "the 403 is in the error shape" "$out" '^\{"error":"forbidden","message":'
 runuser -u nobody -- "$COPEESCTL" -S "$SOCK" -o 2>/dev/null
 is "copeesctl as nobody: exit 4 (not allowed)" "$?" 4
 
+# lp (the copees backend run by cupsd): backend events only
+for ep in "GET /v1/jobs" "GET /v1/health" "DELETE /v1/jobs/1"; do
+    is "lp: $ep is 403" "$(as lp $ep)" 403
+done
+is "lp: an upload is 403" "$(upload_as lp ORD-LP)" 403
+
 # submit_group: the web tier
 is "submit_group member: upload 201" "$(upload_as daemon ORD-S)" 201
 is "submit_group member: list jobs 200" "$(as daemon GET /v1/jobs)" 200
