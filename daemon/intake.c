@@ -180,6 +180,17 @@ out:
 
 /* ------------------------------------------------------------ upload */
 
+/* Answer a failed spool write: 507 when the disk is full, else 500. */
+static void respond_disk_error(struct http_req *req, int e)
+{
+    if (e == ENOSPC || e == EDQUOT) {
+        metrics_upload_rejected("insufficient-storage");
+        http_respond_error(req, 507, "insufficient-storage", "The spooler is out of disk space.");
+    } else {
+        http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
+    }
+}
+
 bool intake_headers(struct http_req *req)
 {
     struct job j;
@@ -263,11 +274,7 @@ bool intake_headers(struct http_req *req)
         int e = errno;
         intake_free(in);
         log_err("intake: cannot create an incoming file: %s", strerror(e));
-        if (e == ENOSPC || e == EDQUOT) {
-            metrics_upload_rejected("insufficient-storage");
-            http_respond_error(req, 507, "insufficient-storage", "The spooler is out of disk space.");
-        } else
-            http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
+        respond_disk_error(req, e);
         return false;
     }
     in->req = req;
@@ -313,11 +320,7 @@ int intake_body(struct http_req *req, const char *data, size_t len)
         int e = errno;
         intake_discard(in);
         log_err("intake: writing an upload failed: %s", strerror(e));
-        if (e == ENOSPC || e == EDQUOT) {
-            metrics_upload_rejected("insufficient-storage");
-            http_respond_error(req, 507, "insufficient-storage", "The spooler ran out of disk space.");
-        } else
-            http_respond_error(req, 500, "internal", "The spooler cannot store the document.");
+        respond_disk_error(req, e);
         return -1;
     }
     return 0;
