@@ -19,6 +19,7 @@
 #include "api.h"
 #include "conf.h"
 #include "daemon.h"
+#include "events.h"
 #include "job.h"
 #include "jobctl.h"
 #include "log.h"
@@ -315,6 +316,11 @@ static void on_complete(struct http_req *req)
         else
             http_respond_error(req, 405, "method-not-allowed", "Use GET.");
         free(text);
+    } else if (strcmp(p, "/v1/events") == 0) {
+        if (get)
+            events_subscribe(req);
+        else
+            http_respond_error(req, 405, "method-not-allowed", "Use GET.");
     } else if (strcmp(p, "/v1/printers") == 0) {
         if (get)
             http_respond_json(req, 200, sched_printers_json());

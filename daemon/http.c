@@ -79,6 +79,7 @@
 #define HTTP_LINGER_TIMEOUT 2           /* s to discard input after a closing answer */
 #define HTTP_LOG_EVERY 10               /* s between two log lines of one kind */
 #define HTTP_LISTENERS_MAX 2            /* the Unix socket and the TLS listener */
+#define HTTP_STREAM_OUT_MAX (1024 * 1024) /* output a streaming client may leave unread */
 
 enum conn_state {
     CONN_HANDSHAKE,    /* TLS handshake under way */
@@ -88,6 +89,7 @@ enum conn_state {
     CONN_WAITING,      /* request complete, handler working, reading paused */
     CONN_CLOSING,      /* answer queued, linger once it is written */
     CONN_LINGER,       /* answer written, write side shut, discarding input */
+    CONN_STREAM,       /* streaming an answer (http_stream_*); input discarded */
 };
 
 struct http_listener {
@@ -112,6 +114,7 @@ struct http_conn {
     size_t head_bytes;
     uint64_t body_rx, win_rx;   /* body bytes read; at the window's start */
     char *field, *value;        /* header being parsed */
+    struct http_stream *stream; /* CONN_STREAM: its stream */
     /* peer */
     bool tcp, tls;
     char *tls_cn;               /* verified client certificate's CN */
@@ -140,6 +143,7 @@ static struct log_limit ll_refuse, ll_timeout, ll_tls;
 
 static void conn_free(struct http_conn *c);
 static void conn_parse(struct http_conn *c);
+static void stream_conn_gone(struct http_conn *c);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -279,7 +283,8 @@ static void conn_timer(struct http_conn *c, int seconds)
     }
 }
 
-/* Whether c reads requests now (not handshaking, waiting or closing). */
+/* Whether c reads requests now (not handshaking, waiting, closing or
+ * streaming). */
 static bool conn_reading(const struct http_conn *c)
 {
     return c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_BODY;
@@ -333,6 +338,15 @@ static void conn_set_state(struct http_conn *c, enum conn_state s)
         evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
         bufferevent_enable(c->bev, EV_READ);
         conn_timer(c, HTTP_LINGER_TIMEOUT);
+        break;
+    case CONN_STREAM:
+        /* No request or idle deadline: the stream's owner writes (at least
+         * a keep-alive) and a write that makes no progress for
+         * HTTP_WRITE_TIMEOUT ends the connection (bufferevent timeout).
+         * Reading goes on only to notice the client's EOF. */
+        conn_timer(c, 0);
+        evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+        bufferevent_enable(c->bev, EV_READ);
         break;
     }
 }
@@ -726,13 +740,15 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     case CONN_LINGER:
         conn_free(c);
         return;
+    case CONN_STREAM:
+        return;
     }
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
-    if (c->state == CONN_LINGER) {
+    if (c->state == CONN_LINGER || c->state == CONN_STREAM) {
         struct evbuffer *in = bufferevent_get_input(bev);
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
@@ -788,6 +804,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void conn_free(struct http_conn *c)
 {
     conn_drop_req(c);
+    stream_conn_gone(c);
     header_commit(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -813,18 +830,18 @@ static void note_refusal(const struct http_conn *c, const char *cap, bool answer
                  answered ? "answered 503" : "closed at accept", more);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+/* Serve fd, a connection accepted from a listener with TLS t (NULL:
+ * plain); sa/salen its peer address (NULL for a Unix socket pair). */
+static void conn_accept(struct event_base *base, struct tls *t, evutil_socket_t fd,
+                        struct sockaddr *sa, int salen)
 {
-    struct http_listener *hl = arg;
-    struct event_base *base = evconnlistener_get_base(l);
     struct http_conn *c = calloc(1, sizeof *c);
 
     if (!c) {
         close(fd);
         return;
     }
-    c->tls = hl->tls != NULL;
+    c->tls = t != NULL;
     c->tcp = sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6);
     c->uid = (uid_t)-1;
     c->gid = (gid_t)-1;
@@ -854,7 +871,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         return;
     }
     if (c->tls) {
-        c->bev = tls_bufferevent_new(hl->tls, base, fd);   /* closes fd on failure */
+        c->bev = tls_bufferevent_new(t, base, fd);   /* closes fd on failure */
     } else {
         c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
         if (!c->bev)
@@ -887,6 +904,24 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         conn_set_state(c, CONN_HANDSHAKE);
     else
         conn_ready(c);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct http_listener *hl = arg;
+    conn_accept(evconnlistener_get_base(l), hl->tls, fd, sa, salen);
+}
+
+int http_adopt_fd(struct event_base *base, int fd, const struct http_handler *h)
+{
+    if (fd < 0 || !h)
+        return -1;
+    handler = h;
+    if (evutil_make_socket_nonblocking(fd) < 0)
+        return -1;
+    conn_accept(base, NULL, fd, NULL, 0);
+    return 0;
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -956,6 +991,108 @@ void http_shutdown(void)
 int http_conn_count(void)
 {
     return nconns;
+}
+
+/* ------------------------------------------------------------ streaming answers
+ *
+ * A streaming answer (Server-Sent Events) takes over its connection once
+ * its request is complete: the head goes out without Content-Length and
+ * with Connection: close, the parser stays paused (anything pipelined
+ * behind is discarded), reading goes on only to notice the client's EOF,
+ * and the request/idle deadlines are off.  The owner writes through
+ * http_stream_write(), which refuses (-1) once more than
+ * HTTP_STREAM_OUT_MAX bytes would wait in the output buffer: the owner
+ * then drops the subscriber with http_stream_close(), which frees the
+ * connection at once instead of flushing.  A stream that does not
+ * overflow but whose client reads nothing for HTTP_WRITE_TIMEOUT is ended
+ * by the bufferevent's write timeout.  The connection still counts
+ * against the connection caps.
+ */
+
+struct http_stream {
+    struct http_conn *conn;
+    bool overflow;                  /* a write was refused: drop, don't flush */
+    void (*on_close)(void *arg);
+    void *arg;
+};
+
+struct http_stream *http_stream_start(struct http_req *req, const char *ctype,
+                                      void (*on_close)(void *arg), void *arg)
+{
+    struct http_conn *c = req->conn;
+    struct http_stream *s;
+
+    if (!c || c->req != req || !c->req_done || c->stream) {
+        http_respond_error(req, 500, "internal", "This request cannot stream.");
+        return NULL;
+    }
+    if (!(s = calloc(1, sizeof *s))) {
+        http_respond_error(req, 500, "internal", "Out of memory.");
+        return NULL;
+    }
+    s->conn = c;
+    s->on_close = on_close;
+    s->arg = arg;
+    evbuffer_add_printf(bufferevent_get_output(c->bev),
+                        "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+                        "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n", ctype);
+    c->req = NULL;
+    req->conn = NULL;
+    http_req_free(req);
+    c->paused = false;
+    c->stream = s;
+    conn_set_state(c, CONN_STREAM);
+    return s;
+}
+
+int http_stream_write(struct http_stream *s, const char *data, size_t len)
+{
+    struct http_conn *c = s ? s->conn : NULL;
+    if (!c || s->overflow)
+        return -1;
+    if (conn_out_len(c) + len > HTTP_STREAM_OUT_MAX) {
+        s->overflow = true;
+        return -1;
+    }
+    return evbuffer_add(bufferevent_get_output(c->bev), data, len) == 0 ? 0 : -1;
+}
+
+size_t http_stream_pending(const struct http_stream *s)
+{
+    return s && s->conn ? conn_out_len(s->conn) : 0;
+}
+
+void http_stream_close(struct http_stream *s)
+{
+    if (!s)
+        return;
+    struct http_conn *c = s->conn;
+    s->on_close = NULL;            /* the owner knows */
+    if (!c) {
+        free(s);
+        return;
+    }
+    if (s->overflow) {             /* too slow: drop without flushing */
+        conn_free(c);              /* frees s through stream_conn_gone() */
+        return;
+    }
+    c->stream = NULL;
+    free(s);
+    conn_set_state(c, CONN_CLOSING);   /* flush what is queued, then close */
+}
+
+/* c is being freed: end its stream, telling the owner unless the owner
+ * closed it. */
+static void stream_conn_gone(struct http_conn *c)
+{
+    struct http_stream *s = c->stream;
+    if (!s)
+        return;
+    c->stream = NULL;
+    s->conn = NULL;
+    if (s->on_close)
+        s->on_close(s->arg);
+    free(s);
 }
 
 /* ------------------------------------------------------------ query strings */

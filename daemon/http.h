@@ -97,6 +97,32 @@ void http_req_free(struct http_req *req);
 void http_req_pause(struct http_req *req);
 void http_req_resume(struct http_req *req);
 
+/* Serve one already-connected socket (a socketpair in tests and the fuzz
+ * target) as if accepted on the Unix listener; fd is owned by http.c from
+ * then on.  0 / -1. */
+int http_adopt_fd(struct event_base *base, int fd, const struct http_handler *h);
+
+/* Streaming answers (Server-Sent Events).  http_stream_start() ends req's
+ * request part: it writes a 200 head with ctype, Cache-Control: no-store,
+ * no Content-Length and Connection: close, and gives the connection to the
+ * stream (no request or idle deadline; input is read only to notice EOF;
+ * the connection caps still count it).  on_close(arg) is called once when
+ * the stream ends other than through http_stream_close() (client gone,
+ * write timeout, http_shutdown()); the stream is invalid afterwards.
+ * Returns NULL when req cannot stream (answered 500). */
+struct http_stream;
+struct http_stream *http_stream_start(struct http_req *req, const char *ctype,
+                                      void (*on_close)(void *arg), void *arg);
+/* Queue data (copied).  -1 when the client is too slow (more than 1 MiB
+ * would wait unread) or gone: the owner should http_stream_close(). */
+int http_stream_write(struct http_stream *s, const char *data, size_t len);
+/* Bytes queued and not yet taken by the client. */
+size_t http_stream_pending(const struct http_stream *s);
+/* End the stream: what is queued is flushed and the connection closed;
+ * after a refused write the connection is dropped at once.  Frees s;
+ * on_close is not called. */
+void http_stream_close(struct http_stream *s);
+
 /* Query parameter name (percent-decoded; '+' stays '+').  Returns a
  * malloc'd string or NULL when absent; *bad set when the encoding is
  * broken. */

@@ -32,6 +32,7 @@
 #include "conf.h"
 #include "cupslink.h"
 #include "daemon.h"
+#include "events.h"
 #include "http.h"
 #include "iopool.h"
 #include "log.h"
@@ -193,6 +194,7 @@ static void sigterm_cb(evutil_socket_t sig, short what, void *arg)
     sdn_stopping();
     D.draining = true;
     http_drain();
+    events_drain();
     drain_started = now_s();
     drain_ev = evtimer_new(D.base, drain_cb, NULL);
     drain_cb(-1, 0, NULL);
@@ -309,6 +311,8 @@ int main(int argc, char **argv)
     D.base = event_base_new();
     if (!D.base)
         fatal("event_base_new failed");
+    if (events_init(D.base, D.store) < 0)
+        fatal("cannot start the event stream");
 
     recover();
 
@@ -348,6 +352,7 @@ int main(int argc, char **argv)
     event_base_dispatch(D.base);
 
     http_shutdown();
+    events_free();
     tls_stop();
     sdn_watchdog_stop();
     preflight_kill_all();

@@ -21,6 +21,7 @@
 #include "conf.h"
 #include "cupslink.h"
 #include "daemon.h"
+#include "events.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
@@ -414,11 +415,23 @@ static int track_one(const struct job *j, void *arg)
     return 0;
 }
 
+static json_t *printer_json(const struct printer *p);
+
+/* p's CUPS state or one of our switches changed: publish it (events.c). */
+static void printer_changed(const struct printer *p)
+{
+    events_publish_printer(printer_json(p));
+}
+
 static void printer_done(struct cups_op *op)
 {
     struct printer *p = printer_find((const char *)op->arg);
     note_cups(op);
     if (p) {
+        int was_state = p->pstate;
+        bool was_acc = p->cups_accepting;
+        char was_reasons[sizeof p->preasons];
+        xstrlcpy(was_reasons, p->preasons, sizeof was_reasons);
         p->polling = false;
         if (op->ok) {
             p->pstate = op->pstate;
@@ -428,6 +441,9 @@ static void printer_done(struct cups_op *op)
             log_msg(LOG_LVL_WARN, "sched: printer %s: %s", p->name, op->error);
             p->pstate = 0;
         }
+        if (p->pstate != was_state || p->cups_accepting != was_acc ||
+            strcmp(p->preasons, was_reasons) != 0)
+            printer_changed(p);
     }
     if (op->ok && !reconciled) {
         reconciled = true;
@@ -552,28 +568,32 @@ static const char *pstate_name(int s)
     }
 }
 
+/* One printer's JSON (new reference): an element of GET /v1/printers. */
+static json_t *printer_json(const struct printer *p)
+{
+    json_t *media = json_array(), *reasons = json_array();
+    char since[32];
+    for (char **m = p->cp->media; m && *m; m++)
+        json_array_append_new(media, json_string(*m));
+    char rs[256];
+    xstrlcpy(rs, p->preasons, sizeof rs);
+    for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, "none") != 0)
+            json_array_append_new(reasons, json_string(t));
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:i}",
+        "name", p->name, "queue", p->cp->queue, "state", pstate_name(p->pstate),
+        "state_reasons", reasons, "enabled", p->enabled, "accepting", p->accepting,
+        "state_since", time_rfc3339(p->since, since, sizeof since),
+        "printing_job", p->printing_job ? json_integer(p->printing_job) : json_null(),
+        "media", media, "color", p->cp->color, "duplex", p->cp->duplex,
+        "ppm", p->cp->ppm, "max_inflight", p->cp->max_inflight, "jobs_active", p->inflight);
+}
+
 json_t *sched_printers_json(void)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < nprinters; i++) {
-        const struct printer *p = &printers[i];
-        json_t *media = json_array(), *reasons = json_array();
-        char since[32];
-        for (char **m = p->cp->media; m && *m; m++)
-            json_array_append_new(media, json_string(*m));
-        char rs[256];
-        xstrlcpy(rs, p->preasons, sizeof rs);
-        for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            if (strcmp(t, "none") != 0)
-                json_array_append_new(reasons, json_string(t));
-        json_array_append_new(arr, json_pack(
-            "{s:s, s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:i}",
-            "name", p->name, "queue", p->cp->queue, "state", pstate_name(p->pstate),
-            "state_reasons", reasons, "enabled", p->enabled, "accepting", p->accepting,
-            "state_since", time_rfc3339(p->since, since, sizeof since),
-            "printing_job", p->printing_job ? json_integer(p->printing_job) : json_null(),
-            "media", media, "color", p->cp->color, "duplex", p->cp->duplex,
-            "ppm", p->cp->ppm, "max_inflight", p->cp->max_inflight, "jobs_active", p->inflight));
-    }
+    for (size_t i = 0; i < nprinters; i++)
+        json_array_append_new(arr, printer_json(&printers[i]));
     return json_pack("{s:o}", "printers", arr);
 }

@@ -187,6 +187,8 @@ struct store {
     sqlite3_stmt *stmt[ST_COUNT];
     struct query_slot qcache[QUERY_CACHE];
     unsigned qnext;                 /* next cache slot to replace */
+    void (*job_hook)(const struct job *j, void *arg);   /* store_set_job_hook */
+    void *job_hook_arg;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -716,6 +718,8 @@ int store_job_insert(struct store *st, struct job *j, int64_t uid)
         return -1;
     }
     j->id = id;
+    if (st->job_hook)
+        st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
     tx_end(st, nested, false);
@@ -800,11 +804,19 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
         errno = EIO;
         return -1;
     }
+    if (st->job_hook)
+        st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
     tx_end(st, nested, false);
     errno = e;
     return -1;
+}
+
+void store_set_job_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg)
+{
+    st->job_hook = fn;
+    st->job_hook_arg = arg;
 }
 
 int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,

@@ -33,6 +33,11 @@ int store_job_find_order_sha(struct store *st, const char *order, const char *sh
  * transaction; detail may be NULL.  uid: actor, -1 = daemon.  0 / -1. */
 int store_job_save(struct store *st, const struct job *j, const char *type, int64_t uid,
                    const char *detail);
+/* Call fn(j, arg) after each job row written by store_job_insert() or
+ * store_job_save() is committed (the one door every job change passes:
+ * events.c publishes from it).  fn must not write to the store.  NULL
+ * removes the hook. */
+void store_set_job_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg);
 /* Append an event (job_id 0 = none).  0 / -1. */
 int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,
                     const char *detail);
