@@ -342,6 +342,7 @@ int main(int argc, char **argv)
 
     sched_start();
     retention_start();
+    preflight_start();
     intake_resume();
     D.ready = true;
     sdn_ready("serving");

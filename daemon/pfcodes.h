@@ -1,6 +1,8 @@
 /* pfcodes.h - the preflight finding codes of the design, shared by the
  * helper (which reports findings) and the daemon (which turns each finding
- * into a reject reason or a warning according to [preflight] on_<code>). */
+ * into a reject reason or a warning according to [preflight] on_<code>).
+ * The codes marked fixed reject whatever on_<code> says: the document could
+ * not be read or was not checked to the end (docs/preflight.md). */
 #ifndef COPEES_PFCODES_H
 #define COPEES_PFCODES_H
 
@@ -19,6 +21,7 @@ struct pf_code_info {
     const char *name;        /* "not-a-pdf" */
     bool reject;             /* default verdict: true = reject, false = warn */
     const char *message;     /* what a customer-service agent can read out */
+    bool fixed;              /* always a reject: nothing checked is left to print */
 };
 
 /* The table, indexed by enum pf_code. */

@@ -1,14 +1,34 @@
-/* preflight.c - run the helper, read its report, decide (see preflight.h).
+/* preflight.c - the helper server's client in the daemon (see preflight.h
+ * and docs/preflight.md).
  *
- * Design notes: this first version execs the helper once per document
- * (posix_spawn: no bare fork of the threaded daemon).  The helper gets the
- * document as stdin, an empty environment, and sets its own rlimits from
- * its arguments; the daemon adds the wall-clock kill (timeout +
- * page_time x pages, pages unknown before the report, so timeout alone for
- * now).  A report is complete when the child has exited AND its stdout is
- * at EOF; anything but "exit 0 with a JSON report" becomes a reject with
- * its own code: preflight-timeout (our kill), preflight-too-complex (CPU
- * limit or out of memory), preflight-crashed (any other signal or exit).
+ * Design notes:
+ * - One helper server, exec'd with posix_spawn (never a bare fork of the
+ *   threaded daemon) in a process group of its own, with an empty
+ *   environment, fds 0-1 on /dev/null, 2 our stderr and 3 its end of a
+ *   SOCK_SEQPACKET socketpair.  It is started with the daemon, and again
+ *   for the next document after it died; documents are sent at once (the
+ *   socket buffers them while it starts up).
+ * - Up to [preflight] workers documents are in the server at a time, each
+ *   checked by a child of its own; the others wait here in order.
+ * - Deadline per document: timeout from when it was sent, plus page_time
+ *   for each page once the child has said how many (capped at max_pages).
+ *   At the deadline the child is killed by pid (the server said it); if
+ *   the server has not even started a child by then, or no PFP_DONE comes
+ *   within KILL_GRACE_MS of the kill, the server is taken for wedged.
+ * - A server that exits, hangs up or is taken for wedged is killed with
+ *   its whole process group; every document it held is rejected
+ *   (preflight-timeout for one past its deadline, preflight-crashed for
+ *   the others) and the next document starts a new server.
+ * - How a child ended becomes the failure code: our kill ->
+ *   preflight-timeout; SIGXCPU, a SIGKILL that was not ours, or an abort
+ *   after the "oom" line -> preflight-too-complex; any other signal
+ *   (SIGSYS: the filter) or exit, or no report -> preflight-crashed.
+ * - The child's stream is parsed line by line as it arrives.  The report
+ *   line is the last thing a child writes: the document is finished there,
+ *   without waiting for the child's exit (its address space takes a while
+ *   to tear down; 15-20% of a one-page check), and the child is killed
+ *   in case it would not exit (its PFP_DONE is then ignored).  The
+ *   verdict itself is preflight-verdict.c's.
  */
 #include "config.h"
 
@@ -19,314 +39,387 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "conf.h"
 #include "daemon.h"
+#include "job.h"
 #include "log.h"
-#include "pfcodes.h"
+#include "preflight-proto.h"
+#include "preflight-verdict.h"
 #include "preflight.h"
 #include "util.h"
 
-#define PF_OUT_MAX (4 * 1024 * 1024)   /* a report larger than this is a crash */
-#define PF_ERR_KEEP 4096
+#define KILL_GRACE_MS 5000
+#define DEAD_MAX 8
+#define SERVER_LOST (1u << 16)         /* pf_finish() flag beside PFP_DONE_* */
 
 struct pf {
     int64_t job_id;
-    int fd;
+    int fd;                    /* the document until it is sent */
+    struct pf_ticket ticket;
     preflight_done_fn done;
     void *arg;
-    pid_t pid;
-    int status;
-    bool exited, out_eof, err_eof, timed_out;
-    struct bufferevent *out, *err;
-    struct evbuffer *outbuf;
-    char errtail[PF_ERR_KEEP + 1];
-    size_t errlen;
+    uint32_t id;               /* protocol id */
+    pid_t pid;                 /* the child checking it, 0 until PFP_STARTED */
+    int pages;                 /* announced by the child, 0 until then */
+    bool timed_out, oom, fail_now;
+    json_t *report;            /* the "report" line, parsed */
+    struct evbuffer *stream;   /* bytes of the child's stream not yet parsed */
     struct event *timer;
-    int64_t started_ms;
+    int64_t sent_ms, kill_ms;
     struct pf *next;
 };
 
-static struct pf *queue_head, *queue_tail;   /* waiting for a slot */
-static struct pf *running;
-static int nrunning;
+static struct {
+    pid_t pid;                 /* 0: no server */
+    int sock;
+    struct event *ev;
+    bool ready;                /* PFP_HELLO seen */
+} srv = {.sock = -1};
+static pid_t dead[DEAD_MAX];   /* servers given up on, not yet reaped */
+static struct pf *queue_head, *queue_tail, *running;
+static int nrunning, nlimbo;   /* in the server; failed, finishing from the loop */
+static uint32_t next_id = 1;
 
 static void pf_start_next(void);
+static void server_lost(const char *why);
 
 static void pf_free(struct pf *p)
 {
-    if (p->out)
-        bufferevent_free(p->out);
-    if (p->err)
-        bufferevent_free(p->err);
-    if (p->outbuf)
-        evbuffer_free(p->outbuf);
-    if (p->timer)
-        event_free(p->timer);
     if (p->fd >= 0)
         close(p->fd);
+    if (p->timer)
+        event_free(p->timer);
+    if (p->stream)
+        evbuffer_free(p->stream);
+    json_decref(p->report);
     free(p);
 }
 
-/* One finding: into reasons or warnings by the configured verdict. */
-static bool add_finding(json_t *reasons, json_t *warnings, const char *code, const char *detail)
+/* The failure code for how p's child ended, or NULL when its report stands. */
+static const char *pf_failure(struct pf *p, int status, int flags)
 {
-    int i = pf_code_lookup(code);
-    bool reject = i >= 0 ? D.conf->reject[i] : true;
-    const char *msg = i >= 0 ? pf_codes[i].message : "The document could not be checked.";
-    json_t *o = json_pack("{s:s, s:s}", "code", code, "message", msg);
-    (void)detail;      /* detail goes to the log only: it may be technical */
-    json_array_append_new(reject ? reasons : warnings, o);
-    return reject;
+    if (p->timed_out)
+        return "preflight-timeout";
+    if (flags & SERVER_LOST)
+        return "preflight-crashed";
+    if (p->fail_now || (flags & PFP_DONE_FORK_FAILED)) {
+        log_job(LOG_LVL_ERR, p->job_id, NULL, "preflight: no helper could check the document");
+        return "preflight-crashed";
+    }
+    if (flags & PFP_DONE_OVERFLOW) {
+        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: the helper wrote too much; killed");
+        return "preflight-crashed";
+    }
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: the check was killed by signal %d%s%s",
+                sig, sig == SIGSYS ? " (a system call outside the sandbox)" : "",
+                p->oom ? " after running out of memory" : "");
+        return sig == SIGXCPU || sig == SIGKILL || p->oom ? "preflight-too-complex"
+                                                          : "preflight-crashed";
+    }
+    if (WEXITSTATUS(status) != 0 || !p->report) {
+        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: the check exited with %d%s",
+                WEXITSTATUS(status), WEXITSTATUS(status) == 71 ? " (sandbox set-up failed)"
+                                     : !p->report ? " without a report" : "");
+        return p->oom ? "preflight-too-complex" : "preflight-crashed";
+    }
+    return NULL;
 }
 
-/* Build the job's preflight object from the helper's output and exit. */
-static json_t *pf_verdict(struct pf *p, bool *reject)
+/* p is over (it is in no list): verdict, callback, next document. */
+static void pf_finish(struct pf *p, int status, int flags)
 {
-    json_t *reasons = json_array(), *warnings = json_array();
-    json_t *rep = NULL, *out;
-    const char *fail = NULL;
-    bool oom = strstr(p->errtail, "Out of memory") != NULL;
+    const char *fail = pf_failure(p, status, flags);
+    bool reject;
+    json_t *out = pf_verdict_build(p->job_id, p->report, fail, p->pages, &p->ticket, D.conf, &reject);
 
-    *reject = false;
-    if (p->timed_out) {
-        fail = "preflight-timeout";
-    } else if (WIFSIGNALED(p->status)) {
-        int sig = WTERMSIG(p->status);
-        fail = (sig == SIGXCPU || sig == SIGKILL || (sig == SIGABRT && oom)) ?
-               "preflight-too-complex" : "preflight-crashed";
-        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: helper killed by signal %d", sig);
-    } else if (WEXITSTATUS(p->status) != 0) {
-        fail = "preflight-crashed";
-        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: helper exited with %d",
-                WEXITSTATUS(p->status));
-    } else {
-        size_t n = evbuffer_get_length(p->outbuf);
-        char *txt = malloc(n + 1);
-        if (txt) {
-            evbuffer_remove(p->outbuf, txt, n);
-            txt[n] = '\0';
-            json_error_t je;
-            rep = json_loads(txt, 0, &je);
-            free(txt);
-        }
-        if (!json_is_object(rep)) {
-            fail = "preflight-crashed";
-            log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: helper wrote no valid report");
-        }
-    }
-    out = json_pack("{s:i, s:[], s:i, s:[]}", "pages", 0, "page_sizes", "color_pages", 0,
-                    "color_page_list");
-    if (rep && !fail) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(rep, k, v) {
-            if (strcmp(k, "findings") != 0)
-                json_object_set(out, k, v);
-        }
-        size_t i;
-        json_t *f;
-        json_array_foreach(json_object_get(rep, "findings"), i, f) {
-            const char *code = json_string_value(json_object_get(f, "code"));
-            const char *detail = json_string_value(json_object_get(f, "detail"));
-            if (!code)
-                continue;
-            log_job(LOG_LVL_INFO, p->job_id, NULL, "preflight: %s%s%s", code,
-                    detail ? ": " : "", detail ? detail : "");
-            if (add_finding(reasons, warnings, code, detail))
-                *reject = true;
-        }
-    }
-    if (fail) {
-        add_finding(reasons, warnings, fail, NULL);
-        *reject = true;      /* whatever on_<code> says: there is no report to print from */
-    }
-    json_object_set_new(out, "warnings", warnings);
-    json_object_set_new(out, "reasons", reasons);
-    json_decref(rep);
-    return out;
+    log_job(LOG_LVL_INFO, p->job_id, NULL, "preflight: %s, %d pages, %lld ms", reject ? "rejected"
+            : "accepted", (int)json_integer_value(json_object_get(out, "pages")),
+            (long long)(mono_ms() - p->sent_ms));
+    p->done(p->job_id, out, reject, p->arg);
+    pf_free(p);
 }
 
-static void pf_maybe_finish(struct pf *p)
+/* Take p out of the running list. */
+static void pf_unlink(struct pf *p)
 {
-    if (!p->exited || !p->out_eof || !p->err_eof)
-        return;
-    /* unlink from running */
-    for (struct pf **pp = &running; *pp; pp = &(*pp)->next) {
+    for (struct pf **pp = &running; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
+            nrunning--;
+            return;
+        }
+}
+
+static struct pf *pf_find(uint32_t id)
+{
+    for (struct pf *p = running; p; p = p->next)
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+/* (Re)arm p's timer for when its deadline comes, from now. */
+static void pf_arm(struct pf *p)
+{
+    int64_t pages = p->pages < D.conf->max_pages ? p->pages : D.conf->max_pages;
+    int64_t left = p->sent_ms + D.conf->timeout_ms + D.conf->page_time_ms * pages - mono_ms();
+
+    if (p->timed_out)
+        left = p->kill_ms + KILL_GRACE_MS - mono_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(p->timer, &tv);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct pf *p = arg;
+
+    if (p->fail_now) {               /* never sent: see pf_start_next() */
+        nlimbo--;
+        pf_finish(p, 0, 0);
+        pf_start_next();
+    } else if (p->timed_out || p->pid <= 0) {
+        server_lost(p->timed_out ? "did not report a killed check" : "did not start a check in time");
+    } else {
+        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: no verdict after %lld ms, killing the "
+                "check", (long long)(mono_ms() - p->sent_ms));
+        p->timed_out = true;
+        p->kill_ms = mono_ms();
+        kill(p->pid, SIGKILL);
+        pf_arm(p);
+    }
+}
+
+/* Parse the complete lines of p's stream. */
+static void pf_parse(struct pf *p)
+{
+    size_t len;
+    char *line;
+
+    while ((line = evbuffer_readln(p->stream, &len, EVBUFFER_EOL_LF)) != NULL) {
+        if (strncmp(line, PFC_PAGES, strlen(PFC_PAGES)) == 0 && p->pages == 0) {
+            long n = strtol(line + strlen(PFC_PAGES), NULL, 10);
+            p->pages = n > 0 && n < 1000000000 ? (int)n : 0;
+            if (!p->timed_out)
+                pf_arm(p);
+        } else if (strcmp(line, PFC_OOM) == 0) {
+            p->oom = true;
+        } else if (strncmp(line, PFC_REPORT, strlen(PFC_REPORT)) == 0 && !p->report) {
+            json_error_t je;
+            p->report = json_loads(line + strlen(PFC_REPORT), JSON_REJECT_DUPLICATES, &je);
+            if (!json_is_object(p->report)) {
+                json_decref(p->report);
+                p->report = NULL;
+                log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: the report does not parse");
+            }
+        }
+        free(line);
+    }
+}
+
+/* One message from the server. */
+static void server_msg(const struct pfp_msg *m, const char *payload)
+{
+    struct pf *p = m->type == PFP_HELLO ? NULL : pf_find(m->id);
+
+    if (m->type == PFP_HELLO) {
+        srv.ready = true;
+        log_info("preflight: helper server %d ready (protocol %d; %.*s)", (int)srv.pid, m->a,
+                 (int)m->len, payload);
+    } else if (!p) {
+        if (m->type != PFP_DONE)       /* a PFP_DONE after the report line is the rule */
+            log_debug("preflight: message %u for a document no longer here", m->type);
+    } else if (m->type == PFP_STARTED) {
+        p->pid = m->a;
+    } else if (m->type == PFP_DATA) {
+        evbuffer_add(p->stream, payload, m->len);
+        pf_parse(p);
+        if (p->report && !p->timed_out) {  /* the last line: done, whatever its exit */
+            if (p->pid > 0)
+                kill(p->pid, SIGKILL);     /* it is exiting; a check that would not is ended */
+            pf_unlink(p);
+            pf_finish(p, 0, 0);
+            pf_start_next();
+        }
+    } else if (m->type == PFP_DONE) {
+        pf_unlink(p);
+        pf_finish(p, m->a, m->b);
+        pf_start_next();
+    }
+}
+
+static void server_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static char payload[PFP_PAYLOAD_MAX];
+    struct pfp_msg m;
+    int r;
+
+    while (srv.sock == fd && (r = pfp_recv(fd, &m, payload, sizeof payload, NULL)) != 0) {
+        if (r < 0 && errno == EAGAIN)
+            return;
+        if (r < 0 && errno == EBADMSG) {
+            log_warn("preflight: malformed message from the helper server");
+            continue;
+        }
+        if (r < 0)
+            break;
+        server_msg(&m, payload);
+    }
+    if (srv.sock == fd)
+        server_lost("hung up");
+}
+
+/* Start the helper server: 0 / -1. */
+static int server_start(void)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, def;
+    char *argv[] = {"preflight", "--server", NULL}, *envp[] = {NULL};
+    int sv[2], e;
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_err("preflight: socketpair: %s", strerror(errno));
+        return -1;
+    }
+    if (sv[1] == PFP_SERVER_FD) {      /* dup2(3, 3) would keep close-on-exec */
+        int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, PFP_SERVER_FD + 1);
+        close(sv[1]);
+        sv[1] = moved;
+    }
+    sigemptyset(&none);
+    sigfillset(&def);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], PFP_SERVER_FD);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                    POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    e = sv[1] < 0 ? errno : posix_spawn(&srv.pid, D.preflight_helper, &fa, &attr, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (e != 0) {
+        log_err("preflight: cannot start %s: %s", D.preflight_helper, strerror(e));
+        close(sv[0]);
+        srv.pid = 0;
+        return -1;
+    }
+    evutil_make_socket_nonblocking(sv[0]);
+    srv.sock = sv[0];
+    srv.ready = false;
+    srv.ev = event_new(D.base, sv[0], EV_READ | EV_PERSIST, server_read_cb, NULL);
+    event_add(srv.ev, NULL);
+    log_debug("preflight: started helper server %d", (int)srv.pid);
+    return 0;
+}
+
+/* Give the server up: kill its group, reject what it held. */
+static void server_lost(const char *why)
+{
+    struct pf *held = running;
+
+    if (srv.pid <= 0)
+        return;
+    log_err("preflight: the helper server %d %s; %d document%s in it rejected", (int)srv.pid, why,
+            nrunning, nrunning == 1 ? "" : "s");
+    kill(-srv.pid, SIGKILL);
+    for (int i = 0; i < DEAD_MAX; i++)
+        if (dead[i] == 0) {
+            dead[i] = srv.pid;
             break;
         }
+    event_free(srv.ev);
+    close(srv.sock);
+    srv.pid = 0;
+    srv.sock = -1;
+    srv.ev = NULL;
+    running = NULL;
+    nrunning = 0;
+    while (held) {
+        struct pf *p = held;
+        held = p->next;
+        pf_finish(p, 0, SERVER_LOST);
     }
-    nrunning--;
-    bool reject;
-    json_t *rep = pf_verdict(p, &reject);
-    log_job(LOG_LVL_INFO, p->job_id, NULL, "preflight: %s in %lld ms", reject ? "rejected" : "accepted",
-            (long long)(mono_ms() - p->started_ms));
-    p->done(p->job_id, rep, reject, p->arg);
-    pf_free(p);
     pf_start_next();
 }
 
-static void out_read_cb(struct bufferevent *bev, void *arg)
-{
-    struct pf *p = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    if (evbuffer_get_length(p->outbuf) + evbuffer_get_length(in) > PF_OUT_MAX) {
-        log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: report too large, killing helper");
-        kill(p->pid, SIGKILL);
-        evbuffer_drain(in, evbuffer_get_length(in));
-        return;
-    }
-    evbuffer_add_buffer(p->outbuf, in);
-}
-
-static void err_read_cb(struct bufferevent *bev, void *arg)
-{
-    struct pf *p = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    char buf[1024];
-    int n;
-    while ((n = evbuffer_remove(in, buf, sizeof buf)) > 0) {
-        /* keep the last PF_ERR_KEEP bytes (n <= sizeof buf < PF_ERR_KEEP) */
-        if (p->errlen + (size_t)n > PF_ERR_KEEP) {
-            size_t drop = p->errlen + (size_t)n - PF_ERR_KEEP;
-            memmove(p->errtail, p->errtail + drop, p->errlen - drop);
-            p->errlen -= drop;
-        }
-        memcpy(p->errtail + p->errlen, buf, (size_t)n);
-        p->errlen += (size_t)n;
-        p->errtail[p->errlen] = '\0';
-        /* NULs would hide later text from strstr */
-        for (size_t i = 0; i < p->errlen; i++)
-            if (p->errtail[i] == '\0')
-                p->errtail[i] = ' ';
-    }
-}
-
-static void pipe_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    struct pf *p = arg;
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-        return;
-    if (bev == p->out) {
-        out_read_cb(bev, p);
-        p->out_eof = true;
-    } else {
-        err_read_cb(bev, p);
-        p->err_eof = true;
-    }
-    bufferevent_disable(bev, EV_READ);
-    pf_maybe_finish(p);
-}
-
-static void timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct pf *p = arg;
-    log_job(LOG_LVL_WARN, p->job_id, NULL, "preflight: no verdict after %lld ms, killing helper",
-            (long long)D.conf->timeout_ms);
-    p->timed_out = true;
-    kill(p->pid, SIGKILL);
-}
-
-/* Spawn the helper for p: 0 / -1. */
-static int pf_spawn(struct pf *p)
-{
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    char mem[32], cpu[32], maxp[32];
-    int rc = -1;
-
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
-        goto out;
-    snprintf(mem, sizeof mem, "%llu", (unsigned long long)D.conf->memory);
-    snprintf(cpu, sizeof cpu, "%lld", (long long)((D.conf->timeout_ms + 999) / 1000));
-    snprintf(maxp, sizeof maxp, "%d", D.conf->max_pages);
-    char *argv[] = {"preflight", "--memory", mem, "--cpu", cpu, "--max-pages", maxp, NULL};
-    char *envp[] = {NULL};
-    posix_spawn_file_actions_init(&fa);
-    /* dup2 onto 0/1/2 clears close-on-exec on the copies; the document fd
-     * is never 0 here (stdin is /dev/null in the daemon). */
-    posix_spawn_file_actions_adddup2(&fa, p->fd, 0);
-    posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
-    int e = posix_spawn(&p->pid, D.preflight_helper, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    if (e != 0) {
-        errno = e;
-        log_err("preflight: cannot start %s: %s", D.preflight_helper, strerror(e));
-        goto out;
-    }
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
-    close(p->fd);
-    p->fd = -1;
-    p->outbuf = evbuffer_new();
-    evutil_make_socket_nonblocking(outp[0]);
-    evutil_make_socket_nonblocking(errp[0]);
-    p->out = bufferevent_socket_new(D.base, outp[0], BEV_OPT_CLOSE_ON_FREE);
-    p->err = bufferevent_socket_new(D.base, errp[0], BEV_OPT_CLOSE_ON_FREE);
-    outp[0] = errp[0] = -1;
-    bufferevent_setcb(p->out, out_read_cb, NULL, pipe_event_cb, p);
-    bufferevent_setcb(p->err, err_read_cb, NULL, pipe_event_cb, p);
-    bufferevent_enable(p->out, EV_READ);
-    bufferevent_enable(p->err, EV_READ);
-    p->timer = evtimer_new(D.base, timeout_cb, p);
-    struct timeval tv = {(time_t)(D.conf->timeout_ms / 1000), (suseconds_t)(D.conf->timeout_ms % 1000) * 1000};
-    evtimer_add(p->timer, &tv);
-    p->started_ms = mono_ms();
-    rc = 0;
-out:
-    for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
-    }
-    return rc;
-}
-
+/* Send queued documents while there is room. */
 static void pf_start_next(void)
 {
     while (queue_head && nrunning < D.conf->workers) {
         struct pf *p = queue_head;
+        unsigned long long cpu = (unsigned long long)(D.conf->timeout_ms +
+                                 D.conf->page_time_ms * D.conf->max_pages) / 1000 + 2;
+        struct pfp_msg m = {.type = PFP_CHECK, .id = p->id, .memory = D.conf->memory,
+                            .cpu_s = cpu > 86400 ? 86400 : (uint32_t)cpu,
+                            .max_pages = (uint32_t)D.conf->max_pages, .flags = PFP_CHECK_RENDER};
+#ifdef COPEES_TEST_KNOBS
+        const char *knobs = getenv("COPEES_TEST_KNOBS");
+        if (knobs && strcmp(knobs, "1") == 0)
+            m.flags |= PFP_CHECK_KNOBS;
+#endif
         queue_head = p->next;
         if (!queue_head)
             queue_tail = NULL;
-        p->next = NULL;
-        if (pf_spawn(p) < 0) {
-            /* No helper: the daemon cannot judge the file; reject as crashed
-             * so the web tier hears at once instead of waiting forever. */
-            p->exited = p->out_eof = p->err_eof = true;
-            p->status = 127 << 8;
-            p->next = running;
-            running = p;
-            nrunning++;
-            pf_maybe_finish(p);
+        p->sent_ms = mono_ms();
+        if ((srv.pid <= 0 && server_start() < 0) ||
+            pfp_send(srv.sock, &m, NULL, 0, p->fd) < 0) {
+            if (srv.pid > 0)
+                log_err("preflight: cannot send a document to the helper: %s", strerror(errno));
+            p->fail_now = true;        /* finished from the loop, not from inside submit */
+            p->next = NULL;
+            nlimbo++;
+            struct timeval now = {0, 0};
+            evtimer_add(p->timer, &now);
+            if (srv.pid > 0)
+                server_lost("cannot be reached");
             continue;
         }
+        close(p->fd);
+        p->fd = -1;
         p->next = running;
         running = p;
         nrunning++;
+        pf_arm(p);
     }
 }
 
-void preflight_submit(int64_t job_id, int fd, preflight_done_fn done, void *arg)
+void preflight_start(void)
+{
+    if (srv.pid <= 0)
+        server_start();
+}
+
+void preflight_submit(int64_t job_id, int fd, const struct job *ticket, preflight_done_fn done,
+                      void *arg)
 {
     struct pf *p = calloc(1, sizeof *p);
-    if (!p)
+
+    if (!p || !(p->stream = evbuffer_new()) || !(p->timer = evtimer_new(D.base, timer_cb, p)))
         fatal("preflight: out of memory");
     p->job_id = job_id;
     p->fd = fd;
     p->done = done;
     p->arg = arg;
-    p->pid = -1;
+    p->id = next_id++;
+    xstrlcpy(p->ticket.media, ticket->media, sizeof p->ticket.media);
+    p->ticket.color = strcmp(ticket->color, "color") == 0;
     if (queue_tail)
         queue_tail->next = p;
     else
@@ -337,21 +430,28 @@ void preflight_submit(int64_t job_id, int fd, preflight_done_fn done, void *arg)
 
 bool preflight_child_exited(pid_t pid, int status)
 {
-    for (struct pf *p = running; p; p = p->next) {
-        if (p->pid == pid) {
-            p->exited = true;
-            p->status = status;
-            evtimer_del(p->timer);
-            pf_maybe_finish(p);
+    for (int i = 0; i < DEAD_MAX; i++)
+        if (dead[i] == pid) {
+            dead[i] = 0;
             return true;
         }
-    }
-    return false;
+    if (pid <= 0 || pid != srv.pid)
+        return false;
+    char why[64];
+    if (WIFSIGNALED(status))
+        snprintf(why, sizeof why, "was killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(why, sizeof why, "exited with %d", WEXITSTATUS(status));
+    server_lost(why);
+    for (int i = 0; i < DEAD_MAX; i++)  /* reaped already: not one to wait for */
+        if (dead[i] == pid)
+            dead[i] = 0;
+    return true;
 }
 
 int preflight_pending(void)
 {
-    int n = nrunning;
+    int n = nrunning + nlimbo;
     for (struct pf *p = queue_head; p; p = p->next)
         n++;
     return n;
@@ -359,7 +459,6 @@ int preflight_pending(void)
 
 void preflight_kill_all(void)
 {
-    for (struct pf *p = running; p; p = p->next)
-        if (p->pid > 0)
-            kill(p->pid, SIGKILL);
+    if (srv.pid > 0)
+        kill(-srv.pid, SIGKILL);
 }

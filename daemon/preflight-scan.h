@@ -1,0 +1,25 @@
+/* preflight-scan.h - what the preflight helper reads in a document's raw
+ * bytes, and the test knobs. */
+#ifndef COPEES_PREFLIGHT_SCAN_H
+#define COPEES_PREFLIGHT_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct pfc_scan {
+    bool javascript, launch, attachment;   /* the names seen */
+    char knob[32];             /* "%copees-knob:NAME[=N]" seen: "NAME[=N]" (test knobs) */
+};
+
+/* Scan buf[0..len) into s (adding to what it holds). */
+void pfc_scan_chunk(const char *buf, size_t len, bool knobs, struct pfc_scan *s);
+/* Scan the whole file on fd (pread: its offset stays) into s, cleared first. */
+void pfc_scan_file(int fd, bool knobs, struct pfc_scan *s);
+
+#ifdef COPEES_TEST_KNOBS
+/* Act on a test knob (docs/preflight.md lists them); returns when the knob
+ * is one that lets the check go on.  memory: the oom knob's budget. */
+void pfc_knob_run(const char *knob, unsigned long long memory);
+#endif
+
+#endif
