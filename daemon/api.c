@@ -251,6 +251,7 @@ static void job_action(struct http_req *req, const char *rest)
     } actions[] = {
         {"hold", jobctl_hold},
         {"release", jobctl_release},
+        {"move", jobctl_move},
     };
     char idbuf[24];
     const char *slash = strchr(rest, '/');
@@ -274,6 +275,55 @@ static void job_action(struct http_req *req, const char *rest)
         return;
     }
     http_respond_error(req, 404, "not-found", "No such endpoint.");
+}
+
+/* POST /v1/printers/{name}/{enable,disable,accept,reject}[?reason=] */
+static void printer_action(struct http_req *req, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || strchr(slash + 1, '/')) {
+        http_respond_error(req, 404, "not-found", "No such endpoint.");
+        return;
+    }
+    char name[64];
+    size_t n = (size_t)(slash - rest);
+    if (n >= sizeof name) {
+        http_respond_error(req, 404, "not-found", "There is no such printer.");
+        return;
+    }
+    memcpy(name, rest, n);
+    name[n] = '\0';
+    const char *action = slash + 1;
+    if (strcmp(action, "enable") && strcmp(action, "disable") && strcmp(action, "accept") &&
+        strcmp(action, "reject")) {
+        http_respond_error(req, 404, "not-found", "No such endpoint.");
+        return;
+    }
+    if (req->method != HTTP_POST) {
+        http_respond_error(req, 405, "method-not-allowed", "Use POST.");
+        return;
+    }
+    if (peer_role(req) != ROLE_ADMIN) {
+        http_respond_error(req, 403, "forbidden", "Only an admin may switch printers.");
+        return;
+    }
+    bool bad = false;
+    char *reason = http_query_get(req->query, "reason", &bad);
+    json_t *out = NULL;
+    if (bad) {
+        http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-query", "field",
+                                              "reason", "message",
+                                              "reason is not correctly percent-encoded"));
+    } else if (reason && strlen(reason) > 120) {
+        http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-query", "field",
+                                              "reason", "message",
+                                              "reason must be at most 120 characters"));
+    } else if (sched_printer_switch(name, action, reason, (int64_t)req->uid, &out) < 0) {
+        http_respond_error(req, 404, "not-found", "There is no printer %s.", name);
+    } else {
+        http_respond_json(req, 200, out);
+    }
+    free(reason);
 }
 
 static void on_complete(struct http_req *req)
@@ -321,6 +371,8 @@ static void on_complete(struct http_req *req)
             events_subscribe(req);
         else
             http_respond_error(req, 405, "method-not-allowed", "Use GET.");
+    } else if (strncmp(p, "/v1/printers/", 13) == 0) {
+        printer_action(req, p + 13);
     } else if (strcmp(p, "/v1/printers") == 0) {
         if (get)
             http_respond_json(req, 200, sched_printers_json());

@@ -35,7 +35,7 @@
  *   document cannot be finished without printing a truncated file) and
  *   cancels and purges the created job over a fresh one (not after a
  *   timeout: that would be a second wait); if that fails or is skipped,
- *   cups_job_id keeps the orphan's id and startup reconciliation (FIND by
+ *   cups_job_id keeps the orphan's id and startup reconciliation (LIST by
  *   job-name) cleans it later.  Nothing that names a customer goes
  *   to CUPS: the document is "copees-<job id>.pdf".
  * - The cancel flag is an int libcups polls while connecting: we write it
@@ -94,7 +94,7 @@ static const char *kind_name(enum cups_op_kind k)
     case CUPS_OP_JOB_STATE: return "job-state";
     case CUPS_OP_PURGE: return "purge";
     case CUPS_OP_PRINTER: return "printer";
-    case CUPS_OP_FIND: return "find";
+    case CUPS_OP_LIST: return "list";
     }
     return "?";
 }
@@ -115,6 +115,10 @@ static void op_refuse(struct cups_op *op, const char *why)
     if (op->doc_fd >= 0) {
         close(op->doc_fd);
         op->doc_fd = -1;
+    }
+    if (op->cover_fd >= 0) {
+        close(op->cover_fd);
+        op->cover_fd = -1;
     }
     op->ok = false;
     op->unreachable = false;
@@ -291,6 +295,74 @@ static enum res cancel_purge(struct cups_op *op, int id)
 
 /* ------------------------------------------------------------ operations */
 
+/* The names of the attributes in resp's unsupported-attributes group,
+ * comma-separated, into buf. */
+static void unsupported_names(ipp_t *resp, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (ipp_attribute_t *a = ippFirstAttribute(resp); a; a = ippNextAttribute(resp)) {
+        const char *name = ippGetName(a);
+        if (ippGetGroupTag(a) != IPP_TAG_UNSUPPORTED_GROUP || !name)
+            continue;
+        size_t n = strlen(name);
+        if (used + n + 2 > len)
+            break;
+        if (used)
+            buf[used++] = ',';
+        memcpy(buf + used, name, n + 1);
+        used += n;
+    }
+}
+
+/* Test builds: COPEES_TEST_FAULT=<point> makes the daemon die at once at
+ * that point (exactly-once tests kill it between CUPS and our commit). */
+static void knob_crash(const char *point)
+{
+#ifdef COPEES_TEST_KNOBS
+    const char *f = getenv("COPEES_TEST_FAULT");
+    if (f && strcmp(f, point) == 0) {
+        log_msg(LOG_LVL_WARN, "cupslink: test fault %s: exiting", point);
+        _exit(86);
+    }
+#else
+    (void)point;
+#endif
+}
+
+/* Send-Document of fd as CUPS job id's next document; 0 / -1 (op->error
+ * set; the connection may be mid-request). */
+static int send_document(struct cups_op *op, int id, int fd, const char *docname, bool last)
+{
+    stall_since = mono_ms();
+    if (cupsStartDocument(http, op->queue, id, docname, CUPS_FORMAT_PDF, last) != HTTP_STATUS_CONTINUE) {
+        op_error_ipp(op, "Send-Document");
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(op->error, sizeof op->error, "reading the document: %s", strerror(errno));
+            return -1;
+        }
+        if (n == 0)
+            break;
+        stall_since = mono_ms();
+        if (cupsWriteRequestData(http, chunk, (size_t)n) != HTTP_STATUS_CONTINUE) {
+            op_error_ipp(op, "Send-Document data");
+            return -1;
+        }
+    }
+    stall_since = mono_ms();
+    if (cupsFinishDocument(http, op->queue) > IPP_STATUS_OK_CONFLICTING) {
+        op_error_ipp(op, "Send-Document");
+        return -1;
+    }
+    return 0;
+}
+
 /* SUBMIT: Create-Job with the ticket, then the document in one
  * Send-Document; on failure after Create-Job, cancel and purge.  Create-Job
  * is our own request, not cupsCreateJob(): that one first looks the queue
@@ -323,8 +395,16 @@ static enum res op_submit(struct cups_op *op)
     cupsEncodeOptions2(req, nopts, opts, IPP_TAG_JOB);
     cupsFreeOptions(nopts, opts);
     r = request_do(op, req, resource, "Create-Job", &resp);
-    if (r != RES_OK)
+    if (r != RES_OK) {
+        ipp_status_t st = cupsLastError();
+        op->refused = r == RES_FAIL && st >= IPP_STATUS_ERROR_BAD_REQUEST &&
+                      st <= 0x04ff && st != IPP_STATUS_ERROR_NOT_FOUND &&
+                      st != IPP_STATUS_ERROR_NOT_ACCEPTING_JOBS &&
+                      st != IPP_STATUS_ERROR_FORBIDDEN && st != IPP_STATUS_ERROR_NOT_AUTHORIZED &&
+                      st != IPP_STATUS_ERROR_NOT_AUTHENTICATED;
         goto out;
+    }
+    unsupported_names(resp, op->substituted, sizeof op->substituted);
     ipp_attribute_t *a = ippFindAttribute(resp, "job-id", IPP_TAG_INTEGER);
     id = a ? ippGetInteger(a, 0) : 0;
     ippDelete(resp);
@@ -335,33 +415,16 @@ static enum res op_submit(struct cups_op *op)
     }
     r = RES_FAIL;
 
+    knob_crash("crash-after-create-job");
+    if (op->cover_fd >= 0) {
+        snprintf(docname, sizeof docname, "copees-%lld-cover.pdf", (long long)op->job_id);
+        if (send_document(op, id, op->cover_fd, docname, false) < 0)
+            goto undo;
+    }
     snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
-    stall_since = mono_ms();
-    if (cupsStartDocument(http, op->queue, id, docname, CUPS_FORMAT_PDF, 1) != HTTP_STATUS_CONTINUE) {
-        op_error_ipp(op, "Send-Document");
+    if (send_document(op, id, fd, docname, true) < 0)
         goto undo;
-    }
-    for (;;) {
-        ssize_t n = read(fd, chunk, CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(op->error, sizeof op->error, "reading the document: %s", strerror(errno));
-            goto undo;
-        }
-        if (n == 0)
-            break;
-        stall_since = mono_ms();
-        if (cupsWriteRequestData(http, chunk, (size_t)n) != HTTP_STATUS_CONTINUE) {
-            op_error_ipp(op, "Send-Document data");
-            goto undo;
-        }
-    }
-    stall_since = mono_ms();
-    if (cupsFinishDocument(http, op->queue) > IPP_STATUS_OK_CONFLICTING) {
-        op_error_ipp(op, "Send-Document");
-        goto undo;
-    }
+    knob_crash("crash-after-send");
     op->cups_job_id = id;
     r = RES_OK;
     goto out;
@@ -453,16 +516,20 @@ static enum res op_printer(struct cups_op *op)
     return RES_OK;
 }
 
-/* FIND: Get-Jobs (which-jobs=all) of the queue; the highest job-id whose
- * job-name is op->job_name, or cups_job_id = 0. */
-static enum res op_find(struct cups_op *op)
+/* LIST: Get-Jobs (which-jobs=all) of the queue; every job whose job-name
+ * starts with op->job_name (our "copees-<instance>-") and ends in our job
+ * id goes into op->found. */
+static enum res op_list(struct cups_op *op)
 {
-    static const char *const want[] = {"job-id", "job-name", "job-state"};
+    static const char *const want[] = {"job-id", "job-name", "job-state", "job-state-reasons",
+                                       "number-of-documents"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
+    size_t cap = 0, plen = strlen(op->job_name);
 
-    op->cups_job_id = 0;
-    op->jstate = CUPS_J_UNKNOWN;
+    free(op->found);
+    op->found = NULL;
+    op->nfound = 0;
     printer_uri(uri, sizeof uri, op->queue);
     ipp_t *req = request_new(IPP_OP_GET_JOBS, "printer-uri", uri);
     ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "which-jobs", NULL, "all");
@@ -474,7 +541,7 @@ static enum res op_find(struct cups_op *op)
     /* Jobs come as groups of job attributes split by separators. */
     ipp_attribute_t *a = ippFirstAttribute(resp);
     while (a) {
-        int id = 0, state = 0;
+        struct cups_found f = {0};
         bool match = false;
         for (; a && ippGetGroupTag(a) != IPP_TAG_JOB; a = ippNextAttribute(resp))
             ;
@@ -483,17 +550,32 @@ static enum res op_find(struct cups_op *op)
             if (!name)
                 break;
             if (!strcmp(name, "job-id") && ippGetValueTag(a) == IPP_TAG_INTEGER)
-                id = ippGetInteger(a, 0);
+                f.cups_job_id = ippGetInteger(a, 0);
             else if (!strcmp(name, "job-state") && ippGetValueTag(a) == IPP_TAG_ENUM)
-                state = ippGetInteger(a, 0);
+                f.jstate = jstate_of(ippGetInteger(a, 0));
+            else if (!strcmp(name, "number-of-documents") && ippGetValueTag(a) == IPP_TAG_INTEGER)
+                f.documents = ippGetInteger(a, 0);
+            else if (!strcmp(name, "job-state-reasons"))
+                join_keywords(a, f.jreasons, sizeof f.jreasons);
             else if (!strcmp(name, "job-name")) {
                 const char *v = ippGetString(a, 0, NULL);
-                match = v && !strcmp(v, op->job_name);
+                char *end;
+                if (v && strncmp(v, op->job_name, plen) == 0) {
+                    long long id = strtoll(v + plen, &end, 10);
+                    match = id > 0 && *end == '\0';
+                    f.job_id = id;
+                }
             }
         }
-        if (match && id > op->cups_job_id) {
-            op->cups_job_id = id;
-            op->jstate = jstate_of(state);
+        if (match && f.cups_job_id > 0) {
+            if (op->nfound == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct cups_found *nf = realloc(op->found, cap * sizeof *nf);
+                if (!nf)
+                    fatal("cupslink: out of memory");
+                op->found = nf;
+            }
+            op->found[op->nfound++] = f;
         }
         if (a)
             a = ippNextAttribute(resp);
@@ -517,7 +599,7 @@ static const char *op_invalid(const struct cups_op *op)
             return "no document";
         /* fall through */
     case CUPS_OP_PRINTER:
-    case CUPS_OP_FIND:
+    case CUPS_OP_LIST:
         return op->queue[0] ? NULL : "no queue";
     case CUPS_OP_JOB_STATE:
     case CUPS_OP_PURGE:
@@ -554,7 +636,7 @@ static void link_run(struct cups_op *op)
         case CUPS_OP_JOB_STATE: r = op_job_state(op); break;
         case CUPS_OP_PURGE: r = op_purge(op); break;
         case CUPS_OP_PRINTER: r = op_printer(op); break;
-        case CUPS_OP_FIND: r = op_find(op); break;
+        case CUPS_OP_LIST: r = op_list(op); break;
         }
         if (r != RES_BROKEN)
             break;
@@ -574,6 +656,10 @@ out:
     if (op->doc_fd >= 0) {
         close(op->doc_fd);
         op->doc_fd = -1;
+    }
+    if (op->cover_fd >= 0) {
+        close(op->cover_fd);
+        op->cover_fd = -1;
     }
     if (!op->ok)
         log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: %s failed%s: %s", kind_name(op->kind),
@@ -717,6 +803,7 @@ struct cups_op *cups_op_new(enum cups_op_kind kind)
         fatal("cupslink: out of memory");
     op->kind = kind;
     op->doc_fd = -1;
+    op->cover_fd = -1;
     return op;
 }
 
@@ -726,5 +813,8 @@ void cups_op_free(struct cups_op *op)
         return;
     if (op->doc_fd >= 0)
         close(op->doc_fd);
+    if (op->cover_fd >= 0)
+        close(op->cover_fd);
+    free(op->found);
     free(op);
 }

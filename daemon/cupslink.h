@@ -16,7 +16,7 @@ enum cups_op_kind {
     CUPS_OP_JOB_STATE,   /* Get-Job-Attributes of one job */
     CUPS_OP_PURGE,       /* Cancel-Job with purge-job=true */
     CUPS_OP_PRINTER,     /* Get-Printer-Attributes of one queue */
-    CUPS_OP_FIND,        /* look a job up by job-name among all jobs of queue */
+    CUPS_OP_LIST,        /* our jobs in a queue: job-name starting with job_name */
 };
 
 /* What CUPS says of a job, mapped to the IPP job-state enum values. */
@@ -25,18 +25,37 @@ enum cups_jstate {
     CUPS_J_STOPPED = 6, CUPS_J_CANCELED = 7, CUPS_J_ABORTED = 8, CUPS_J_COMPLETED = 9
 };
 
+/* One CUPS job found by LIST. */
+struct cups_found {
+    int cups_job_id;
+    int64_t job_id;            /* ours, parsed from the job-name */
+    enum cups_jstate jstate;
+    int documents;             /* number-of-documents */
+    char jreasons[128];
+};
+
 struct cups_op {
     enum cups_op_kind kind;
     int64_t job_id;            /* ours, for the caller's bookkeeping */
     char queue[128];           /* CUPS queue name */
     /* SUBMIT in */
-    char job_name[64];         /* copees-<instance>-<id>; also FIND's key */
+    char job_name[64];         /* copees-<instance>-<id>; LIST: the prefix */
     int doc_fd;                /* open O_RDONLY document; cupslink closes it */
+    int cover_fd;              /* optional first document (cover sheet), or -1 */
     int copies;
     char media[64], sides[24], color[16];
-    /* SUBMIT out; JOB_STATE / PURGE in; FIND out (0 = not found) */
+    /* SUBMIT out; JOB_STATE / PURGE in */
     int cups_job_id;
-    /* JOB_STATE / FIND out */
+    /* SUBMIT out: CUPS refused the job for what it asks (an IPP client
+     * error such as attributes-or-values-not-supported): retrying cannot
+     * help.  substituted: attributes CUPS said it ignored or changed
+     * (comma-separated; the job was created). */
+    bool refused;
+    char substituted[128];
+    /* LIST out (malloc'd, freed by cups_op_free) */
+    struct cups_found *found;
+    size_t nfound;
+    /* JOB_STATE out */
     enum cups_jstate jstate;
     char jreasons[256];        /* job-state-reasons, comma-separated */
     int impressions;           /* job-impressions-completed (pages printed) */

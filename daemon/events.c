@@ -47,6 +47,7 @@
 #include "http.h"
 #include "job.h"
 #include "log.h"
+#include "sched.h"
 #include "store.h"
 #include "util.h"
 
@@ -163,9 +164,11 @@ static void publish(const char *type, json_t *data)
     broadcast(text, (size_t)n);
 }
 
+/* Every saved job: the scheduler's index first, then subscribers. */
 static void job_hook(const struct job *j, void *arg)
 {
     (void)arg;
+    sched_job_changed(j);
     events_publish_job(j);
 }
 

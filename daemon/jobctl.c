@@ -1,4 +1,4 @@
-/* jobctl.c - cancel, hold and release (see jobctl.h).
+/* jobctl.c - cancel, hold, release and move (see jobctl.h).
  *
  * Design notes: every change goes through job_set_state() with the peer's
  * uid, so the audit log names who did it.  A job inside CUPS (sent,
@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "job.h"
@@ -19,6 +20,7 @@
 #include "retention.h"
 #include "sched.h"
 #include "store.h"
+#include "util.h"
 
 struct cancel {
     struct http_req *req;
@@ -152,4 +154,98 @@ void jobctl_release(struct http_req *req, int64_t id)
     }
     http_respond_json(req, 200, job_to_json(&j));
     job_clear(&j);
+}
+
+/* ------------------------------------------------------------ move */
+
+struct move {
+    struct http_req *req;
+    int64_t id, uid;
+    char printer[64];
+};
+
+/* Pin the queued job to m->printer and answer. */
+static void move_finish(struct move *m)
+{
+    struct job j;
+    if (load(m->req, m->id, &j) < 0) {
+        free(m);
+        return;
+    }
+    const char *msg, *code = NULL;
+    if (j.state != JOB_STATE_QUEUED && j.state != JOB_STATE_SENT)
+        code = "not-movable", msg = "The job is no longer waiting for a printer.";
+    else if (!(code = sched_move_refusal(&j, m->printer, &msg))) {
+        xstrlcpy(j.printer, m->printer, sizeof j.printer);
+        j.cups_job_id = 0;
+        job_reason_remove(&j, "no-capable-printer");
+        job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid, "moved to printer %s", m->printer);
+        sched_kick();
+        http_respond_json(m->req, 200, job_to_json(&j));
+    }
+    if (code)
+        http_respond_error(m->req, strcmp(code, "no-such-printer") == 0 ? 404 : 409, code, "%s",
+                           msg);
+    job_clear(&j);
+    free(m);
+}
+
+static void move_taken_back(void *arg, int r)
+{
+    struct move *m = arg;
+    if (r < 0) {
+        http_respond_error(m->req, 503, "cups-unreachable",
+                           "The job is in CUPS and CUPS cannot be reached to take it back; retry later.");
+        free(m);
+    } else if (r > 0) {
+        http_respond_error(m->req, 409, "already-printing", "The printer has started the job.");
+        free(m);
+    } else {
+        move_finish(m);
+    }
+}
+
+void jobctl_move(struct http_req *req, int64_t id)
+{
+    struct job j;
+    bool bad = false;
+    char *printer = http_query_get(req->query, "printer", &bad);
+    if (bad || !printer || !*printer) {
+        http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-query", "field",
+                                              "printer", "message",
+                                              "printer= names the printer to move the job to"));
+        free(printer);
+        return;
+    }
+    if (load(req, id, &j) < 0) {
+        free(printer);
+        return;
+    }
+    const char *msg, *code = sched_move_refusal(&j, printer, &msg);
+    if (code) {
+        http_respond_error(req, strcmp(code, "no-such-printer") == 0 ? 404 : 409, code, "%s", msg);
+    } else if (sched_busy(id)) {
+        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+    } else if (j.state == JOB_STATE_QUEUED || j.state == JOB_STATE_SENT) {
+        struct move *m = calloc(1, sizeof *m);
+        if (!m)
+            fatal("jobctl: out of memory");
+        m->req = req;
+        m->id = id;
+        m->uid = (int64_t)req->uid;
+        xstrlcpy(m->printer, printer, sizeof m->printer);
+        if (j.state == JOB_STATE_SENT && strcmp(j.printer, printer) != 0)
+            sched_take_back(&j, move_taken_back, m);
+        else if (j.state == JOB_STATE_SENT) {
+            http_respond_json(req, 200, job_to_json(&j));     /* already there */
+            free(m);
+        } else
+            move_finish(m);
+    } else {
+        http_respond_error(req, 409, "not-movable",
+                           "Only a job not yet printing can be moved; this one is %s.",
+                           job_state_name(j.state));
+    }
+    job_clear(&j);
+    free(printer);
 }

@@ -9,5 +9,9 @@
 void jobctl_cancel(struct http_req *req, int64_t id);
 void jobctl_hold(struct http_req *req, int64_t id);
 void jobctl_release(struct http_req *req, int64_t id);
+/* POST /v1/jobs/{id}/move?printer=NAME: a job not yet printing (queued, or
+ * sent and not started by CUPS, which is taken back first) is pinned to
+ * NAME. */
+void jobctl_move(struct http_req *req, int64_t id);
 
 #endif

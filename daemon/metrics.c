@@ -4,7 +4,7 @@
  * resets); gauges are read from the store at scrape time, so they cannot
  * drift from the truth.  Histograms use fixed buckets chosen for what they
  * measure: preflight in milliseconds to tens of seconds, dispatch latency
- * in seconds to hours.
+ * in milliseconds (the next free slot) to hours (a printer down).
  */
 #include "config.h"
 
@@ -31,7 +31,7 @@ struct hist {
 };
 
 static const double pf_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-static const double dl_bounds[] = {1, 5, 15, 60, 300, 900, 1800, 3600, 14400};
+static const double dl_bounds[] = {0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 2, 10, 60, 300, 1800, 3600, 14400};
 static struct hist pf_hist = {pf_bounds, sizeof pf_bounds / sizeof pf_bounds[0]};
 static struct hist dl_hist = {dl_bounds, sizeof dl_bounds / sizeof dl_bounds[0]};
 static uint64_t bytes_received;
@@ -69,9 +69,9 @@ void metrics_preflight_ms(int64_t ms)
     hist_add(&pf_hist, (double)ms / 1000.0);
 }
 
-void metrics_dispatch_latency(int64_t s)
+void metrics_dispatch_latency(int64_t ms)
 {
-    hist_add(&dl_hist, (double)s);
+    hist_add(&dl_hist, (double)ms / 1000.0);
 }
 
 /* A growing text buffer. */
@@ -142,7 +142,7 @@ char *metrics_render(void)
             (unsigned long long)rejected[i].n);
     hist_render(&b, "copees_preflight_duration_seconds", "Time to a preflight verdict.", &pf_hist);
     hist_render(&b, "copees_dispatch_latency_seconds",
-                "Time from upload to the job's hand-over to CUPS.", &dl_hist);
+                "Time from a job being queued to CUPS having it (Create-Job and its document sent).", &dl_hist);
     int64_t present = 0;
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;

@@ -12,8 +12,8 @@ void metrics_bytes_received(uint64_t n);
 void metrics_upload_rejected(const char *reason);
 /* A preflight took ms milliseconds. */
 void metrics_preflight_ms(int64_t ms);
-/* A job reached CUPS s seconds after it was created. */
-void metrics_dispatch_latency(int64_t s);
+/* A job reached CUPS ms milliseconds after it was queued. */
+void metrics_dispatch_latency(int64_t ms);
 /* The whole exposition (malloc'd text). */
 char *metrics_render(void);
 

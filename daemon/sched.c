@@ -1,251 +1,628 @@
-/* sched.c - printers, dispatch and tracking.
+/* sched.c - printers and dispatch decisions.
  *
- * Design notes: the store is the truth for jobs; this module keeps in RAM
- * only what concerns printers (our enable/accept switches, what CUPS last
- * said, how many of our jobs are inside CUPS) and the ids of jobs with an
- * operation in flight.  Dispatch is one pass over queued jobs in deadline
- * order (due, priority, id), triggered by sched_kick() and by the poll
- * timer; at most max_inflight jobs per printer are inside CUPS so order
- * and moves stay ours.  Tracking polls CUPS (Get-Job-Attributes per job,
- * Get-Printer-Attributes per queue) every poll_interval; when CUPS is done
- * with a job its copy is purged (Cancel-Job, purge-job=true).  Dispatch
- * waits until CUPS has answered once after start (reconciliation).
+ * Design notes:
+ * - The store is the truth for jobs; queue.c indexes the queued ones in
+ *   memory (fed by the store's job hook), so one decision costs
+ *   O(classes x printers) whatever the queue length.  A job being sent is
+ *   out of the index and "busy" until CUPS answers.
+ * - A decision, repeated while printers have free slots: (1) a printer
+ *   that just took a job of an order takes that order's next job it can
+ *   print (an order's jobs print consecutively on one printer); (2) else,
+ *   for each class of queued jobs (same media, colour, sides, pin), walk
+ *   the first few jobs in deadline order (due, priority desc, id) and give
+ *   each the available capable printer that finishes it soonest ((pages
+ *   in flight + its pages) / ppm) -- or the printer its order is printing
+ *   on; the earliest such job whose printer has a free slot goes.  A job
+ *   whose best printer is full waits for it (the soonest finish), it does
+ *   not spill onto a slower printer.  At most max_inflight of our jobs are
+ *   inside CUPS per printer, so order and moves stay ours.
+ * - The printer is written to a job only once CUPS has it (state sent);
+ *   a queued job with a printer is one an admin moved there (a pin).  A
+ *   crash between CUPS accepting a job and our commit is found at startup
+ *   by listing our jobs in each queue by job-name (track.c) before any
+ *   dispatch.
+ * - deadline-at-risk: every poll, a simulation hands the queued jobs in
+ *   deadline order to the printers that would finish them soonest; a job
+ *   whose estimated end passes due - delivery_lead gets the reason (once)
+ *   and an event.
+ * - Our enable/accept switches act on our routing only, never on CUPS's
+ *   queues, and survive restarts in state_dir/printers.json.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/event.h>
+#include <glib.h>
 
 #include "conf.h"
+#include "cover.h"
 #include "cupslink.h"
 #include "daemon.h"
 #include "events.h"
 #include "job.h"
 #include "log.h"
 #include "metrics.h"
-#include "retention.h"
+#include "sched-int.h"
 #include "sched.h"
 #include "spool.h"
 #include "store.h"
 #include "util.h"
 
-struct printer {
-    char name[64];
-    const struct conf_printer *cp;   /* in D.conf; refreshed on reload */
-    bool enabled, accepting;         /* our routing switches */
-    int64_t since;                   /* when enabled/disabled last changed */
-    int pstate;                      /* CUPS printer-state (0 = unknown) */
-    char preasons[256];
-    bool cups_accepting;
-    int inflight;                    /* our jobs inside CUPS or being sent */
-    int64_t pages_inflight;
-    int64_t printing_job;
-    bool polling;
-};
+#define WALK 32                /* jobs looked at per class and decision */
 
-struct idnode { int64_t id; struct idnode *next; };
+struct printer *sched_printers;
+size_t sched_nprinters;
+struct queue *sched_queue;
+bool sched_reconciled;
 
-static struct printer *printers;
-static size_t nprinters;
-static struct event *poll_ev, *kick_ev;
-static bool cups_ok = true, reconciled;
-static struct idnode *busy_ids;   /* jobs with a CUPS operation in flight */
+static struct event *kick_ev;
+static GHashTable *busy;         /* job id -> dispatch start (mono ms), or 0 */
+static GHashTable *at_risk;      /* job ids known to carry deadline-at-risk */
+static GArray *to_mark;          /* queued ids to mark no-capable-printer */
 
-static bool busy_has(int64_t id)
+/* ------------------------------------------------------------ busy */
+
+bool busy_has(int64_t id)
 {
-    for (struct idnode *n = busy_ids; n; n = n->next)
-        if (n->id == id)
-            return true;
-    return false;
+    return busy && g_hash_table_contains(busy, &id);
 }
 
-static void busy_add(int64_t id)
+static void busy_put(int64_t id, int64_t t0)
 {
-    struct idnode *n = malloc(sizeof *n);
-    if (!n)
-        fatal("sched: out of memory");
-    n->id = id;
-    n->next = busy_ids;
-    busy_ids = n;
+    int64_t *k = g_new(int64_t, 1), *v = g_new(int64_t, 1);
+    *k = id;
+    *v = t0;
+    g_hash_table_replace(busy, k, v);
 }
 
-static void busy_del(int64_t id)
+void busy_add(int64_t id)
 {
-    for (struct idnode **pp = &busy_ids; *pp; pp = &(*pp)->next)
-        if ((*pp)->id == id) {
-            struct idnode *n = *pp;
-            *pp = n->next;
-            free(n);
-            return;
-        }
+    busy_put(id, 0);
 }
 
-static struct printer *printer_find(const char *name)
+void busy_del(int64_t id)
 {
-    for (size_t i = 0; i < nprinters; i++)
-        if (strcmp(printers[i].name, name) == 0)
-            return &printers[i];
+    if (busy)
+        g_hash_table_remove(busy, &id);
+}
+
+bool sched_busy(int64_t id)
+{
+    return busy_has(id);
+}
+
+/* ------------------------------------------------------------ printers */
+
+struct printer *printer_find(const char *name)
+{
+    for (size_t i = 0; name && i < sched_nprinters; i++)
+        if (strcmp(sched_printers[i].name, name) == 0)
+            return &sched_printers[i];
     return NULL;
 }
 
-static bool printer_can(const struct printer *p, const struct job *j)
+struct printer *printer_by_queue(const char *queue)
+{
+    for (size_t i = 0; i < sched_nprinters; i++)
+        if (strcmp(sched_printers[i].cp->queue, queue) == 0)
+            return &sched_printers[i];
+    return NULL;
+}
+
+bool printer_can(const struct printer *p, const struct qclass *c)
 {
     const struct conf_printer *cp = p->cp;
     bool media = false;
-    for (char **m = cp->media; m && *m; m++)
-        if (strcmp(*m, j->media) == 0)
-            media = true;
-    if (!media)
+    for (char **m = cp->media; m && *m && !media; m++)
+        media = strcmp(*m, c->media) == 0;
+    if (!media || (c->color && !cp->color) || (c->duplex && !cp->duplex))
         return false;
-    if (strcmp(j->color, "color") == 0 && !cp->color)
-        return false;
-    if (strcmp(j->sides, "one-sided") != 0 && !cp->duplex)
-        return false;
-    return true;
+    return !c->pinned[0] || strcmp(c->pinned, p->name) == 0;
 }
 
-static bool printer_free(const struct printer *p)
+/* Printer-state-reasons that mean the printer cannot print now.  CUPS and
+ * IPP printers add -error/-warning/-report suffixes: "-warning" still
+ * prints; "connecting-to-device" and offline ones count after a grace of
+ * five polls (every job starts with a short connecting-to-device). */
+static bool reason_blocks(const char *kw, bool *slow)
 {
-    return p->enabled && p->accepting && p->pstate != 5 && p->cups_accepting &&
-           p->inflight < p->cp->max_inflight;
+    static const char *const hard[] = {"media-empty", "media-needed", "media-jam", "toner-empty",
+                                       "marker-supply-empty", "door-open", "cover-open",
+                                       "input-tray-missing", "output-area-full", "paused",
+                                       "shutdown", "stopped", "interlock-open", NULL};
+    static const char *const soft[] = {"offline", "connecting-to-device", "timed-out", NULL};
+    char base[64];
+    xstrlcpy(base, kw, sizeof base);
+    size_t n = strlen(base);
+    bool error = false;
+    const char *sfx[] = {"-error", "-warning", "-report"};
+    for (int i = 0; i < 3; i++) {
+        size_t l = strlen(sfx[i]);
+        if (n > l && strcmp(base + n - l, sfx[i]) == 0) {
+            if (i == 1)
+                return false;
+            error = i == 0;
+            base[n - l] = '\0';
+            break;
+        }
+    }
+    for (int i = 0; soft[i]; i++)
+        if (strcmp(base, soft[i]) == 0) {
+            *slow = true;
+            return false;
+        }
+    for (int i = 0; hard[i]; i++)
+        if (strcmp(base, hard[i]) == 0)
+            return true;
+    return error;
 }
 
-static void note_cups(const struct cups_op *op)
+bool printer_available(const struct printer *p)
 {
-    bool was = cups_ok;
-    cups_ok = !op->unreachable;
-    if (was != cups_ok)
-        log_msg(cups_ok ? LOG_LVL_INFO : LOG_LVL_WARN, "sched: cupsd is %s",
-                cups_ok ? "reachable again" : "unreachable; jobs wait");
+    if (!p->enabled || !p->accepting || !p->cups_accepting || (p->pstate != 3 && p->pstate != 4))
+        return false;
+    char rs[sizeof p->preasons];
+    bool slow = false;
+    xstrlcpy(rs, p->preasons, sizeof rs);
+    for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (reason_blocks(t, &slow))
+            return false;
+    (void)slow;
+    return !(p->blocked_since &&
+             mono_ms() - p->blocked_since >= 5 * D.conf->poll_interval_ms);
 }
 
-static void purge(int64_t job_id, int cups_id);
+static bool printer_has_slot(const struct printer *p)
+{
+    return p->inflight < p->cp->max_inflight && mono_ms() >= p->retry_after;
+}
+
+void printer_release(struct printer *p, int64_t job_id, int64_t pages)
+{
+    if (!p)
+        return;
+    if (p->inflight > 0)
+        p->inflight--;
+    p->pages_inflight -= pages;
+    if (p->pages_inflight < 0 || p->inflight == 0)
+        p->pages_inflight = 0;
+    if (p->printing_job == job_id)
+        p->printing_job = 0;
+    sched_kick();
+}
+
+static void switches_save(void);
+
+void printer_changed(struct printer *p)
+{
+    bool now = printer_available(p);
+    events_publish_printer(printer_json(p));
+    if (p->was_available && !now && sched_reconciled && p->inflight > 0)
+        track_withdraw_waiting(p, !p->enabled ? "printer-disabled"
+                                  : !p->accepting ? "printer-rejecting" : "printer-stopped");
+    p->was_available = now;
+    if (now)
+        sched_kick();
+}
+
+static const char *pstate_name(int s)
+{
+    switch (s) {
+    case 3: return "idle";
+    case 4: return "processing";
+    case 5: return "stopped";
+    default: return "unknown";
+    }
+}
+
+/* One printer's JSON (new reference): an element of GET /v1/printers. */
+json_t *printer_json(const struct printer *p)
+{
+    json_t *media = json_array(), *reasons = json_array();
+    char since[32];
+    for (char **m = p->cp->media; m && *m; m++)
+        json_array_append_new(media, json_string(*m));
+    char rs[256];
+    xstrlcpy(rs, p->preasons, sizeof rs);
+    for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, "none") != 0)
+            json_array_append_new(reasons, json_string(t));
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:s?, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:b, s:i}",
+        "name", p->name, "queue", p->cp->queue, "state", pstate_name(p->pstate),
+        "state_reasons", reasons, "enabled", p->enabled, "accepting", p->accepting,
+        "available", printer_available(p), "reason", p->why[0] ? p->why : NULL,
+        "state_since", time_rfc3339(p->since, since, sizeof since),
+        "printing_job", p->printing_job ? json_integer(p->printing_job) : json_null(),
+        "media", media, "color", p->cp->color, "duplex", p->cp->duplex,
+        "ppm", p->cp->ppm, "max_inflight", p->cp->max_inflight,
+        "cover_sheet", p->cp->cover_sheet, "jobs_active", p->inflight);
+}
+
+json_t *sched_printers_json(void)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < sched_nprinters; i++)
+        json_array_append_new(arr, printer_json(&sched_printers[i]));
+    return json_pack("{s:o}", "printers", arr);
+}
+
+/* ------------------------------------------------------------ switches */
+
+static char *switches_path(void)
+{
+    return g_build_filename(D.conf->state_dir, "printers.json", NULL);
+}
+
+/* Write our switches atomically (tmp, fsync, rename, fsync dir). */
+static void switches_save(void)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        const struct printer *p = &sched_printers[i];
+        json_object_set_new(o, p->name, json_pack("{s:b, s:b, s:I, s:s}", "enabled", p->enabled,
+                                                  "accepting", p->accepting,
+                                                  "since", (json_int_t)p->since, "reason", p->why));
+    }
+    char *path = switches_path(), *tmp = g_strconcat(path, ".tmp", NULL);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && text && write(fd, text, strlen(text)) == (ssize_t)strlen(text) &&
+              fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (ok && rename(tmp, path) == 0)
+        fsync_dir(D.conf->state_dir);
+    else
+        log_err("sched: cannot save the printer switches to %s: %s", path, strerror(errno));
+    free(text);
+    g_free(tmp);
+    g_free(path);
+}
+
+static void switches_load(void)
+{
+    char *path = switches_path();
+    json_error_t err;
+    json_t *o = json_load_file(path, 0, &err);
+    if (o) {
+        for (size_t i = 0; i < sched_nprinters; i++) {
+            struct printer *p = &sched_printers[i];
+            json_t *e = json_object_get(o, p->name);
+            const char *why = NULL;
+            json_int_t since = 0;
+            int en = 1, acc = 1;
+            if (e && json_unpack(e, "{s:b, s:b, s?I, s?s}", "enabled", &en, "accepting", &acc,
+                                 "since", &since, "reason", &why) == 0) {
+                p->enabled = en;
+                p->accepting = acc;
+                if (since)
+                    p->since = since;
+                xstrlcpy(p->why, why ? why : "", sizeof p->why);
+            }
+        }
+        json_decref(o);
+    }
+    g_free(path);
+}
+
+int sched_printer_switch(const char *name, const char *action, const char *reason, int64_t uid,
+                         json_t **out)
+{
+    struct printer *p = printer_find(name);
+    if (!p)
+        return -1;
+    bool *sw, val;
+    if (strcmp(action, "enable") == 0)
+        sw = &p->enabled, val = true;
+    else if (strcmp(action, "disable") == 0)
+        sw = &p->enabled, val = false;
+    else if (strcmp(action, "accept") == 0)
+        sw = &p->accepting, val = true;
+    else if (strcmp(action, "reject") == 0)
+        sw = &p->accepting, val = false;
+    else
+        return -2;
+    if (*sw != val || (!val && reason && strcmp(reason, p->why) != 0)) {
+        *sw = val;
+        p->since = now_s();
+        xstrlcpy(p->why, !p->enabled || !p->accepting ? (reason ? reason : p->why) : "",
+                 sizeof p->why);
+        switches_save();
+        char detail[160];
+        snprintf(detail, sizeof detail, "printer %s: %s", p->name, action);
+        store_event_add(D.store, 0, "printer", uid, detail);
+        log_msg(LOG_LVL_INFO, "sched: printer %s: %s (uid %lld)", p->name, action, (long long)uid);
+        printer_changed(p);
+    }
+    if (out)
+        *out = printer_json(p);
+    return 0;
+}
+
+const char *sched_move_refusal(const struct job *j, const char *name, const char **msg)
+{
+    struct printer *p = printer_find(name);
+    if (!p) {
+        *msg = "There is no such printer.";
+        return "no-such-printer";
+    }
+    struct qclass c = {0};
+    xstrlcpy(c.media, j->media, sizeof c.media);
+    c.color = strcmp(j->color, "color") == 0;
+    c.duplex = strcmp(j->sides, "one-sided") != 0;
+    if (!printer_can(p, &c)) {
+        *msg = "That printer cannot print this job's media, colour or sides.";
+        return "printer-cannot-print";
+    }
+    if (!p->accepting) {
+        *msg = "That printer does not accept jobs now.";
+        return "printer-not-accepting";
+    }
+    return NULL;
+}
 
 /* ------------------------------------------------------------ dispatch */
 
+struct submit_ctx {
+    char printer[64];
+    int64_t pages;
+    int64_t t0;
+};
+
 static void submit_done(struct cups_op *op)
 {
-    struct printer *p = op->arg ? printer_find((const char *)op->arg) : NULL;
+    struct submit_ctx *sc = op->arg;
+    struct printer *p = printer_find(sc->printer);
     struct job j;
+    int64_t t0 = sc->t0;
 
     busy_del(op->job_id);
-    note_cups(op);
+    track_note_cups(op);
     if (store_job_get(D.store, op->job_id, &j) < 0) {
-        cups_op_free(op);
-        return;
+        if (op->ok)
+            track_purge(op->job_id, op->cups_job_id);
+        printer_release(p, op->job_id, sc->pages);
+        goto out;
     }
-    if (op->ok && j.state != JOB_STATE_QUEUED) {
-        /* held or canceled while it was being sent: take it back */
-        log_job(LOG_LVL_INFO, j.id, j.printer, "sched: job left queued while being sent; "
-                "withdrawing CUPS job %d", op->cups_job_id);
-        if (p) {
-            p->inflight--;
-            p->pages_inflight -= (int64_t)j.pages * j.copies;
-        }
-        purge(j.id, op->cups_job_id);
-        if (j.state == JOB_STATE_HELD) {
-            j.printer[0] = '\0';
-            store_job_save(D.store, &j, "withdrawn", -1, "held while being sent");
+    const char *bad_opt = NULL;
+    if (op->ok && op->substituted[0]) {
+        static const char *const ours[] = {"media", "sides", "print-color-mode", "copies",
+                                           "media-col", NULL};
+        char subs[sizeof op->substituted];
+        xstrlcpy(subs, op->substituted, sizeof subs);
+        for (char *s = NULL, *t = strtok_r(subs, ",", &s); t && !bad_opt; t = strtok_r(NULL, ",", &s))
+            for (int i = 0; ours[i]; i++)
+                if (strcmp(t, ours[i]) == 0)
+                    bad_opt = ours[i];
+    }
+    if (op->ok && (j.state != JOB_STATE_QUEUED || bad_opt)) {
+        /* held or canceled while being sent, or CUPS would print it with
+         * another media/sides/colour than asked: take it back */
+        track_purge(j.id, op->cups_job_id);
+        printer_release(p, j.id, sc->pages);
+        if (bad_opt) {
+            job_reason_add(&j, "option-not-supported");
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
+                          "printer %s does not support the job's %s (CUPS would substitute it)",
+                          sc->printer, bad_opt);
+            log_job(LOG_LVL_WARN, j.id, sc->printer, "sched: %s not supported; job failed", bad_opt);
+        } else {
+            log_job(LOG_LVL_INFO, j.id, sc->printer,
+                    "sched: job left queued while being sent; CUPS job %d withdrawn",
+                    op->cups_job_id);
         }
     } else if (op->ok) {
         j.cups_job_id = op->cups_job_id;
-        metrics_dispatch_latency(now_s() - j.created_at);
+        xstrlcpy(j.printer, sc->printer, sizeof j.printer);
+        metrics_dispatch_latency(mono_ms() - t0);
         job_reason_remove(&j, "no-capable-printer");
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
                       j.printer, op->cups_job_id);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: sent as CUPS job %d", op->cups_job_id);
     } else {
-        log_job(LOG_LVL_WARN, j.id, j.printer, "sched: CUPS did not take the job: %s", op->error);
-        if (p) {
-            p->inflight--;
-            p->pages_inflight -= (int64_t)j.pages * j.copies;
+        printer_release(p, j.id, sc->pages);
+        if (op->refused && j.state == JOB_STATE_QUEUED) {
+            job_reason_add(&j, "option-not-supported");
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS refused the job on printer %s: %s",
+                          sc->printer, op->error);
+            log_job(LOG_LVL_WARN, j.id, sc->printer, "sched: CUPS refused the job: %s", op->error);
+        } else {
+            log_job(LOG_LVL_WARN, j.id, sc->printer, "sched: CUPS did not take the job: %s",
+                    op->error);
+            if (p)
+                p->retry_after = mono_ms() + D.conf->poll_interval_ms;
+            store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
+            sched_job_changed(&j);       /* back into the index */
         }
-        j.printer[0] = '\0';
-        store_job_save(D.store, &j, "dispatch-failed", -1, op->error);
     }
     job_clear(&j);
-    free(op->arg);
+out:
+    free(sc);
     cups_op_free(op);
 }
 
-static void job_submit(struct job *j, struct printer *p)
+/* Hand queued job id to printer p. */
+static void job_submit(int64_t id, struct printer *p)
 {
-    int fd = spool_job_open(D.spool, j->doc_name);
+    struct job j;
+    const struct qjob *qj = queue_get(sched_queue, id);
+    int64_t queued_ms = qj ? qj->queued_ms : mono_ms();
+    if (store_job_get(D.store, id, &j) < 0 || j.state != JOB_STATE_QUEUED) {
+        queue_remove(sched_queue, id);
+        if (j.id)
+            job_clear(&j);
+        return;
+    }
+    int fd = spool_job_open(D.spool, j.doc_name);
     if (fd < 0) {
-        log_job(LOG_LVL_ERR, j->id, NULL, "sched: document missing");
-        job_reason_add(j, "document-lost");
-        j->document_present = false;
-        job_set_state(D.store, j, JOB_STATE_FAILED, -1, "document lost");
+        log_job(LOG_LVL_ERR, j.id, NULL, "sched: document missing");
+        job_reason_add(&j, "document-lost");
+        j.document_present = false;
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "document lost");
+        job_clear(&j);
         return;
     }
     struct cups_op *op = cups_op_new(CUPS_OP_SUBMIT);
-    op->job_id = j->id;
+    struct submit_ctx *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        fatal("sched: out of memory");
+    op->job_id = j.id;
     op->doc_fd = fd;
-    op->copies = j->copies;
+    op->copies = j.copies;
     xstrlcpy(op->queue, p->cp->queue, sizeof op->queue);
     snprintf(op->job_name, sizeof op->job_name, "copees-%s-%lld", store_instance(D.store),
-             (long long)j->id);
-    xstrlcpy(op->media, j->media, sizeof op->media);
-    xstrlcpy(op->sides, j->sides, sizeof op->sides);
-    xstrlcpy(op->color, j->color, sizeof op->color);
-    op->arg = strdup(p->name);
+             (long long)j.id);
+    xstrlcpy(op->media, j.media, sizeof op->media);
+    xstrlcpy(op->sides, j.sides, sizeof op->sides);
+    xstrlcpy(op->color, j.color, sizeof op->color);
+    if (p->cp->cover_sheet && (op->cover_fd = cover_sheet_fd(&j)) < 0)
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: cover sheet: %s; sending without",
+                strerror(errno));
+    xstrlcpy(sc->printer, p->name, sizeof sc->printer);
+    sc->pages = (int64_t)(j.pages > 0 ? j.pages : 1) * j.copies;
+    sc->t0 = queued_ms;
+    op->arg = sc;
     op->done = submit_done;
     p->inflight++;
-    p->pages_inflight += (int64_t)j->pages * j->copies;
-    xstrlcpy(j->printer, p->name, sizeof j->printer);
-    store_job_save(D.store, j, "dispatch", -1, p->name);
-    busy_add(j->id);
+    p->pages_inflight += sc->pages;
+    xstrlcpy(p->last_order, j.order, sizeof p->last_order);
+    queue_remove(sched_queue, j.id);
+    busy_put(j.id, mono_ms());
+    store_event_add(D.store, j.id, "dispatch", -1, p->name);
+    job_clear(&j);
     cupslink_submit(op);
 }
 
-static int dispatch_one(const struct job *cj, void *arg)
+static double finish_min(const struct printer *p, int64_t pages)
+{
+    return (double)(p->pages_inflight + pages) / (p->cp->ppm > 0 ? p->cp->ppm : 1);
+}
+
+/* The printer qj should go to: its order's printer when that one is
+ * available and can print it, else the available capable printer that
+ * finishes it soonest; NULL when none is available. */
+static struct printer *target_of(const struct qjob *qj)
 {
     struct printer *best = NULL;
-    bool capable = false;
-    double best_load = 0;
-
-    if (busy_has(cj->id))
-        return 0;
-    for (size_t i = 0; i < nprinters; i++) {
-        struct printer *p = &printers[i];
-        if (!printer_can(p, cj))
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        struct printer *p = &sched_printers[i];
+        if (!printer_can(p, qj->cls) || !printer_available(p))
             continue;
-        capable = true;
-        if (!printer_free(p))
-            continue;
-        double load = (double)p->pages_inflight / (p->cp->ppm > 0 ? p->cp->ppm : 1);
-        if (!best || load < best_load) {
+        if (p->last_order[0] && p->inflight > 0 && strcmp(p->last_order, qj->order) == 0)
+            return p;
+        if (!best || finish_min(p, qj->pages) < finish_min(best, qj->pages))
             best = p;
-            best_load = load;
+    }
+    return best;
+}
+
+struct pick { const struct printer *p; const struct qjob *best; };
+
+static int order_pick(const struct qjob *qj, void *arg)
+{
+    struct pick *pk = arg;
+    if (printer_can(pk->p, qj->cls) && (!pk->best || qjob_before(qj, pk->best)))
+        pk->best = qj;
+    return 0;
+}
+
+/* The next decision: *qj to *to.  false when nothing can go now. */
+static bool decide(const struct qjob **qj_out, struct printer **to_out)
+{
+    /* (1) an order's next job on the printer printing that order */
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        struct printer *p = &sched_printers[i];
+        if (!p->last_order[0] || !printer_available(p) || !printer_has_slot(p))
+            continue;
+        struct pick pk = {p, NULL};
+        queue_each_of_order(sched_queue, p->last_order, order_pick, &pk);
+        if (pk.best) {
+            *qj_out = pk.best;
+            *to_out = p;
+            return true;
         }
     }
-    struct job j;
-    job_copy(&j, cj);
-    if (!capable) {
-        if (!job_reason_has(&j, "no-capable-printer")) {
+    /* (2) the earliest job, over classes, whose best printer has a slot */
+    const struct qjob *best = NULL;
+    struct printer *best_to = NULL;
+    for (size_t c = 0; c < queue_nclasses(sched_queue); c++) {
+        for (size_t k = 0; k < WALK; k++) {
+            const struct qjob *qj = queue_class_nth(sched_queue, c, k);
+            if (!qj || (best && qjob_before(best, qj)))
+                break;
+            struct printer *to = target_of(qj);
+            if (!to)
+                break;                  /* no capable printer available */
+            if (printer_has_slot(to)) {
+                best = qj;
+                best_to = to;
+                break;
+            }
+        }
+    }
+    *qj_out = best;
+    *to_out = best_to;
+    return best != NULL;
+}
+
+bool sched_peek_decision(int64_t *job_id, const char **printer)
+{
+    const struct qjob *qj;
+    struct printer *to;
+    if (!decide(&qj, &to))
+        return false;
+    *job_id = qj->id;
+    *printer = to->name;
+    return true;
+}
+
+static bool class_routable(const struct qclass *c)
+{
+    for (size_t i = 0; i < sched_nprinters; i++)
+        if (printer_can(&sched_printers[i], c))
+            return true;
+    return false;
+}
+
+/* Give queued jobs that no configured printer can print their reason. */
+static void mark_unroutable(void)
+{
+    for (guint i = 0; to_mark && i < to_mark->len; i++) {
+        int64_t id = g_array_index(to_mark, int64_t, i);
+        struct job j;
+        if (store_job_get(D.store, id, &j) < 0)
+            continue;
+        if (j.state == JOB_STATE_QUEUED && !job_reason_has(&j, "no-capable-printer")) {
             job_reason_add(&j, "no-capable-printer");
             store_job_save(D.store, &j, "unroutable", -1,
                            "no configured printer takes this media, colour and sides");
             log_job(LOG_LVL_WARN, j.id, NULL, "sched: no configured printer can print this job");
         }
-    } else if (best) {
-        job_submit(&j, best);
+        job_clear(&j);
     }
-    job_clear(&j);
-    return 0;
+    if (to_mark)
+        g_array_set_size(to_mark, 0);
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-    if (!reconciled || D.draining)
+    mark_unroutable();
+    if (!sched_reconciled || D.draining)
         return;
-    struct store_filter f = STORE_FILTER_INIT;
-    f.states = 1u << JOB_STATE_QUEUED;
-    f.sort = STORE_BY_DUE;
-    f.limit = 500;
-    store_jobs_query(D.store, &f, dispatch_one, NULL);
+    for (int n = 0; n < 10000; n++) {
+        const struct qjob *qj;
+        struct printer *to;
+        if (!decide(&qj, &to))
+            break;
+        job_submit(qj->id, to);
+    }
 }
 
 void sched_kick(void)
@@ -254,250 +631,125 @@ void sched_kick(void)
         event_active(kick_ev, EV_TIMEOUT, 0);
 }
 
-/* ------------------------------------------------------------ tracking */
-
-static void purge_done(struct cups_op *op)
+void sched_job_changed(const struct job *j)
 {
-    note_cups(op);
-    if (!op->ok)
-        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed: %s",
-                op->cups_job_id, op->error);
-    else
-        log_job(LOG_LVL_DEBUG, op->job_id, NULL, "sched: CUPS job %d purged", op->cups_job_id);
-    cups_op_free(op);
-}
-
-static void purge(int64_t job_id, int cups_id)
-{
-    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
-    op->job_id = job_id;
-    op->cups_job_id = cups_id;
-    op->done = purge_done;
-    cupslink_submit(op);
-}
-
-/* CUPS is done with j (printed, failed): free its slot, purge its copy. */
-static void job_left_cups(struct job *j)
-{
-    struct printer *p = printer_find(j->printer);
-    if (p) {
-        p->inflight--;
-        p->pages_inflight -= (int64_t)j->pages * j->copies;
-        if (p->printing_job == j->id)
-            p->printing_job = 0;
+    if (!sched_queue)
+        return;
+    if (j->state != JOB_STATE_QUEUED) {
+        queue_remove(sched_queue, j->id);
+        if (at_risk && job_state_is_completed(j->state))
+            g_hash_table_remove(at_risk, &j->id);
+        return;
     }
-    purge(j->id, j->cups_job_id);
-    sched_kick();
+    if (busy_has(j->id))
+        return;
+    bool fresh = !queue_get(sched_queue, j->id);
+    queue_update(sched_queue, j);
+    const struct qjob *qj = queue_get(sched_queue, j->id);
+    if (qj && !class_routable(qj->cls) && !job_reason_has(j, "no-capable-printer"))
+        g_array_append_val(to_mark, j->id);
+    if (fresh || to_mark->len)
+        sched_kick();
 }
 
-struct withdraw {
-    void (*done)(void *, bool);
-    void *arg;
-    char printer[64];
-    int64_t pages;
+/* ------------------------------------------------------------ deadlines */
+
+struct sim {
+    double *t;                 /* minutes until each printer is free */
+    int64_t now, lead;
+    GArray *risky;
 };
 
-static void withdraw_done(struct cups_op *op)
+static int sim_one(const struct qjob *qj, void *arg)
 {
-    struct withdraw *w = op->arg;
-    busy_del(op->job_id);
-    note_cups(op);
-    /* ok, or CUPS no longer knows the job: either way it is out of CUPS */
-    bool gone = op->ok;
-    if (gone) {
-        struct printer *p = printer_find(w->printer);
-        if (p) {
-            p->inflight--;
-            p->pages_inflight -= w->pages;
-            if (p->printing_job == op->job_id)
-                p->printing_job = 0;
+    struct sim *s = arg;
+    double best = -1;
+    size_t bi = 0;
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        struct printer *p = &sched_printers[i];
+        if (!printer_can(p, qj->cls) || !printer_available(p))
+            continue;
+        double t = s->t[i] + (double)qj->pages / (p->cp->ppm > 0 ? p->cp->ppm : 1);
+        if (best < 0 || t < best) {
+            best = t;
+            bi = i;
         }
-        sched_kick();
-    } else {
-        log_job(LOG_LVL_WARN, op->job_id, w->printer, "sched: cannot take CUPS job %d back: %s",
-                op->cups_job_id, op->error);
     }
-    w->done(w->arg, gone);
-    free(w);
-    cups_op_free(op);
+    int64_t end;
+    if (best >= 0) {
+        s->t[bi] = best;
+        end = s->now + (int64_t)(best * 60.0 + 0.5);
+    } else {
+        end = s->now;           /* nowhere to print: at risk once the lead starts */
+    }
+    if (end > qj->due - s->lead && !g_hash_table_contains(at_risk, &qj->id))
+        g_array_append_val(s->risky, qj->id);
+    return 0;
 }
 
-void sched_withdraw(const struct job *j, void (*done)(void *arg, bool ok), void *arg)
-{
-    struct withdraw *w = calloc(1, sizeof *w);
-    if (!w)
-        fatal("sched: out of memory");
-    w->done = done;
-    w->arg = arg;
-    xstrlcpy(w->printer, j->printer, sizeof w->printer);
-    w->pages = (int64_t)j->pages * j->copies;
-    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
-    op->job_id = j->id;
-    op->cups_job_id = j->cups_job_id;
-    op->arg = w;
-    op->done = withdraw_done;
-    busy_add(j->id);           /* no tracking of it meanwhile */
-    cupslink_submit(op);
-}
-
-static void jstate_done(struct cups_op *op)
+/* Mark job id deadline-at-risk (once) with an event. */
+static void mark_at_risk(int64_t id, const char *why)
 {
     struct job j;
-    busy_del(op->job_id);
-    note_cups(op);
-    if (store_job_get(D.store, op->job_id, &j) < 0)
-        goto out;
-    if ((j.state != JOB_STATE_SENT && j.state != JOB_STATE_PRINTING) || j.cups_job_id != op->cups_job_id)
-        goto out_job;
-    if (!op->ok) {
-        if (op->unreachable)
-            goto out_job;
-        log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS no longer knows job %d: %s",
-                op->cups_job_id, op->error);
-        job_reason_add(&j, "cups-job-lost");
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost", op->cups_job_id);
-        job_left_cups(&j);
-        goto out_job;
+    int64_t *k = g_new(int64_t, 1);
+    *k = id;
+    g_hash_table_add(at_risk, k);
+    if (store_job_get(D.store, id, &j) < 0)
+        return;
+    if (!job_reason_has(&j, "deadline-at-risk") && !job_state_is_completed(j.state)) {
+        job_reason_add(&j, "deadline-at-risk");
+        store_job_save(D.store, &j, "deadline-at-risk", -1, why);
+        log_job(LOG_LVL_WARN, j.id, j.printer[0] ? j.printer : NULL,
+                "sched: deadline at risk (%s)", why);
     }
-    switch (op->jstate) {
-    case CUPS_J_PROCESSING:
-    case CUPS_J_STOPPED:
-        if (j.state != JOB_STATE_PRINTING) {
-            struct printer *p = printer_find(j.printer);
-            if (p)
-                p->printing_job = j.id;
-            job_set_state(D.store, &j, JOB_STATE_PRINTING, -1, "CUPS is printing it");
-        }
-        break;
-    case CUPS_J_COMPLETED: {
-        int64_t win = (D.conf->complaint_window_ms + 999) / 1000;
-        j.pages_printed = op->impressions > 0 ? op->impressions : j.pages * j.copies;
-        j.printed_at = now_s();
-        j.retain_until = (j.delivered_at > j.printed_at ? j.delivered_at : j.printed_at) + win;
-        job_set_state(D.store, &j, JOB_STATE_PRINTED, -1, "%d pages printed", j.pages_printed);
-        log_job(LOG_LVL_INFO, j.id, j.printer, "sched: printed (%d pages)", j.pages_printed);
-        job_left_cups(&j);
-        retention_kick();
-        break;
-    }
-    case CUPS_J_CANCELED:
-    case CUPS_J_ABORTED: {
-        char kw[64];
-        snprintf(kw, sizeof kw, "%s", op->jstate == CUPS_J_CANCELED ? "job-canceled-at-printer"
-                                                                      : "aborted-by-system");
-        job_reason_add(&j, kw);
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS %s it (%s)",
-                      op->jstate == CUPS_J_CANCELED ? "canceled" : "aborted", op->jreasons);
-        log_job(LOG_LVL_WARN, j.id, j.printer, "sched: CUPS job %d ended without printing",
-                op->cups_job_id);
-        job_left_cups(&j);
-        break;
-    }
-    default:
-        break;
-    }
-out_job:
     job_clear(&j);
-out:
-    cups_op_free(op);
 }
 
-static int track_one(const struct job *j, void *arg)
+/* Called by track.c on every poll. */
+void sched_check_deadlines(void)
 {
-    if (busy_has(j->id) || j->cups_job_id <= 0)
-        return 0;
-    struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
-    op->job_id = j->id;
-    op->cups_job_id = j->cups_job_id;
-    op->done = jstate_done;
-    busy_add(j->id);
-    cupslink_submit(op);
-    return 0;
-}
-
-static json_t *printer_json(const struct printer *p);
-
-/* p's CUPS state or one of our switches changed: publish it (events.c). */
-static void printer_changed(const struct printer *p)
-{
-    events_publish_printer(printer_json(p));
-}
-
-static void printer_done(struct cups_op *op)
-{
-    struct printer *p = printer_find((const char *)op->arg);
-    note_cups(op);
-    if (p) {
-        int was_state = p->pstate;
-        bool was_acc = p->cups_accepting;
-        char was_reasons[sizeof p->preasons];
-        xstrlcpy(was_reasons, p->preasons, sizeof was_reasons);
-        p->polling = false;
-        if (op->ok) {
-            p->pstate = op->pstate;
-            xstrlcpy(p->preasons, op->preasons, sizeof p->preasons);
-            p->cups_accepting = op->accepting;
-        } else if (!op->unreachable) {
-            log_msg(LOG_LVL_WARN, "sched: printer %s: %s", p->name, op->error);
-            p->pstate = 0;
-        }
-        if (p->pstate != was_state || p->cups_accepting != was_acc ||
-            strcmp(p->preasons, was_reasons) != 0)
-            printer_changed(p);
+    if (!sched_queue)
+        return;
+    struct sim s = {.now = now_s(), .lead = D.conf->delivery_lead_ms / 1000,
+                    .risky = g_array_new(FALSE, FALSE, sizeof(int64_t))};
+    s.t = g_new0(double, sched_nprinters ? sched_nprinters : 1);
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        struct printer *p = &sched_printers[i];
+        s.t[i] = (double)p->pages_inflight / (p->cp->ppm > 0 ? p->cp->ppm : 1);
     }
-    if (op->ok && !reconciled) {
-        reconciled = true;
-        log_info("sched: CUPS answered; dispatch starts");
-    }
-    if (op->ok)
-        sched_kick();
-    free(op->arg);
-    cups_op_free(op);
+    queue_each(sched_queue, sim_one, &s);
+    for (guint i = 0; i < s.risky->len; i++)
+        mark_at_risk(g_array_index(s.risky, int64_t, i), "estimated end after due - delivery_lead");
+    g_array_free(s.risky, TRUE);
+    g_free(s.t);
 }
 
-static void poll_cb(evutil_socket_t fd, short what, void *arg)
-{
-    for (size_t i = 0; i < nprinters; i++) {
-        struct printer *p = &printers[i];
-        if (p->polling)
-            continue;
-        struct cups_op *op = cups_op_new(CUPS_OP_PRINTER);
-        xstrlcpy(op->queue, p->cp->queue, sizeof op->queue);
-        op->arg = strdup(p->name);
-        op->done = printer_done;
-        p->polling = true;
-        cupslink_submit(op);
-    }
-    struct store_filter f = STORE_FILTER_INIT;
-    f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
-    store_jobs_query(D.store, &f, track_one, NULL);
-}
-
-/* ------------------------------------------------------------ printers */
-
-static int count_inflight(const struct job *j, void *arg)
+/* A job in CUPS on p whose end estimate passes its deadline (track.c). */
+void sched_check_sent_deadline(const struct job *j)
 {
     struct printer *p = printer_find(j->printer);
-    if (p) {
-        p->inflight++;
-        p->pages_inflight += (int64_t)j->pages * j->copies;
-        if (j->state == JOB_STATE_PRINTING)
-            p->printing_job = j->id;
-    }
-    return 0;
+    if (!p || g_hash_table_contains(at_risk, &j->id))
+        return;
+    int64_t end = now_s() + (int64_t)(60.0 * (double)p->pages_inflight /
+                                      (p->cp->ppm > 0 ? p->cp->ppm : 1));
+    if (end > j->due - D.conf->delivery_lead_ms / 1000)
+        mark_at_risk(j->id, "estimated end at the printer after due - delivery_lead");
 }
+
+/* ------------------------------------------------------------ life */
 
 /* Build the table from D.conf, keeping the state of printers by name. */
 static void printers_build(void)
 {
-    struct printer *old = printers;
-    size_t nold = nprinters;
-    printers = calloc(D.conf->nprinters ? D.conf->nprinters : 1, sizeof *printers);
-    if (!printers)
+    struct printer *old = sched_printers;
+    size_t nold = sched_nprinters;
+    size_t n = D.conf->nprinters;
+    sched_printers = calloc(n ? n : 1, sizeof *sched_printers);
+    if (!sched_printers)
         fatal("sched: out of memory");
-    nprinters = D.conf->nprinters;
-    for (size_t i = 0; i < nprinters; i++) {
-        struct printer *p = &printers[i];
+    sched_nprinters = n;
+    for (size_t i = 0; i < n; i++) {
+        struct printer *p = &sched_printers[i];
         p->cp = &D.conf->printers[i];
         xstrlcpy(p->name, p->cp->name, sizeof p->name);
         p->enabled = p->accepting = p->cups_accepting = true;
@@ -514,86 +766,88 @@ static void printers_build(void)
     free(old);
 }
 
+static int index_one(const struct job *j, void *arg)
+{
+    (void)arg;
+    sched_job_changed(j);
+    return 0;
+}
+
+/* Index every queued job (start, reload: classes may change routability). */
+static void index_all(void)
+{
+    struct store_filter f = STORE_FILTER_INIT;
+    f.states = 1u << JOB_STATE_QUEUED;
+    f.sort = STORE_BY_ID;
+    store_jobs_query(D.store, &f, index_one, NULL);
+}
+
 void sched_start(void)
 {
+    busy = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    at_risk = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    to_mark = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    sched_queue = queue_new();
     printers_build();
-    struct store_filter f = STORE_FILTER_INIT;
-    f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
-    store_jobs_query(D.store, &f, count_inflight, NULL);
+    switches_load();
     kick_ev = event_new(D.base, -1, 0, kick_cb, NULL);
-    poll_ev = event_new(D.base, -1, EV_PERSIST, poll_cb, NULL);
-    struct timeval tv = {(time_t)(D.conf->poll_interval_ms / 1000),
-                         (suseconds_t)(D.conf->poll_interval_ms % 1000) * 1000};
-    event_add(poll_ev, &tv);
-    if (nprinters == 0)
+    index_all();
+    if (sched_nprinters == 0)
         log_warn("sched: no [printer] section in the configuration: jobs will wait");
-    poll_cb(-1, 0, NULL);
+    track_start();
 }
 
 void sched_reload(void)
 {
     printers_build();
-    struct timeval tv = {(time_t)(D.conf->poll_interval_ms / 1000),
-                         (suseconds_t)(D.conf->poll_interval_ms % 1000) * 1000};
-    event_add(poll_ev, &tv);
+    switches_load();
+    /* A pin to a printer that is gone is dropped; routability is rechecked. */
+    queue_free(sched_queue);
+    sched_queue = queue_new();
+    index_all();
+    for (size_t c = 0; c < queue_nclasses(sched_queue); c++) {
+        const struct qclass *cl = queue_class(sched_queue, c);
+        if (!cl->pinned[0] || printer_find(cl->pinned))
+            continue;
+        for (const struct qjob *qj; (qj = queue_class_nth(sched_queue, c, 0));) {
+            struct job j;
+            int64_t id = qj->id;
+            queue_remove(sched_queue, id);
+            if (store_job_get(D.store, id, &j) == 0) {
+                j.printer[0] = '\0';
+                store_job_save(D.store, &j, "unpinned", -1, "the printer it was moved to is gone");
+                job_clear(&j);
+            }
+        }
+    }
+    track_rearm();
+    track_poll();
     sched_kick();
 }
 
 void sched_stop(void)
 {
-    if (poll_ev)
-        event_free(poll_ev);
+    track_stop();
     if (kick_ev)
         event_free(kick_ev);
-    poll_ev = kick_ev = NULL;
-    while (busy_ids)
-        busy_del(busy_ids->id);
-    free(printers);
-    printers = NULL;
-    nprinters = 0;
+    kick_ev = NULL;
+    if (busy)
+        g_hash_table_destroy(busy);
+    if (at_risk)
+        g_hash_table_destroy(at_risk);
+    if (to_mark)
+        g_array_free(to_mark, TRUE);
+    busy = at_risk = NULL;
+    to_mark = NULL;
+    queue_free(sched_queue);
+    sched_queue = NULL;
+    free(sched_printers);
+    sched_printers = NULL;
+    sched_nprinters = 0;
+    sched_reconciled = false;
 }
 
-bool sched_cups_ok(void)
+bool sched_ready(void)
 {
-    return cups_ok;
-}
-
-static const char *pstate_name(int s)
-{
-    switch (s) {
-    case 3: return "idle";
-    case 4: return "processing";
-    case 5: return "stopped";
-    default: return "unknown";
-    }
-}
-
-/* One printer's JSON (new reference): an element of GET /v1/printers. */
-static json_t *printer_json(const struct printer *p)
-{
-    json_t *media = json_array(), *reasons = json_array();
-    char since[32];
-    for (char **m = p->cp->media; m && *m; m++)
-        json_array_append_new(media, json_string(*m));
-    char rs[256];
-    xstrlcpy(rs, p->preasons, sizeof rs);
-    for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (strcmp(t, "none") != 0)
-            json_array_append_new(reasons, json_string(t));
-    return json_pack(
-        "{s:s, s:s, s:s, s:o, s:b, s:b, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:i}",
-        "name", p->name, "queue", p->cp->queue, "state", pstate_name(p->pstate),
-        "state_reasons", reasons, "enabled", p->enabled, "accepting", p->accepting,
-        "state_since", time_rfc3339(p->since, since, sizeof since),
-        "printing_job", p->printing_job ? json_integer(p->printing_job) : json_null(),
-        "media", media, "color", p->cp->color, "duplex", p->cp->duplex,
-        "ppm", p->cp->ppm, "max_inflight", p->cp->max_inflight, "jobs_active", p->inflight);
-}
-
-json_t *sched_printers_json(void)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; i < nprinters; i++)
-        json_array_append_new(arr, printer_json(&printers[i]));
-    return json_pack("{s:o}", "printers", arr);
+    return sched_reconciled;
 }

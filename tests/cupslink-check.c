@@ -272,7 +272,7 @@ struct ctx {
     int cups_id;
 };
 
-/* PRINTER, SUBMIT, JOB_STATE until completed, FIND, PURGE. */
+/* PRINTER, SUBMIT, JOB_STATE until completed, LIST, PURGE. */
 static void check_print_path(struct ctx *c)
 {
     struct waiter w;
@@ -363,19 +363,21 @@ static void check_print_path(struct ctx *c)
         tap(got && has_word(line, needle), "the job's user is the link's user (%s)", link_user);
     }
 
-    op = op_new(CUPS_OP_FIND, "test1");
-    xstrlcpy(op->job_name, c->job_name, sizeof op->job_name);
+    op = op_new(CUPS_OP_LIST, "test1");
+    snprintf(op->job_name, sizeof op->job_name, "copees-check%ld-", (long)getpid());
     ms = run_op(op, 15000, &w);
-    tap(ms >= 0 && op->ok && op->cups_job_id == c->cups_id && op->jstate == CUPS_J_COMPLETED,
-        "FIND by job-name finds the same completed job (%d, state %d; %s)", op->cups_job_id,
-        op->jstate, op->error);
+    tap(ms >= 0 && op->ok && op->nfound == 1 && op->found[0].cups_job_id == c->cups_id &&
+            op->found[0].job_id == 1 && op->found[0].jstate == CUPS_J_COMPLETED &&
+            op->found[0].documents == 1,
+        "LIST by job-name prefix finds the same completed job, our id 1, one document "
+        "(%zu found; %s)", op->nfound, op->error);
     cups_op_free(op);
 
-    op = op_new(CUPS_OP_FIND, "test1");
-    xstrlcpy(op->job_name, "copees-nosuch-0", sizeof op->job_name);
+    op = op_new(CUPS_OP_LIST, "test1");
+    xstrlcpy(op->job_name, "copees-nosuch-", sizeof op->job_name);
     ms = run_op(op, 15000, &w);
-    tap(ms >= 0 && op->ok && op->cups_job_id == 0, "FIND of an unknown job-name: ok, id 0 (%d; %s)",
-        op->cups_job_id, op->error);
+    tap(ms >= 0 && op->ok && op->nfound == 0, "LIST of an unknown prefix: ok, nothing (%zu; %s)",
+        op->nfound, op->error);
     cups_op_free(op);
 
     /* (cNNNNN is written lazily, on cupsd's dirty-file timer: not checked.) */
@@ -399,11 +401,11 @@ static void check_print_path(struct ctx *c)
         "JOB_STATE of the purged job: not-found (ok %d, '%s')", op->ok, op->error);
     cups_op_free(op);
 
-    op = op_new(CUPS_OP_FIND, "test1");
-    xstrlcpy(op->job_name, c->job_name, sizeof op->job_name);
+    op = op_new(CUPS_OP_LIST, "test1");
+    snprintf(op->job_name, sizeof op->job_name, "copees-check%ld-", (long)getpid());
     ms = run_op(op, 15000, &w);
-    tap(ms >= 0 && op->ok && op->cups_job_id == 0, "FIND no longer finds the purged job (%d)",
-        op->cups_job_id);
+    tap(ms >= 0 && op->ok && op->nfound == 0, "LIST no longer finds the purged job (%zu found)",
+        op->nfound);
     cups_op_free(op);
 
     op = op_new(CUPS_OP_PURGE, NULL);
@@ -449,11 +451,11 @@ static void check_refusals(struct ctx *c)
         "SUBMIT of an unreadable document fails and cleans up (id %d; %s)", op->cups_job_id, op->error);
     tap(fd >= 0 && fd_closed(fd), "the unreadable document's descriptor is closed");
     cups_op_free(op);
-    op = op_new(CUPS_OP_FIND, "test1");
-    xstrlcpy(op->job_name, "copees-check-3", sizeof op->job_name);
+    op = op_new(CUPS_OP_LIST, "test1");
+    xstrlcpy(op->job_name, "copees-check-", sizeof op->job_name);
     ms = run_op(op, 15000, &w);
-    tap(ms >= 0 && op->ok && op->cups_job_id == 0, "no CUPS job is left of it (FIND: %d; %s)",
-        op->cups_job_id, op->error);
+    tap(ms >= 0 && op->ok && op->nfound == 0, "no CUPS job is left of it (LIST: %zu; %s)",
+        op->nfound, op->error);
     cups_op_free(op);
 
     op = printer_op("nosuchqueue", 15000, &ms);

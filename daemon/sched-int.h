@@ -1,0 +1,83 @@
+/* sched-int.h - what sched.c (printers, dispatch decisions) and track.c
+ * (what CUPS says: job and printer states, reconciliation, taking jobs
+ * back) share.  Not for other modules: they use sched.h. */
+#ifndef COPEES_SCHED_INT_H
+#define COPEES_SCHED_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "queue.h"
+
+struct conf_printer;
+struct cups_op;
+struct job;
+
+struct printer {
+    char name[64];
+    const struct conf_printer *cp;   /* in D.conf; refreshed on reload */
+    /* our routing switches (persisted in state_dir/printers.json) */
+    bool enabled, accepting;
+    int64_t since;                   /* when a switch last changed */
+    char why[128];                   /* reason given with disable/reject */
+    /* what CUPS last said */
+    int pstate;                      /* printer-state; 0 = unknown / no such queue */
+    char preasons[256];
+    bool cups_accepting;
+    int64_t blocked_since;           /* mono ms a connecting/offline reason was first seen */
+    bool was_available;
+    bool listed;                     /* reconciliation listed its CUPS queue */
+    bool polling;
+    /* our jobs inside CUPS or being sent */
+    int inflight;
+    int64_t pages_inflight;
+    int64_t printing_job;
+    char last_order[65];             /* order of the last job sent here */
+    int64_t retry_after;             /* mono ms: no submit before (after a failure) */
+};
+
+extern struct printer *sched_printers;
+extern size_t sched_nprinters;
+extern struct queue *sched_queue;
+extern bool sched_reconciled;
+
+struct printer *printer_find(const char *name);
+struct printer *printer_by_queue(const char *queue);
+/* Enabled, accepting, and CUPS reports it ready (not stopped, no blocking
+ * reason such as media-empty, offline for long). */
+bool printer_available(const struct printer *p);
+/* Its configuration can print jobs of class c (media, colour, duplex). */
+bool printer_can(const struct printer *p, const struct qclass *c);
+/* A job of p's left CUPS (or never got there): free its slot. */
+void printer_release(struct printer *p, int64_t job_id, int64_t pages);
+/* p's state or switches changed: publish it, withdraw its waiting jobs
+ * when it stopped being available. */
+void printer_changed(struct printer *p);
+json_t *printer_json(const struct printer *p);
+
+/* Jobs with a CUPS operation in flight (no tracking, no second dispatch). */
+bool busy_has(int64_t id);
+void busy_add(int64_t id);
+void busy_del(int64_t id);
+
+/* Deadline checks: the queued jobs (every poll) and one job in CUPS. */
+void sched_check_deadlines(void);
+void sched_check_sent_deadline(const struct job *j);
+
+/* track.c */
+void track_start(void);
+void track_poll(void);
+/* The poll interval may have changed (reload). */
+void track_rearm(void);
+void track_stop(void);
+/* Take back every job of p that CUPS has not started (printer stopped or
+ * disabled): each goes back to queued for another printer. */
+void track_withdraw_waiting(struct printer *p, const char *why);
+/* Note whether cupsd answered op (logs the transitions). */
+void track_note_cups(const struct cups_op *op);
+/* Purge CUPS job cups_id (ours: job_id), logging the outcome. */
+void track_purge(int64_t job_id, int cups_id);
+
+#endif

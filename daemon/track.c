@@ -1,0 +1,516 @@
+/* track.c - what CUPS says: our jobs' states, the printers' states, the
+ * reconciliation at startup, and taking jobs back from CUPS.
+ *
+ * Design notes:
+ * - Polling, not IPP subscriptions: every poll_interval one
+ *   Get-Printer-Attributes per queue and one Get-Job-Attributes per job of
+ *   ours inside CUPS (at most max_inflight per printer, so a handful).
+ *   Polling survives cupsd restarts without re-subscribing and costs
+ *   little at these counts.
+ * - Reconciliation (exactly-once): before the first dispatch, each queue's
+ *   jobs are listed (Get-Jobs, which-jobs=all) and every one named
+ *   copees-<our instance>-<id> is matched with our row: a job CUPS has
+ *   with its document while we still have it queued (a crash after CUPS
+ *   took it, before our commit) is adopted as sent, never sent again; one
+ *   left waiting for its document (a crash in between) is canceled and
+ *   purged, and the job goes out again; a CUPS job for a job we hold,
+ *   canceled or finished is purged.  Dispatch starts once every queue has
+ *   been listed; until cupsd answers, jobs wait and the API answers.
+ * - Taking back (printer stopped or disabled, move): only a job CUPS has
+ *   not started -- its state is read first and only a pending or held job
+ *   is purged -- so nothing is printed twice; a job CUPS is printing stays.
+ * - When CUPS is done with a job its copy is purged at once
+ *   (Cancel-Job, purge-job=true).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "cupslink.h"
+#include "daemon.h"
+#include "job.h"
+#include "log.h"
+#include "retention.h"
+#include "sched-int.h"
+#include "sched.h"
+#include "store.h"
+#include "util.h"
+
+static struct event *poll_ev;
+static bool cups_ok = true;
+
+void track_note_cups(const struct cups_op *op)
+{
+    bool was = cups_ok;
+    cups_ok = !op->unreachable;
+    if (was != cups_ok)
+        log_msg(cups_ok ? LOG_LVL_INFO : LOG_LVL_WARN, "sched: cupsd is %s",
+                cups_ok ? "reachable again" : "unreachable; jobs wait");
+}
+
+bool sched_cups_ok(void)
+{
+    return cups_ok;
+}
+
+static int64_t job_pages(const struct job *j)
+{
+    return (int64_t)(j->pages > 0 ? j->pages : 1) * (j->copies > 0 ? j->copies : 1);
+}
+
+/* ------------------------------------------------------------ purge */
+
+static void purge_done(struct cups_op *op)
+{
+    track_note_cups(op);
+    if (!op->ok)
+        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed: %s",
+                op->cups_job_id, op->error);
+    else
+        log_job(LOG_LVL_DEBUG, op->job_id, NULL, "sched: CUPS job %d purged", op->cups_job_id);
+    cups_op_free(op);
+}
+
+void track_purge(int64_t job_id, int cups_id)
+{
+    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
+    op->job_id = job_id;
+    op->cups_job_id = cups_id;
+    op->done = purge_done;
+    cupslink_submit(op);
+}
+
+/* CUPS is done with j (printed, failed): free its slot, purge its copy. */
+static void job_left_cups(struct job *j)
+{
+    printer_release(printer_find(j->printer), j->id, job_pages(j));
+    track_purge(j->id, j->cups_job_id);
+}
+
+/* ------------------------------------------------------------ withdraw */
+
+struct withdraw {
+    void (*done)(void *, bool);
+    void (*done_r)(void *, int);
+    void *arg;
+    char printer[64];
+    int64_t pages;
+};
+
+static void withdraw_done(struct cups_op *op)
+{
+    struct withdraw *w = op->arg;
+    busy_del(op->job_id);
+    track_note_cups(op);
+    /* ok, or CUPS no longer knows the job: either way it is out of CUPS */
+    if (op->ok)
+        printer_release(printer_find(w->printer), op->job_id, w->pages);
+    else
+        log_job(LOG_LVL_WARN, op->job_id, w->printer, "sched: cannot take CUPS job %d back: %s",
+                op->cups_job_id, op->error);
+    if (w->done)
+        w->done(w->arg, op->ok);
+    else
+        w->done_r(w->arg, op->ok ? 0 : -1);
+    free(w);
+    cups_op_free(op);
+}
+
+static void withdraw_start(struct withdraw *w, int64_t job_id, int cups_id)
+{
+    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
+    op->job_id = job_id;
+    op->cups_job_id = cups_id;
+    op->arg = w;
+    op->done = withdraw_done;
+    cupslink_submit(op);
+}
+
+static struct withdraw *withdraw_new(const struct job *j)
+{
+    struct withdraw *w = calloc(1, sizeof *w);
+    if (!w)
+        fatal("sched: out of memory");
+    xstrlcpy(w->printer, j->printer, sizeof w->printer);
+    w->pages = job_pages(j);
+    return w;
+}
+
+void sched_withdraw(const struct job *j, void (*done)(void *arg, bool ok), void *arg)
+{
+    struct withdraw *w = withdraw_new(j);
+    w->done = done;
+    w->arg = arg;
+    busy_add(j->id);           /* no tracking of it meanwhile */
+    withdraw_start(w, j->id, j->cups_job_id);
+}
+
+static void take_back_state(struct cups_op *op)
+{
+    struct withdraw *w = op->arg;
+    track_note_cups(op);
+    bool gone = !op->ok && strcmp(op->error, "not-found") == 0;
+    if (op->ok && (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD)) {
+        withdraw_start(w, op->job_id, op->cups_job_id);   /* stays busy */
+    } else if (gone) {
+        busy_del(op->job_id);
+        printer_release(printer_find(w->printer), op->job_id, w->pages);
+        w->done_r(w->arg, 0);
+        free(w);
+    } else {
+        busy_del(op->job_id);
+        w->done_r(w->arg, op->ok ? 1 : -1);
+        free(w);
+    }
+    op->arg = NULL;
+    cups_op_free(op);
+}
+
+void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *arg)
+{
+    struct withdraw *w = withdraw_new(j);
+    w->done_r = done;
+    w->arg = arg;
+    busy_add(j->id);
+    struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
+    op->job_id = j->id;
+    op->cups_job_id = j->cups_job_id;
+    op->arg = w;
+    op->done = take_back_state;
+    cupslink_submit(op);
+}
+
+struct requeue {
+    int64_t id;
+    char why[64], printer[64];
+};
+
+static void requeue_done(void *arg, int r)
+{
+    struct requeue *rq = arg;
+    struct job j;
+    if (r == 0 && store_job_get(D.store, rq->id, &j) == 0) {
+        if (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) {
+            j.printer[0] = '\0';
+            j.cups_job_id = 0;
+            job_set_state(D.store, &j, JOB_STATE_QUEUED, -1,
+                          "taken back from printer %s (%s) for another printer", rq->printer,
+                          rq->why);
+            log_job(LOG_LVL_INFO, j.id, rq->printer, "sched: taken back (%s); requeued", rq->why);
+        }
+        job_clear(&j);
+    }
+    free(rq);
+}
+
+struct waiting_ctx {
+    struct printer *p;
+    const char *why;
+};
+
+static int withdraw_one(const struct job *j, void *arg)
+{
+    struct waiting_ctx *wc = arg;
+    if (strcmp(j->printer, wc->p->name) != 0 || busy_has(j->id) || j->cups_job_id <= 0)
+        return 0;
+    struct requeue *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        fatal("sched: out of memory");
+    rq->id = j->id;
+    xstrlcpy(rq->why, wc->why, sizeof rq->why);
+    xstrlcpy(rq->printer, wc->p->name, sizeof rq->printer);
+    sched_take_back(j, requeue_done, rq);
+    return 0;
+}
+
+void track_withdraw_waiting(struct printer *p, const char *why)
+{
+    struct waiting_ctx wc = {p, why};
+    struct store_filter f = STORE_FILTER_INIT;
+    f.states = 1u << JOB_STATE_SENT;
+    store_jobs_query(D.store, &f, withdraw_one, &wc);
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static void jstate_done(struct cups_op *op)
+{
+    struct job j;
+    busy_del(op->job_id);
+    track_note_cups(op);
+    if (store_job_get(D.store, op->job_id, &j) < 0)
+        goto out;
+    if ((j.state != JOB_STATE_SENT && j.state != JOB_STATE_PRINTING) || j.cups_job_id != op->cups_job_id)
+        goto out_job;
+    if (!op->ok) {
+        if (op->unreachable || strcmp(op->error, "not-found") != 0)
+            goto out_job;
+        log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS no longer knows job %d",
+                op->cups_job_id);
+        job_reason_add(&j, "cups-job-lost");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost", op->cups_job_id);
+        job_left_cups(&j);
+        goto out_job;
+    }
+    struct printer *p = printer_find(j.printer);
+    switch (op->jstate) {
+    case CUPS_J_PROCESSING:
+    case CUPS_J_STOPPED:
+        if (op->impressions > j.pages_printed)
+            j.pages_printed = op->impressions;
+        if (j.state != JOB_STATE_PRINTING) {
+            if (p)
+                p->printing_job = j.id;
+            job_set_state(D.store, &j, JOB_STATE_PRINTING, -1, "CUPS is printing it");
+        }
+        sched_check_sent_deadline(&j);
+        break;
+    case CUPS_J_PENDING:
+    case CUPS_J_HELD:
+        if (j.state == JOB_STATE_PRINTING) {
+            /* CUPS put it back after trying: the printer failed it (and
+             * CUPS's error policy usually stops the queue).  Part of it
+             * may be on paper: fail it, keep the document for a reprint. */
+            job_reason_add(&j, "printer-error");
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
+                          "printing on %s was interrupted (CUPS: %s)", j.printer, op->jreasons);
+            log_job(LOG_LVL_WARN, j.id, j.printer, "sched: printing interrupted (%s)",
+                    op->jreasons);
+            job_left_cups(&j);
+        } else {
+            sched_check_sent_deadline(&j);
+        }
+        break;
+    case CUPS_J_COMPLETED: {
+        int64_t win = (D.conf->complaint_window_ms + 999) / 1000;
+        j.pages_printed = op->impressions > 0 ? op->impressions : (int)job_pages(&j);
+        j.printed_at = now_s();
+        j.retain_until = (j.delivered_at > j.printed_at ? j.delivered_at : j.printed_at) + win;
+        job_set_state(D.store, &j, JOB_STATE_PRINTED, -1, "%d pages printed", j.pages_printed);
+        log_job(LOG_LVL_INFO, j.id, j.printer, "sched: printed (%d pages)", j.pages_printed);
+        job_left_cups(&j);
+        retention_kick();
+        break;
+    }
+    case CUPS_J_CANCELED:
+    case CUPS_J_ABORTED:
+        job_reason_add(&j, op->jstate == CUPS_J_CANCELED ? "job-canceled-at-printer"
+                                                         : "aborted-by-system");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS %s it (%s)",
+                      op->jstate == CUPS_J_CANCELED ? "canceled" : "aborted", op->jreasons);
+        log_job(LOG_LVL_WARN, j.id, j.printer, "sched: CUPS job %d ended without printing",
+                op->cups_job_id);
+        job_left_cups(&j);
+        break;
+    default:
+        break;
+    }
+out_job:
+    job_clear(&j);
+out:
+    cups_op_free(op);
+}
+
+static int track_one(const struct job *j, void *arg)
+{
+    (void)arg;
+    if (busy_has(j->id) || j->cups_job_id <= 0)
+        return 0;
+    struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
+    op->job_id = j->id;
+    op->cups_job_id = j->cups_job_id;
+    op->done = jstate_done;
+    busy_add(j->id);
+    cupslink_submit(op);
+    return 0;
+}
+
+/* ------------------------------------------------------------ reconcile */
+
+static bool cups_terminal(enum cups_jstate s)
+{
+    return s == CUPS_J_COMPLETED || s == CUPS_J_CANCELED || s == CUPS_J_ABORTED;
+}
+
+/* One CUPS job named after one of ours, found in p's queue at startup. */
+static void reconcile_found(struct printer *p, const struct cups_found *f)
+{
+    struct job j;
+    if (store_job_get(D.store, f->job_id, &j) < 0) {
+        if (!cups_terminal(f->jstate)) {
+            log_msg(LOG_LVL_WARN, "sched: CUPS job %d names a job we do not have; purging it",
+                    f->cups_job_id);
+            track_purge(f->job_id, f->cups_job_id);
+        }
+        return;
+    }
+    bool tracked = (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
+                   j.cups_job_id == f->cups_job_id;
+    bool incomplete = f->documents < (p->cp->cover_sheet ? 2 : 1) ||
+                      strstr(f->jreasons, "job-incoming") != NULL;
+    if (tracked || busy_has(j.id)) {
+        /* ours as we know it */
+    } else if (j.state == JOB_STATE_QUEUED && !cups_terminal(f->jstate) && incomplete) {
+        log_job(LOG_LVL_WARN, j.id, p->name,
+                "sched: CUPS job %d was left waiting for its document; purging it, the job "
+                "goes out again", f->cups_job_id);
+        track_purge(j.id, f->cups_job_id);
+    } else if (j.state == JOB_STATE_QUEUED && f->jstate != CUPS_J_CANCELED &&
+               f->jstate != CUPS_J_ABORTED) {
+        /* CUPS took it, we did not record it: adopt it, never send again */
+        j.cups_job_id = f->cups_job_id;
+        xstrlcpy(j.printer, p->name, sizeof j.printer);
+        p->inflight++;
+        p->pages_inflight += job_pages(&j);
+        job_set_state(D.store, &j, JOB_STATE_SENT, -1,
+                      "found in CUPS as job %d on printer %s at startup (not sent again)",
+                      f->cups_job_id, p->name);
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: adopted CUPS job %d found at startup",
+                f->cups_job_id);
+    } else if (!cups_terminal(f->jstate)) {
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: CUPS job %d is not wanted (job %s); purging",
+                f->cups_job_id, job_state_name(j.state));
+        track_purge(j.id, f->cups_job_id);
+    } else if (j.cups_job_id != f->cups_job_id) {
+        track_purge(j.id, f->cups_job_id);     /* a finished leftover */
+    }
+    job_clear(&j);
+}
+
+static void list_done(struct cups_op *op)
+{
+    struct printer *p = printer_find((const char *)op->arg);
+    track_note_cups(op);
+    if (p && (op->ok || (!op->unreachable && !p->listed))) {
+        for (size_t i = 0; op->ok && i < op->nfound; i++)
+            reconcile_found(p, &op->found[i]);
+        if (!op->ok)
+            log_msg(LOG_LVL_WARN, "sched: listing queue %s: %s", p->cp->queue, op->error);
+        p->listed = true;
+    }
+    bool all = true;
+    for (size_t i = 0; i < sched_nprinters; i++)
+        all = all && sched_printers[i].listed;
+    if (all && !sched_reconciled) {
+        sched_reconciled = true;
+        log_info("sched: reconciled with CUPS; dispatch starts");
+        sched_kick();
+    }
+    free(op->arg);
+    cups_op_free(op);
+}
+
+/* ------------------------------------------------------------ printers */
+
+static void printer_done(struct cups_op *op)
+{
+    struct printer *p = printer_find((const char *)op->arg);
+    track_note_cups(op);
+    if (p) {
+        int was_state = p->pstate;
+        bool was_acc = p->cups_accepting, was_avail = printer_available(p);
+        char was_reasons[sizeof p->preasons];
+        xstrlcpy(was_reasons, p->preasons, sizeof was_reasons);
+        p->polling = false;
+        if (op->ok) {
+            p->pstate = op->pstate;
+            xstrlcpy(p->preasons, op->preasons, sizeof p->preasons);
+            p->cups_accepting = op->accepting;
+        } else if (!op->unreachable) {
+            log_msg(LOG_LVL_WARN, "sched: printer %s: %s", p->name, op->error);
+            p->pstate = 0;
+        }
+        bool slow = strstr(p->preasons, "connecting-to-device") || strstr(p->preasons, "offline") ||
+                    strstr(p->preasons, "timed-out");
+        if (!slow)
+            p->blocked_since = 0;
+        else if (!p->blocked_since)
+            p->blocked_since = mono_ms();
+        if (p->pstate != was_state || p->cups_accepting != was_acc ||
+            strcmp(p->preasons, was_reasons) != 0 || printer_available(p) != was_avail)
+            printer_changed(p);
+    }
+    free(op->arg);
+    cups_op_free(op);
+}
+
+static int count_inflight(const struct job *j, void *arg)
+{
+    (void)arg;
+    struct printer *p = printer_find(j->printer);
+    if (p) {
+        p->inflight++;
+        p->pages_inflight += job_pages(j);
+        if (j->state == JOB_STATE_PRINTING)
+            p->printing_job = j->id;
+    }
+    return 0;
+}
+
+void track_poll(void)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "copees-%s-", store_instance(D.store));
+    for (size_t i = 0; i < sched_nprinters; i++) {
+        struct printer *p = &sched_printers[i];
+        if (!p->listed) {
+            struct cups_op *op = cups_op_new(CUPS_OP_LIST);
+            xstrlcpy(op->queue, p->cp->queue, sizeof op->queue);
+            xstrlcpy(op->job_name, prefix, sizeof op->job_name);
+            op->arg = strdup(p->name);
+            op->done = list_done;
+            cupslink_submit(op);
+        }
+        if (p->polling)
+            continue;
+        struct cups_op *op = cups_op_new(CUPS_OP_PRINTER);
+        xstrlcpy(op->queue, p->cp->queue, sizeof op->queue);
+        op->arg = strdup(p->name);
+        op->done = printer_done;
+        p->polling = true;
+        cupslink_submit(op);
+    }
+    if (sched_nprinters == 0 && !sched_reconciled)
+        sched_reconciled = true;
+    struct store_filter f = STORE_FILTER_INIT;
+    f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
+    store_jobs_query(D.store, &f, track_one, NULL);
+    sched_check_deadlines();
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    track_poll();
+}
+
+void track_start(void)
+{
+    struct store_filter f = STORE_FILTER_INIT;
+    f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
+    store_jobs_query(D.store, &f, count_inflight, NULL);
+    poll_ev = event_new(D.base, -1, EV_PERSIST, poll_cb, NULL);
+    struct timeval tv = {(time_t)(D.conf->poll_interval_ms / 1000),
+                         (suseconds_t)(D.conf->poll_interval_ms % 1000) * 1000};
+    event_add(poll_ev, &tv);
+    track_poll();
+}
+
+void track_rearm(void)
+{
+    struct timeval tv = {(time_t)(D.conf->poll_interval_ms / 1000),
+                         (suseconds_t)(D.conf->poll_interval_ms % 1000) * 1000};
+    if (poll_ev)
+        event_add(poll_ev, &tv);
+}
+
+void track_stop(void)
+{
+    if (poll_ev)
+        event_free(poll_ev);
+    poll_ev = NULL;
+}
