@@ -1,0 +1,68 @@
+#!/bin/bash
+# Exactly-once hand-over to CUPS: copeesd dies (a test-build fault point)
+# right after CUPS created the job but before its document went, and right
+# after the document went but before copeesd recorded it.  After a restart,
+# the startup reconciliation finds our job in CUPS by its job-name: the
+# orphan waiting for its document is purged and the job sent once; the job
+# CUPS already has is adopted, never sent again.  Each job reaches the
+# printer exactly once, and nothing of ours is left in CUPS.
+. "$(dirname "$0")/lib.sh"
+
+grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null || {
+    echo "1..0 # SKIP built with --disable-test-knobs (no fault points)"; exit 0; }
+
+start_cups
+write_conf
+"$MKPDF" --pages 2 --text "exactly once" "$T/doc.pdf"
+
+printed_count() {   # printed_count JOBID: lines at the printer for that job
+    grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$1\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log" 2>/dev/null
+}
+cups_idle() {       # no job of ours waits or prints in CUPS
+    [ -z "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null)" ]
+}
+
+# crash_at POINT ORDER: run copeesd with the fault point, upload, wait for
+# the crash; prints the job id
+crash_at() {
+    COPEES_TEST_FAULT=$1 "$COPEESD" -f -d -c "$CONF" >> "$T/copeesd.log" 2>&1 &
+    local pid=$!
+    wait_until 20 curl -sf --unix-socket "$SOCK" http://copees/v1/health \
+        || bail "copeesd did not come up"
+    upload "$T/doc.pdf" "order=$2&copies=1"
+    [ "$STATUS" = 201 ] || bail "upload: $STATUS $BODY"
+    local rc=0
+    wait "$pid" || rc=$?
+    is "copeesd died at the fault point $1" "$rc" 86
+    echo "$BODY" | jq -r .id > "$T/last.id"
+}
+
+crash_at crash-after-create-job ORD-EO-1
+id1=$(cat "$T/last.id")
+like "CUPS holds a job of ours waiting for its document" \
+    "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null | wc -l)" '^[1-9]'
+is "our job is still queued (the crash came before our commit)" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT state FROM jobs WHERE id=$id1")" queued
+
+start_copeesd
+check "after the restart the job prints" wait_until 60 job_is "$id1" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id1")" 1
+like "the orphan waiting for its document was purged" \
+    "$(grep 'left waiting for its document' "$T/copeesd.log")" "job $id1"
+stop_copeesd
+
+crash_at crash-after-send ORD-EO-2
+id2=$(cat "$T/last.id")
+is "our job is still queued (CUPS has it, we did not record it)" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT state FROM jobs WHERE id=$id2")" queued
+start_copeesd
+check "after the restart the job is printed" wait_until 60 job_is "$id2" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id2")" 1
+like "it was adopted from CUPS, not sent again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id2 AND type='state'")" \
+    'found in CUPS as job [0-9]+ .*not sent again'
+is "job $id1 still printed once" "$(printed_count "$id1")" 1
+is "the first job's id and the second's differ" "$([ "$id1" != "$id2" ] && echo yes)" yes
+done_testing
