@@ -1,4 +1,4 @@
-/* sched-int.h - what sched.c (printers, dispatch decisions) and track.c
+/* sched-int.h - what sched.c (dispatch decisions), printers.c and track.c
  * (what CUPS says: job and printer states, reconciliation, taking jobs
  * back) share.  Not for other modules: they use sched.h. */
 #ifndef COPEES_SCHED_INT_H
@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <glib.h>
 #include <jansson.h>
 
 #include "queue.h"
@@ -50,6 +51,10 @@ struct printer *printer_by_queue(const char *queue);
 bool printer_available(const struct printer *p);
 /* Its configuration can print jobs of class c (media, colour, duplex). */
 bool printer_can(const struct printer *p, const struct qclass *c);
+/* Fewer than max_inflight of our jobs in it, and no retry pause. */
+bool printer_has_slot(const struct printer *p);
+/* Read our switches back from state_dir/printers.json. */
+void printers_switches_load(void);
 /* A job of p's left CUPS (or never got there): free its slot. */
 void printer_release(struct printer *p, int64_t job_id, int64_t pages);
 /* p's state or switches changed: publish it, withdraw its waiting jobs
@@ -62,6 +67,10 @@ bool busy_has(int64_t id);
 void busy_add(int64_t id);
 void busy_del(int64_t id);
 
+/* The deadline simulation at time now: ids of queued jobs whose estimated
+ * end passes due - delivery_lead (and not yet marked) appended to risky
+ * (a GArray of int64_t); returns their count. */
+size_t sched_simulate(int64_t now, GArray *risky);
 /* Deadline checks: the queued jobs (every poll) and one job in CUPS. */
 void sched_check_deadlines(void);
 void sched_check_sent_deadline(const struct job *j);
