@@ -24,6 +24,7 @@
 #include "jobctl.h"
 #include "log.h"
 #include "metrics.h"
+#include "retctl.h"
 #include "sched.h"
 #include "store.h"
 #include "util.h"
@@ -252,6 +253,9 @@ static void job_action(struct http_req *req, const char *rest)
         {"hold", jobctl_hold},
         {"release", jobctl_release},
         {"move", jobctl_move},
+        {"reprint", retctl_reprint},
+        {"delivered", retctl_delivered},
+        {"shred", retctl_shred},
     };
     char idbuf[24];
     const char *slash = strchr(rest, '/');
@@ -263,6 +267,15 @@ static void job_action(struct http_req *req, const char *rest)
     }
     memcpy(idbuf, rest, n);
     idbuf[n] = '\0';
+    if (strcmp(slash + 1, "complaint") == 0) {
+        if (req->method != HTTP_POST && req->method != HTTP_DELETE)
+            http_respond_error(req, 405, "method-not-allowed", "Use POST or DELETE.");
+        else if (!parse_id(idbuf, &id))
+            http_respond_error(req, 404, "not-found", "There is no job %s.", idbuf);
+        else
+            retctl_complaint(req, id, req->method == HTTP_POST);
+        return;
+    }
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         if (strcmp(slash + 1, actions[i].name) != 0)
             continue;

@@ -47,6 +47,7 @@
 #include "http.h"
 #include "job.h"
 #include "log.h"
+#include "retention.h"
 #include "sched.h"
 #include "store.h"
 #include "util.h"
@@ -164,11 +165,13 @@ static void publish(const char *type, json_t *data)
     broadcast(text, (size_t)n);
 }
 
-/* Every saved job: the scheduler's index first, then subscribers. */
+/* Every saved job: the scheduler's index, the retention timer, then
+ * subscribers. */
 static void job_hook(const struct job *j, void *arg)
 {
     (void)arg;
     sched_job_changed(j);
+    retention_job_changed(j);
     events_publish_job(j);
 }
 

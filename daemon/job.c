@@ -252,6 +252,30 @@ json_t *job_to_json(const struct job *j)
 
 /* ------------------------------------------------------------ state */
 
+static struct retention_rules rules;
+
+void job_set_retention_rules(const struct retention_rules *r)
+{
+    rules = *r;
+}
+
+int64_t job_retention_deadline(const struct job *j)
+{
+    if (!rules.max_retention || j->state == JOB_STATE_PREFLIGHT)
+        return 0;
+    if (!j->document_present)
+        return j->retain_until;
+    if (strcmp(j->complaint, "open") == 0)
+        return j->complaint_opened_at + rules.complaint_max;
+    int64_t cap = j->created_at + rules.max_retention;
+    if (j->state == JOB_STATE_PRINTED && j->printed_at) {
+        int64_t w = (j->delivered_at > j->printed_at ? j->delivered_at : j->printed_at) +
+                    rules.complaint_window;
+        return w < cap ? w : cap;
+    }
+    return cap;
+}
+
 int job_set_state(struct store *st, struct job *j, enum job_state s, int64_t uid,
                   const char *fmt, ...)
 {
@@ -273,10 +297,14 @@ int job_set_state(struct store *st, struct job *j, enum job_state s, int64_t uid
                  text);
     else
         snprintf(detail, sizeof detail, "%s -> %s", job_state_name(old), job_state_name(s));
+    int64_t old_retain = j->retain_until;
     j->state = s;
+    if (rules.max_retention && j->document_present)
+        j->retain_until = job_retention_deadline(j);
     if (store_job_save(st, j, "state", uid, detail) < 0) {
         int e = errno;
         j->state = old;
+        j->retain_until = old_retain;
         log_job(LOG_LVL_ERR, j->id, j->printer[0] ? j->printer : NULL,
                 "job: cannot record %s -> %s", job_state_name(old), job_state_name(s));
         errno = e;

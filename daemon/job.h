@@ -68,7 +68,20 @@ bool job_reason_has(const struct job *j, const char *kw);
 /* The job as the API's JSON object (new reference). */
 json_t *job_to_json(const struct job *j);
 
-/* The one state-change function: sets j->state, saves the whole row and
+/* Retention rules (seconds; set from the config at start and reload). */
+struct retention_rules {
+    int64_t complaint_window, complaint_max, max_retention;
+};
+void job_set_retention_rules(const struct retention_rules *r);
+/* When j's document is due for shredding under the rules: an open
+ * complaint holds it until complaint_opened_at + complaint_max; else a
+ * printed job keeps it until max(printed_at, delivered_at) +
+ * complaint_window, and no document outlives created_at + max_retention.
+ * 0 while in preflight (no deadline yet), or when no rules were set. */
+int64_t job_retention_deadline(const struct job *j);
+
+/* The one state-change function: sets j->state (and retain_until by the
+ * retention rules while the document is present), saves the whole row and
  * appends an audit event "state" with "<old> -> <new>: <detail>" in one
  * transaction.  uid is the actor (-1 = the daemon).  0 / -1. */
 int job_set_state(struct store *st, struct job *j, enum job_state s, int64_t uid,

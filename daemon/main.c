@@ -217,6 +217,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
             log_warn("reload: [tls] changes take effect at the next start");
         struct conf *old = D.conf;
         D.conf = c;
+        retention_configure();
         sched_reload();
         retention_kick();
         conf_free(old);
@@ -286,6 +287,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "copeesd: %s\n", err ? err : "cannot read the configuration");
         return 1;
     }
+    retention_configure();
     umask(077);
     signal(SIGPIPE, SIG_IGN);
     D.uid = geteuid();

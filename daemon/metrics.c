@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "job.h"
 #include "metrics.h"
+#include "retention.h"
 #include "sched.h"
 #include "store.h"
 #include "util.h"
@@ -157,6 +158,13 @@ char *metrics_render(void)
             "document still kept (0 when none is overdue).\n"
             "# TYPE copees_oldest_overdue_document_seconds gauge\n"
             "copees_oldest_overdue_document_seconds %lld\n", (long long)overdue);
+    uint64_t sh_done, sh_failed;
+    retention_counts(&sh_done, &sh_failed);
+    out(&b, "# HELP copees_shreds_total Documents shredded since start, and shreds that failed "
+            "(each failure is retried).\n"
+            "# TYPE copees_shreds_total counter\n"
+            "copees_shreds_total{result=\"done\"} %llu\ncopees_shreds_total{result=\"failed\"} %llu\n",
+        (unsigned long long)sh_done, (unsigned long long)sh_failed);
     out(&b, "# HELP copees_cups_up Whether cupsd answered the last operation.\n"
             "# TYPE copees_cups_up gauge\ncopees_cups_up %d\n", sched_cups_ok() ? 1 : 0);
     return b.p;

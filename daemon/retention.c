@@ -1,12 +1,23 @@
-/* retention.c - documents kept through the complaint window, then shredded.
+/* retention.c - documents kept while the rules say so, then shredded.
  *
- * Design notes: the store is the truth for deadlines; the loop keeps one
- * timer aimed at the nearest retain_until.  The timer never sleeps longer
- * than RETENTION_RECHECK, so a wall-clock step (forward or back) is noticed
- * within that time even though libevent timers run on the monotonic clock.
- * Shredding runs on an I/O worker; its receipt (bytes, passes, time) is an
- * audit event.  A shred that fails leaves the document present and is
- * retried at the next wake-up.
+ * Design notes:
+ * - The rules (job.c, job_retention_deadline) give every job with a
+ *   document a retain_until: printed + complaint window (or delivery +
+ *   window), capped by created + max_retention; an open complaint holds it
+ *   until opened + complaint_max instead.  job_set_state and the API
+ *   actions keep the column current, so the store is the truth and the
+ *   loop keeps one timer aimed at the nearest retain_until.
+ * - The timer never sleeps longer than RETENTION_RECHECK, so a wall-clock
+ *   step (forward or back) is noticed within that time even though
+ *   libevent timers run on the monotonic clock.
+ * - What expiry does depends on the state: a printed job's document is
+ *   shredded (an open complaint past complaint_max is closed with an
+ *   event); a job that never printed is canceled with reason
+ *   retention-expired and shredded, after being taken back from CUPS if it
+ *   is there.  Erasure requests (retctl.c) go the same way at once.
+ * - Shredding runs on an I/O worker; its receipt (bytes, passes, time) is
+ *   an audit event.  A shred that fails leaves the document present, is
+ *   counted and logged, and is retried at the next wake-up (1 s later).
  */
 #include "config.h"
 
@@ -22,6 +33,7 @@
 #include "job.h"
 #include "log.h"
 #include "retention.h"
+#include "sched.h"
 #include "shred.h"
 #include "spool.h"
 #include "store.h"
@@ -42,8 +54,21 @@ struct task {
 };
 
 static struct event *timer;
+static int64_t armed_for;       /* wall-clock time the timer aims at */
 static struct task *tasks;      /* shreds under way */
 static int nbusy;
+static uint64_t shreds_done, shreds_failed;
+static struct idn { int64_t id; struct idn *next; } *expiring;   /* taken back from CUPS */
+
+void retention_configure(void)
+{
+    struct retention_rules r = {
+        .complaint_window = (D.conf->complaint_window_ms + 999) / 1000,
+        .complaint_max = (D.conf->complaint_max_ms + 999) / 1000,
+        .max_retention = (D.conf->max_retention_ms + 999) / 1000,
+    };
+    job_set_retention_rules(&r);
+}
 
 static bool task_running(int64_t id)
 {
@@ -81,12 +106,14 @@ static void shred_done(void *arg)
                      (long long)t->r.elapsed_ms, t->err == ENOENT ? " (file already gone)" : "");
             store_job_save(D.store, &j, "shred", -1, detail);
             log_job(LOG_LVL_INFO, j.id, NULL, "retention: document shredded (%s)", detail);
+            shreds_done++;
         } else {
             char detail[128];
             snprintf(detail, sizeof detail, "%s: %s", t->why, strerror(t->err));
             store_event_add(D.store, j.id, "shred-failed", -1, detail);
             log_job(LOG_LVL_ERR, j.id, NULL, "retention: shredding failed, will retry: %s",
                     strerror(t->err));
+            shreds_failed++;
         }
         job_clear(&j);
     }
@@ -126,20 +153,146 @@ void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg
     iopool_submit(shred_work, shred_done, t);
 }
 
+/* ------------------------------------------------------------ ending */
+
+struct end {
+    int64_t id, uid;
+    char why[32];              /* receipt: "erased", "retention-expired", ... */
+    void (*done)(void *arg, int r);
+    void *arg;
+};
+
+static void end_shredded(void *arg)
+{
+    struct end *e = arg;
+    if (e->done)
+        e->done(e->arg, 0);
+    free(e);
+}
+
+/* CUPS no longer holds e's job: mark it and shred its document. */
+static void end_now(struct end *e)
+{
+    struct job j;
+    if (store_job_get(D.store, e->id, &j) < 0) {
+        if (e->done)
+            e->done(e->arg, -2);
+        free(e);
+        return;
+    }
+    if (strcmp(j.complaint, "open") == 0) {
+        xstrlcpy(j.complaint, "closed", sizeof j.complaint);
+        store_job_save(D.store, &j, "complaint-closed", e->uid,
+                       strcmp(e->why, "erased") == 0 ? "closed by an erasure request"
+                                                     : "closed: complaint_max reached");
+    }
+    switch (j.state) {
+    case JOB_STATE_PRINTED:
+    case JOB_STATE_REJECTED:
+    case JOB_STATE_CANCELED:
+        break;
+    default:
+        /* never printed: it ends canceled, saying why */
+        job_reason_add(&j, e->why);
+        j.printer[0] = '\0';
+        job_set_state(D.store, &j, JOB_STATE_CANCELED, e->uid, "%s",
+                      strcmp(e->why, "erased") == 0 ? "erasure requested"
+                                                   : "max_retention reached before it printed");
+        break;
+    }
+    job_clear(&j);
+    retention_shred_job(e->id, e->why, end_shredded, e);
+}
+
+static void end_withdrawn(void *arg, bool ok)
+{
+    struct end *e = arg;
+    for (struct idn **pp = &expiring; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == e->id) {
+            struct idn *n = *pp;
+            *pp = n->next;
+            free(n);
+            break;
+        }
+    if (!ok) {
+        log_job(LOG_LVL_WARN, e->id, NULL, "retention: CUPS cannot be reached to take the job "
+                "back; the document stays until it can");
+        if (e->done)
+            e->done(e->arg, -1);
+        free(e);
+        return;
+    }
+    end_now(e);
+}
+
+void retention_end_job(int64_t job_id, const char *why, int64_t uid,
+                       void (*done)(void *arg, int r), void *arg)
+{
+    struct job j;
+    if (store_job_get(D.store, job_id, &j) < 0) {
+        if (done)
+            done(arg, -2);
+        return;
+    }
+    struct end *e = calloc(1, sizeof *e);
+    if (!e)
+        fatal("retention: out of memory");
+    e->id = job_id;
+    e->uid = uid;
+    xstrlcpy(e->why, why, sizeof e->why);
+    e->done = done;
+    e->arg = arg;
+    if ((j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) && !sched_busy(j.id)) {
+        struct idn *n = calloc(1, sizeof *n);
+        if (!n)
+            fatal("retention: out of memory");
+        n->id = j.id;
+        n->next = expiring;
+        expiring = n;
+        sched_withdraw(&j, end_withdrawn, e);
+    } else if (sched_busy(j.id)) {
+        if (done)
+            done(arg, -3);          /* a CUPS operation is under way: later */
+        free(e);
+    } else {
+        end_now(e);
+    }
+    job_clear(&j);
+}
+
+/* ------------------------------------------------------------ timer */
+
+static bool expiring_has(int64_t id)
+{
+    for (struct idn *n = expiring; n; n = n->next)
+        if (n->id == id)
+            return true;
+    return false;
+}
+
 static int due_one(const struct job *j, void *arg)
 {
-    if (!task_running(j->id))
+    (void)arg;
+    if (task_running(j->id) || expiring_has(j->id) || j->state == JOB_STATE_PREFLIGHT)
+        return 0;
+    if (j->state == JOB_STATE_PRINTED && strcmp(j->complaint, "open") != 0)
         retention_shred_job(j->id, "complaint window over", NULL, NULL);
+    else if (strcmp(j->complaint, "open") == 0)
+        retention_end_job(j->id, "complaint-max", -1, NULL, NULL);
+    else if (j->state == JOB_STATE_REJECTED || j->state == JOB_STATE_CANCELED)
+        retention_shred_job(j->id, "ended", NULL, NULL);
+    else
+        retention_end_job(j->id, "retention-expired", -1, NULL, NULL);
     return 0;
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd, (void)what, (void)arg;
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;
     f.retain_before = now_s();
     f.sort = STORE_BY_RETAIN;
-    f.states = 1u << JOB_STATE_PRINTED;
     store_jobs_query(D.store, &f, due_one, NULL);
     retention_kick();
 }
@@ -158,7 +311,14 @@ void retention_kick(void)
             wait = d < 1 ? 1 : d;
     }
     struct timeval tv = {(time_t)wait, 0};
+    armed_for = now_s() + wait;
     evtimer_add(timer, &tv);
+}
+
+void retention_job_changed(const struct job *j)
+{
+    if (timer && j->document_present && j->retain_until > 0 && j->retain_until < armed_for)
+        retention_kick();
 }
 
 void retention_start(void)
@@ -172,6 +332,12 @@ void retention_start(void)
 int retention_busy(void)
 {
     return nbusy;
+}
+
+void retention_counts(uint64_t *done, uint64_t *failed)
+{
+    *done = shreds_done;
+    *failed = shreds_failed;
 }
 
 void retention_stop(void)

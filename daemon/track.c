@@ -286,10 +286,9 @@ static void jstate_done(struct cups_op *op)
         }
         break;
     case CUPS_J_COMPLETED: {
-        int64_t win = (D.conf->complaint_window_ms + 999) / 1000;
+        /* retain_until follows from printed_at (job_set_state) */
         j.pages_printed = op->impressions > 0 ? op->impressions : (int)job_pages(&j);
         j.printed_at = now_s();
-        j.retain_until = (j.delivered_at > j.printed_at ? j.delivered_at : j.printed_at) + win;
         job_set_state(D.store, &j, JOB_STATE_PRINTED, -1, "%d pages printed", j.pages_printed);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: printed (%d pages)", j.pages_printed);
         job_left_cups(&j);

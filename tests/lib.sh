@@ -73,7 +73,8 @@ start_cups() {    # a private cupsd + ippeveprinter + queue test1 in $T/cups
 SOCK=$T/copeesd.sock
 CONF=$T/copeesd.conf
 write_conf() {    # write_conf [EXTRA-INI-TEXT]: the base config + extra text;
-                  # $DAEMON_EXTRA: more lines for the [daemon] section
+                  # $DAEMON_EXTRA: more lines for the [daemon] section,
+                  # $RETENTION_EXTRA for [retention]
     cat > "$CONF" <<CONF
 [daemon]
 spool_dir = $T/spool
@@ -83,6 +84,7 @@ ${DAEMON_EXTRA:-}
 
 [retention]
 complaint_window = ${COMPLAINT_WINDOW:-3s}
+${RETENTION_EXTRA:-}
 
 [cups]
 server = ${CUPS_SERVER:-$T/cups/run/cups.sock}

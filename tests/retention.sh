@@ -1,0 +1,128 @@
+#!/bin/bash
+# Retention rules through the API, against a real cupsd + ippeveprinter,
+# with windows of seconds: delivery moves the window; an open complaint
+# holds the document past it and closing releases it; complaint_max ends
+# even an open complaint; a reprint prints again and starts a new window;
+# max_retention ends a job that never printed (canceled, retention-expired);
+# an erasure request shreds at once (a queued job, a printed one, one CUPS
+# is printing: taken back first); the refusals; shred receipts in metrics.
+. "$(dirname "$0")/lib.sh"
+
+printf '#!/bin/sh\nsleep "$(cat %s/slow 2>/dev/null || echo 0)"\nexec "%s" "$@"\n' "$T" "$T/cups/ipp-record.sh" > "$T/print-cmd"
+chmod 0755 "$T/print-cmd"
+IPPEVE_CMD=$T/print-cmd start_cups
+COMPLAINT_WINDOW=4s RETENTION_EXTRA="complaint_max = 6s
+max_retention = 8s" write_conf
+start_copeesd
+"$MKPDF" --pages 1 "$T/a.pdf"
+
+printed_job() {   # printed_job ORDER: upload, wait until printed; prints the id
+    upload "$T/a.pdf" "order=$1&copies=1"
+    local id
+    id=$(jq -r .id <<<"$BODY")
+    wait_until 60 job_is "$id" .state printed || { diag "job $id: $(job_field "$id" .state)"; }
+    echo "$id"
+}
+present() { job_is "$1" .document present; }
+shredded() { job_is "$1" .document shredded; }
+epoch() { date -d "$1" +%s; }
+
+# --- delivered
+D1=$(printed_job ORD-DLV)
+r1=$(job_field "$D1" .retain_until)
+p1=$(job_field "$D1" .printed_at)
+is "retain_until = printed_at + complaint_window" "$(( $(epoch "$r1") - $(epoch "$p1") ))" 4
+out=$(api POST "/v1/jobs/$D1/delivered")
+like "delivered: 200" "$out" 'HTTP 200$'
+dl=$(job_field "$D1" .delivered_at)
+is "retain_until = delivered_at + window" \
+    "$(( $(epoch "$(job_field "$D1" .retain_until)") - $(epoch "$dl") ))" 4
+check "the document is shredded after the window" wait_until 30 shredded "$D1"
+
+upload "$T/a.pdf" "order=ORD-DLV-H&hold=true"
+H=$(jq -r .id <<<"$BODY")
+like "delivered of a job not printed: 409" "$(api POST "/v1/jobs/$H/delivered")" 'HTTP 409$'
+like "delivered with a time in the future: 400 naming at" \
+    "$(api POST "/v1/jobs/$D1/delivered?at=2999-01-01T00:00:00Z")" '"field":"at"'
+
+# --- a complaint holds the document past the window; closing releases it
+C1=$(printed_job ORD-CMP)
+out=$(api POST "/v1/jobs/$C1/complaint")
+like "complaint open: 200" "$out" 'HTTP 200$'
+like "... complaint is open" "$out" '"complaint":"open"'
+like "... and state_reasons say so" "$out" 'complaint-open'
+ret=$(epoch "$(job_field "$C1" .retain_until)")
+pr=$(epoch "$(job_field "$C1" .printed_at)")
+check "the document outlives the complaint window" \
+    wait_until 20 bash -c "[ \$(date +%s) -ge $((pr + 5)) ]"
+check "... still present after it" present "$C1"
+out=$(api DELETE "/v1/jobs/$C1/complaint")
+like "complaint close: 200" "$out" 'HTTP 200$'
+check "closing a complaint past the window shreds the document" wait_until 10 shredded "$C1"
+like "complaint on a shredded document: 409" "$(api POST "/v1/jobs/$C1/complaint")" 'HTTP 409$'
+like "close without an open complaint: 409" "$(api DELETE "/v1/jobs/$C1/complaint")" 'HTTP 409$'
+is "retain_until while the complaint was open was opened + complaint_max" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM events WHERE job_id=$C1 AND type='complaint-opened'")" 1
+diag "complaint hold: retain_until was printed_at + $((ret - pr)) s"
+
+# --- complaint_max ends an open complaint
+C2=$(printed_job ORD-CMAX)
+api POST "/v1/jobs/$C2/complaint" > /dev/null
+check "an open complaint is ended at complaint_max: shredded" wait_until 30 shredded "$C2"
+is "... the complaint is closed" "$(job_field "$C2" .complaint)" closed
+like "... with an event saying why" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT detail FROM events WHERE job_id=$C2 AND type='complaint-closed'")" 'complaint_max'
+is "... the job stays printed" "$(job_field "$C2" .state)" printed
+
+# --- reprint
+R=$(printed_job ORD-RPR)
+n0=$(grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$R\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log")
+old=$(job_field "$R" .retain_until)
+out=$(api POST "/v1/jobs/$R/reprint")
+like "reprint: 200" "$out" 'HTTP 200$'
+like "... queued again" "$out" '"state":"queued"'
+like "... reprints counts it" "$out" '"reprints":1'
+check "the reprint prints" wait_until 60 job_is "$R" .state printed
+is "the printer received it a second time" \
+    "$(grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$R\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log")" $((n0 + 1))
+new=$(job_field "$R" .retain_until)
+check "the reprint starts a new window" test "$(epoch "$new")" -gt "$(epoch "$old")"
+check "... and the document is shredded after it" wait_until 30 shredded "$R"
+like "reprint of a shredded document: 409" "$(api POST "/v1/jobs/$R/reprint")" 'HTTP 409$'
+
+# --- max_retention: a job that never prints
+api POST /v1/printers/atelier/disable > /dev/null
+upload "$T/a.pdf" "order=ORD-MAXR"
+M=$(jq -r .id <<<"$BODY")
+check "a job that never printed is canceled at max_retention" wait_until 30 job_is "$M" .state canceled
+like "... with reason retention-expired" "$(job_field "$M" '.state_reasons | join(",")')" retention-expired
+is "... and its document shredded" "$(job_field "$M" .document)" shredded
+
+# --- erasure requests
+upload "$T/a.pdf" "order=ORD-ERQ"
+E1=$(jq -r .id <<<"$BODY")
+out=$(api POST "/v1/jobs/$E1/shred")
+like "erasure of a queued job: 200" "$out" 'HTTP 200$'
+like "... canceled" "$out" '"state":"canceled"'
+like "... reason erased" "$out" 'erased'
+like "... shredded when answered" "$out" '"document":"shredded"'
+like "a second erasure: 200, no change" "$(api POST "/v1/jobs/$E1/shred")" 'HTTP 200$'
+api POST /v1/printers/atelier/enable > /dev/null
+E2=$(printed_job ORD-ERP)
+out=$(api POST "/v1/jobs/$E2/shred")
+like "erasure of a printed job: 200, still printed" "$out" '"state":"printed"'
+like "... shredded" "$out" '"document":"shredded"'
+like "the receipt names the erasure" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT detail FROM events WHERE job_id=$E2 AND type='shred'")" '^erased: [0-9]+ bytes, 1 pass'
+like "like the metrics" "$(api GET /metrics)" 'copees_shreds_total\{result="done"\} [1-9]'
+like "no shred failed" "$(api GET /metrics)" 'copees_shreds_total\{result="failed"\} 0'
+echo 20 > "$T/slow"
+upload "$T/a.pdf" "order=ORD-ERC"
+E3=$(jq -r .id <<<"$BODY")
+check "a job reaches CUPS" wait_until 30 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/jobs/$E3 | jq -e '.state == \"sent\" or .state == \"printing\"'"
+cid=$(job_field "$E3" .cups_job_id)
+out=$(api POST "/v1/jobs/$E3/shred")
+like "erasure of a job in CUPS: 200, canceled, shredded" "$out" '"state":"canceled".*"document":"shredded"|"document":"shredded".*"state":"canceled"'
+check "CUPS holds no document file of it" bash -c "! ls '$T/cups/spool' | grep -q '^d0*$cid-'"
+like "erasure of an unknown job: 404" "$(api POST /v1/jobs/99999/shred)" 'HTTP 404$'
+done_testing
