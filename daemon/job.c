@@ -265,6 +265,8 @@ int64_t job_retention_deadline(const struct job *j)
         return 0;
     if (!j->document_present)
         return j->retain_until;
+    if (j->state == JOB_STATE_REJECTED || j->state == JOB_STATE_CANCELED)
+        return j->created_at;       /* due at once */
     if (strcmp(j->complaint, "open") == 0)
         return j->complaint_opened_at + rules.complaint_max;
     int64_t cap = j->created_at + rules.max_retention;

@@ -138,6 +138,19 @@ static int check_lost(const struct job *cj, void *arg)
         return 0;
     struct job j;
     job_copy(&j, cj);
+    bool due = j.state == JOB_STATE_CANCELED || j.state == JOB_STATE_REJECTED ||
+               (j.retain_until > 0 && j.retain_until <= now_s());
+    if (due) {
+        /* A shred cut short after its rename: the name goes only after
+         * the overwrite reached the disk, so the document is gone. */
+        j.document_present = false;
+        j.shredded_at = now_s();
+        store_job_save(D.store, &j, "shred", -1,
+                       "completed at startup: the overwritten file had already been renamed away");
+        log_job(LOG_LVL_INFO, j.id, NULL, "startup: an interrupted shred is recorded as done");
+        job_clear(&j);
+        return 0;
+    }
     log_job(LOG_LVL_ERR, j.id, NULL, "startup: the job's document is missing");
     job_reason_add(&j, "document-lost");
     j.document_present = false;
