@@ -125,6 +125,7 @@ static void get_health(struct http_req *req)
         json_array_append_new(w, json_string("no printer is configured"));
     if (!sched_cups_ok())
         json_array_append_new(w, json_string("cupsd is unreachable"));
+    sched_cups_warnings(w);
     http_respond_json(req, 200, json_pack("{s:b, s:s, s:o}", "ready", D.ready,
                                           "cups", sched_cups_ok() ? "ok" : "unreachable",
                                           "warnings", w));

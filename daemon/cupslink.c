@@ -43,6 +43,7 @@
  * - All signals are blocked on the link thread: asynchronous ones go to the
  *   loop's thread, and a write to a closed socket gives EPIPE, not SIGPIPE.
  */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -51,6 +52,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <cups/cups.h>
 #include <cups/http.h>
@@ -95,6 +98,7 @@ static const char *kind_name(enum cups_op_kind k)
     case CUPS_OP_PURGE: return "purge";
     case CUPS_OP_PRINTER: return "printer";
     case CUPS_OP_LIST: return "list";
+    case CUPS_OP_SETTINGS: return "settings";
     }
     return "?";
 }
@@ -315,21 +319,6 @@ static void unsupported_names(ipp_t *resp, char *buf, size_t len)
     }
 }
 
-/* Test builds: COPEES_TEST_FAULT=<point> makes the daemon die at once at
- * that point (exactly-once tests kill it between CUPS and our commit). */
-static void knob_crash(const char *point)
-{
-#ifdef COPEES_TEST_KNOBS
-    const char *f = getenv("COPEES_TEST_FAULT");
-    if (f && strcmp(f, point) == 0) {
-        log_msg(LOG_LVL_WARN, "cupslink: test fault %s: exiting", point);
-        _exit(86);
-    }
-#else
-    (void)point;
-#endif
-}
-
 /* Send-Document of fd as CUPS job id's next document; 0 / -1 (op->error
  * set; the connection may be mid-request). */
 static int send_document(struct cups_op *op, int id, int fd, const char *docname, bool last)
@@ -415,7 +404,7 @@ static enum res op_submit(struct cups_op *op)
     }
     r = RES_FAIL;
 
-    knob_crash("crash-after-create-job");
+    fault_point("crash-after-create-job");
     if (op->cover_fd >= 0) {
         snprintf(docname, sizeof docname, "copees-%lld-cover.pdf", (long long)op->job_id);
         if (send_document(op, id, op->cover_fd, docname, false) < 0)
@@ -424,7 +413,7 @@ static enum res op_submit(struct cups_op *op)
     snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
     if (send_document(op, id, fd, docname, true) < 0)
         goto undo;
-    knob_crash("crash-after-send");
+    fault_point("crash-after-send");
     op->cups_job_id = id;
     r = RES_OK;
     goto out;
@@ -584,6 +573,44 @@ static enum res op_list(struct cups_op *op)
     return RES_OK;
 }
 
+/* SETTINGS: cupsd.conf's PreserveJobFiles, read through CUPS's admin
+ * interface (GET /admin/conf/cupsd.conf: root or a member of CUPS's
+ * SystemGroup, which is why the service user is in lpadmin).  Absent, CUPS
+ * keeps job files 1 day (cupsd.conf(5)). */
+static enum res op_settings(struct cups_op *op)
+{
+    int fd = memfd_create("cupsd.conf", MFD_CLOEXEC);
+    if (fd < 0) {
+        snprintf(op->error, sizeof op->error, "memfd: %s", strerror(errno));
+        return RES_FAIL;
+    }
+    stall_since = mono_ms();
+    http_status_t st = cupsGetFd(http, "/admin/conf/cupsd.conf", fd);
+    if (st != HTTP_STATUS_OK) {
+        snprintf(op->error, sizeof op->error, "reading cupsd.conf: HTTP %d (%s)", (int)st,
+                 httpStatus(st));
+        close(fd);
+        return link_broken() ? RES_BROKEN : RES_FAIL;
+    }
+    FILE *f = fdopen(fd, "r");
+    char line[512], value[64] = "1d (default)";
+    if (!f) {
+        close(fd);
+        return RES_FAIL;
+    }
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
+        char key[64], val[64];
+        if (sscanf(line, " %63s %63s", key, val) == 2 && strcasecmp(key, "PreserveJobFiles") == 0)
+            xstrlcpy(value, val, sizeof value);
+    }
+    fclose(f);
+    op->keeps_files = !(strcasecmp(value, "No") == 0 || strcasecmp(value, "Off") == 0 ||
+                        strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0);
+    xstrlcpy(op->keeps_setting, value, sizeof op->keeps_setting);
+    return RES_OK;
+}
+
 /* PURGE: Cancel-Job with purge-job=true (also done jobs; unknown = ok). */
 static enum res op_purge(struct cups_op *op)
 {
@@ -604,6 +631,8 @@ static const char *op_invalid(const struct cups_op *op)
     case CUPS_OP_JOB_STATE:
     case CUPS_OP_PURGE:
         return op->cups_job_id > 0 ? NULL : "no CUPS job id";
+    case CUPS_OP_SETTINGS:
+        return NULL;
     }
     return "unknown operation";
 }
@@ -637,6 +666,7 @@ static void link_run(struct cups_op *op)
         case CUPS_OP_PURGE: r = op_purge(op); break;
         case CUPS_OP_PRINTER: r = op_printer(op); break;
         case CUPS_OP_LIST: r = op_list(op); break;
+        case CUPS_OP_SETTINGS: r = op_settings(op); break;
         }
         if (r != RES_BROKEN)
             break;

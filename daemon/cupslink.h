@@ -17,6 +17,7 @@ enum cups_op_kind {
     CUPS_OP_PURGE,       /* Cancel-Job with purge-job=true */
     CUPS_OP_PRINTER,     /* Get-Printer-Attributes of one queue */
     CUPS_OP_LIST,        /* our jobs in a queue: job-name starting with job_name */
+    CUPS_OP_SETTINGS,    /* cupsd.conf settings: does CUPS keep job files? */
 };
 
 /* What CUPS says of a job, mapped to the IPP job-state enum values. */
@@ -63,6 +64,9 @@ struct cups_op {
     int pstate;                /* printer-state: 3 idle, 4 processing, 5 stopped */
     char preasons[256];        /* printer-state-reasons, comma-separated */
     bool accepting;            /* printer-is-accepting-jobs */
+    /* SETTINGS out: PreserveJobFiles is on (files of finished jobs are kept) */
+    bool keeps_files;
+    char keeps_setting[64];    /* its value as cupsd.conf has it */
     /* every op out */
     bool ok;                   /* the operation succeeded */
     bool unreachable;          /* cupsd could not be reached */

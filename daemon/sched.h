@@ -43,6 +43,8 @@ const char *sched_move_refusal(const struct job *j, const char *name, const char
 json_t *sched_printers_json(void);
 /* Whether cupsd answered the last operation. */
 bool sched_cups_ok(void);
+/* Append /v1/health warnings about CUPS (keeping job files) to arr. */
+void sched_cups_warnings(json_t *arr);
 /* Reconciliation with CUPS after start is done (dispatch may run). */
 bool sched_ready(void);
 /* One dispatch decision on the current state, for the benchmark: the job

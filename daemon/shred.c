@@ -22,19 +22,6 @@
 
 #define SHRED_BLOCK (1024 * 1024)
 
-/* Test builds: COPEES_TEST_FAULT=shred-after-<step> makes the process die
- * at that step (recovery tests kill the daemon inside the procedure). */
-static void fault(const char *point)
-{
-#ifdef COPEES_TEST_KNOBS
-    const char *f = getenv("COPEES_TEST_FAULT");
-    if (f && strcmp(f, point) == 0)
-        _exit(86);
-#else
-    (void)point;
-#endif
-}
-
 static int overwrite(int fd, int64_t size, int passes)
 {
     unsigned char *buf = malloc(SHRED_BLOCK);
@@ -90,7 +77,7 @@ int shred_file(const char *dir, const char *name, int passes, struct shred_recei
     r->bytes = st.st_size;
     if (overwrite(fd, st.st_size, passes) < 0)
         goto out;
-    fault("shred-after-overwrite");
+    fault_point("shred-after-overwrite");
     if (ftruncate(fd, 0) < 0 || fdatasync(fd) < 0)
         goto out;
     close(fd);
@@ -101,12 +88,12 @@ int shred_file(const char *dir, const char *name, int passes, struct shred_recei
         goto out;
     if (fsync_dirfd(dfd) < 0)
         goto out;
-    fault("shred-after-rename");
+    fault_point("shred-after-rename");
     if (unlinkat(dfd, tmp, 0) < 0)
         goto out;
     if (fsync_dirfd(dfd) < 0)
         goto out;
-    fault("shred-after-unlink");
+    fault_point("shred-after-unlink");
     rc = 0;
 out:
     if (rc < 0)

@@ -42,6 +42,8 @@
 
 static struct event *poll_ev;
 static bool cups_ok = true;
+static char warn_setting[320];   /* health warning: CUPS keeps job files */
+static int kept_found;           /* finished jobs of ours CUPS still had at startup */
 
 void track_note_cups(const struct cups_op *op)
 {
@@ -291,6 +293,7 @@ static void jstate_done(struct cups_op *op)
         j.printed_at = now_s();
         job_set_state(D.store, &j, JOB_STATE_PRINTED, -1, "%d pages printed", j.pages_printed);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: printed (%d pages)", j.pages_printed);
+        fault_point("printed-before-purge");
         job_left_cups(&j);
         retention_kick();
         break;
@@ -374,10 +377,44 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
         log_job(LOG_LVL_WARN, j.id, p->name, "sched: CUPS job %d is not wanted (job %s); purging",
                 f->cups_job_id, job_state_name(j.state));
         track_purge(j.id, f->cups_job_id);
-    } else if (j.cups_job_id != f->cups_job_id) {
-        track_purge(j.id, f->cups_job_id);     /* a finished leftover */
+    } else {
+        /* finished in CUPS and not tracked (a crash before our purge):
+         * CUPS may still hold its files */
+        kept_found++;
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: CUPS still had finished job %d of ours; "
+                "purging its files", f->cups_job_id);
+        track_purge(j.id, f->cups_job_id);
     }
     job_clear(&j);
+}
+
+static void settings_done(struct cups_op *op)
+{
+    track_note_cups(op);
+    if (op->ok && op->keeps_files)
+        snprintf(warn_setting, sizeof warn_setting,
+                 "CUPS keeps the files of finished jobs (PreserveJobFiles %s); copeesd purges its "
+                 "own jobs' copies as soon as CUPS is done with them", op->keeps_setting);
+    else if (op->ok)
+        warn_setting[0] = '\0';
+    else
+        snprintf(warn_setting, sizeof warn_setting,
+                 "cannot tell whether CUPS keeps job files (%s)", op->error);
+    if (warn_setting[0])
+        log_warn("sched: %s", warn_setting);
+    cups_op_free(op);
+}
+
+void sched_cups_warnings(json_t *arr)
+{
+    if (warn_setting[0])
+        json_array_append_new(arr, json_string(warn_setting));
+    if (kept_found) {
+        char w[160];
+        snprintf(w, sizeof w, "CUPS still held %d finished job%s of ours at startup (files "
+                 "purged since)", kept_found, kept_found == 1 ? "" : "s");
+        json_array_append_new(arr, json_string(w));
+    }
 }
 
 static void list_done(struct cups_op *op)
@@ -397,6 +434,9 @@ static void list_done(struct cups_op *op)
     if (all && !sched_reconciled) {
         sched_reconciled = true;
         log_info("sched: reconciled with CUPS; dispatch starts");
+        struct cups_op *s = cups_op_new(CUPS_OP_SETTINGS);
+        s->done = settings_done;
+        cupslink_submit(s);
         sched_kick();
     }
     free(op->arg);

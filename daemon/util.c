@@ -218,3 +218,14 @@ char *xstrlcpy(char *dst, const char *src, size_t len)
     dst[n] = '\0';
     return dst;
 }
+
+void fault_point(const char *point)
+{
+#ifdef COPEES_TEST_KNOBS
+    const char *f = getenv("COPEES_TEST_FAULT");
+    if (f && strcmp(f, point) == 0)
+        _exit(86);
+#else
+    (void)point;
+#endif
+}

@@ -39,4 +39,9 @@ int xsnprintf(char *buf, size_t len, const char *fmt, ...) __attribute__((format
 /* Copy src into dst (size len), always NUL-terminated; returns dst. */
 char *xstrlcpy(char *dst, const char *src, size_t len);
 
+/* Test builds (--enable-test-knobs, the default; packages build with
+ * --disable-test-knobs): when COPEES_TEST_FAULT names this point, the
+ * process dies at once with status 86 (crash tests).  A no-op otherwise. */
+void fault_point(const char *point);
+
 #endif
