@@ -3,9 +3,9 @@
  * Design notes: a queue's device URI is "copees:" followed by the real
  * device URI (copees:ipp://localhost:8631/ipp/print).  CUPS runs this
  * program; it runs the real backend, $CUPS_SERVERBIN/backend/<scheme>,
- * with argv[0] and DEVICE_URI set to the inner URI and the same arguments,
- * stdin and stderr, so the real backend's STATE:, ATTR:, PAGE: and log
- * lines reach cupsd unchanged, and exits with the real backend's code.
+ * with argv[0] and DEVICE_URI set to the inner URI and the same arguments
+ * and stdin, passes the real backend's STATE:, ATTR:, PAGE: and log lines
+ * on to cupsd unchanged, and exits with the real backend's code.
  *
  * - Plain C, no libcups: the CUPS_BACKEND_* exit codes are CUPS's stable
  *   numbers, repeated below.
@@ -26,7 +26,7 @@
  * - Installed 0755, cupsd runs this backend as lp, and the real backend
  *   runs as lp too: ipp, ipps, http, https and socket work; backends that
  *   CUPS runs as root (usb, lpd: installed 0700 or 0744) cannot be wrapped
- *   that way (see docs/).
+ *   that way (see copees(7)).
  * - Reporting to copeesd: the real backend's stderr is a pipe, not our fd
  *   2.  Every complete line read from it is written to stderr at once and
  *   unchanged (one write per line, so our own lines never split one of
