@@ -3,9 +3,9 @@
  * Design notes: a queue's device URI is "copees:" followed by the real
  * device URI (copees:ipp://localhost:8631/ipp/print).  CUPS runs this
  * program; it runs the real backend, $CUPS_SERVERBIN/backend/<scheme>,
- * with argv[0] and DEVICE_URI set to the inner URI and the same arguments,
- * stdin and stderr, so the real backend's STATE:, ATTR:, PAGE: and log
- * lines reach cupsd unchanged, and exits with the real backend's code.
+ * with argv[0] and DEVICE_URI set to the inner URI and the same arguments
+ * and stdin, passes the real backend's STATE:, ATTR:, PAGE: and log lines
+ * on to cupsd unchanged, and exits with the real backend's code.
  *
  * - Plain C, no libcups: the CUPS_BACKEND_* exit codes are CUPS's stable
  *   numbers, repeated below.
@@ -16,8 +16,8 @@
  *   volatile sig_atomic_t flag (as CUPS backends do); the loop forwards the
  *   signal to the real backend and waits for it to finish, so its own
  *   clean-up (an IPP Cancel-Job, a closed socket) still happens.  SIGTERM
- *   and SIGCHLD are blocked except inside sigsuspend(), so a signal cannot
- *   slip in between the flag check and the wait.
+ *   and SIGCHLD are blocked except inside the loop's ppoll(), so a signal
+ *   cannot slip in between the flag check and the wait.
  * - An exec failure is reported through a close-on-exec pipe, so the
  *   message is accurate (e.g. a root-only backend that lp may not run).
  * - Exit: the real backend's code when it is a CUPS code (0-7); a death by
@@ -26,26 +26,36 @@
  * - Installed 0755, cupsd runs this backend as lp, and the real backend
  *   runs as lp too: ipp, ipps, http, https and socket work; backends that
  *   CUPS runs as root (usb, lpd: installed 0700 or 0744) cannot be wrapped
- *   that way (see docs/).
- *
- * Later: report page progress and the real exit status to copeesd over its
- * socket (the compiled-in COPEES_SOCKET_DEFAULT, or COPEES_SOCKET set with
- * cups-files.conf's SetEnv).  That version reads the real backend's stderr
- * through a pipe instead of sharing fd 2, copies every line to stderr as it
- * comes, and posts the PAGE: counts and the exit status to
- * POST /v1/backend/events; a daemon that is down must never fail or delay
- * the print.  This version does not report anything.
+ *   that way (see copees(7)).
+ * - Reporting to copeesd: the real backend's stderr is a pipe, not our fd
+ *   2.  Every complete line read from it is written to stderr at once and
+ *   unchanged (one write per line, so our own lines never split one of
+ *   its lines), and PAGE: and ATTR: lines are parsed on the way: the count
+ *   of impressions printed is the largest of "PAGE: total N", the sum of
+ *   the copies of "PAGE: N COPIES" lines, and ATTR:
+ *   job-impressions-completed=N.  report.c sends it to copeesd while the
+ *   job prints and the exit code once the real backend is gone; it never
+ *   fails or holds up the print.  Only jobs whose title (argv[3]) is
+ *   copeesd's job-name copees-<instance>-<id> are reported.
+ * - After the real backend has exited, its pipe is read until EOF, but at
+ *   most DRAIN_MS more: a process it left behind holding the pipe must
+ *   not keep the job.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/wait.h>
+
+#include "report.h"
 
 /* CUPS's backend exit codes (<cups/backend.h>, enum cups_backend_e). */
 enum {
@@ -60,6 +70,8 @@ enum {
 };
 
 #define URI_PREFIX "copees:"
+#define DRAIN_MS 2000          /* reading the pipe after the real backend exited */
+#define COUNT_MAX 1000000000L
 
 static volatile sig_atomic_t term_requested;
 
@@ -70,8 +82,18 @@ static void on_term(int sig)
 
 static void on_chld(int sig)
 {
-    /* only wakes sigsuspend() */
+    /* only wakes ppoll() */
 }
+
+/* The real backend's stderr as it comes through the pipe. */
+struct relay {
+    int fd;                    /* read end; -1 after EOF */
+    char buf[4096];
+    size_t len;
+    bool overlong;             /* in the middle of a line longer than buf */
+    long total, copies, impressions;   /* PAGE: total / PAGE: N C / ATTR: */
+    struct report *rep;
+};
 
 /* Copies the scheme of uri into buf; -1 when it is not a plain scheme
  * name that may name a file in the backend directory. */
@@ -92,10 +114,131 @@ static int uri_scheme(const char *uri, char *buf, size_t len)
     return strcmp(buf, "copees") == 0 ? -1 : 0;
 }
 
-/* Starts path with argv; returns its pid, or -1 with errno from fork or
- * exec.  The child gets the signal mask and SIGTERM disposition that cupsd
- * gave us. */
-static pid_t backend_start(const char *path, char **argv, const sigset_t *mask)
+/* Writes all of buf to fd 2 (cupsd's status pipe). */
+static void write_stderr(const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(2, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;      /* nobody reads our stderr any more: nothing to do */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+/* A non-negative count at s (leading blanks skipped); -1 if none. */
+static long parse_count(const char *s, const char **end)
+{
+    char *e;
+    long v;
+
+    s += strspn(s, " \t");
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtol(s, &e, 10);
+    if (errno || v > COUNT_MAX)
+        v = COUNT_MAX;
+    if (end)
+        *end = e;
+    return v;
+}
+
+/* Learns the impressions printed from one line (NUL-terminated, no '\n'). */
+static void parse_line(struct relay *rl, const char *line)
+{
+    const char *p;
+    long n, c;
+
+    if (strncmp(line, "PAGE:", 5) == 0) {
+        p = line + 5 + strspn(line + 5, " \t");
+        if (strncasecmp(p, "total", 5) == 0 && (p[5] == ' ' || p[5] == '\t')) {
+            if ((n = parse_count(p + 5, NULL)) >= 0)
+                rl->total = n;
+        } else if ((n = parse_count(p, &p)) >= 0) {
+            c = parse_count(p, NULL);            /* "PAGE: page copies" */
+            rl->copies += c >= 0 ? c : 1;
+            if (rl->copies > COUNT_MAX)
+                rl->copies = COUNT_MAX;
+        }
+    } else if (strncmp(line, "ATTR:", 5) == 0) {
+        static const char key[] = "job-impressions-completed=";
+        for (p = line + 5; (p = strstr(p, key)); p += sizeof key - 1)
+            if (p[-1] == ' ' || p[-1] == '\t' || p[-1] == ':') {
+                if ((n = parse_count(p + sizeof key - 1, NULL)) >= 0)
+                    rl->impressions = n;
+                break;
+            }
+    } else {
+        return;
+    }
+    n = rl->total;
+    if (rl->copies > n)
+        n = rl->copies;
+    if (rl->impressions > n)
+        n = rl->impressions;
+    if (n > 0)
+        report_pages(rl->rep, (int)n, report_now_ms());
+}
+
+/* Passes on and parses the complete lines in rl->buf; at_eof: the rest
+ * too. */
+static void relay_lines(struct relay *rl, bool at_eof)
+{
+    size_t start = 0;
+
+    for (;;) {
+        char *nl = memchr(rl->buf + start, '\n', rl->len - start);
+        size_t end;
+        if (nl)
+            end = (size_t)(nl - rl->buf) + 1;
+        else if (at_eof || rl->len == sizeof rl->buf)
+            end = rl->len;       /* a last line without '\n', or one too long */
+        else
+            break;
+        if (end == start)
+            break;
+        write_stderr(rl->buf + start, end - start);
+        if (!rl->overlong && (nl || at_eof)) {
+            char line[sizeof rl->buf + 1];
+            size_t n = end - start - (nl ? 1 : 0);
+            memcpy(line, rl->buf + start, n);
+            line[n] = '\0';
+            parse_line(rl, line);
+        }
+        rl->overlong = !nl && !at_eof;   /* the rest of that line is not parsed */
+        start = end;
+    }
+    memmove(rl->buf, rl->buf + start, rl->len - start);
+    rl->len -= start;
+}
+
+/* Reads what the pipe has; at EOF closes it. */
+static void relay_read(struct relay *rl)
+{
+    for (;;) {
+        ssize_t n = read(rl->fd, rl->buf + rl->len, sizeof rl->buf - rl->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            relay_lines(rl, true);
+            close(rl->fd);
+            rl->fd = -1;
+            return;
+        }
+        rl->len += (size_t)n;
+        relay_lines(rl, false);
+    }
+}
+
+/* Starts path with argv and its stderr on errfd; returns its pid, or -1
+ * with errno from fork or exec.  The child gets the signal mask and
+ * SIGTERM disposition that cupsd gave us. */
+static pid_t backend_start(const char *path, char **argv, int errfd, const sigset_t *mask)
 {
     int fds[2], err = 0;
     pid_t pid;
@@ -110,7 +253,8 @@ static pid_t backend_start(const char *path, char **argv, const sigset_t *mask)
         signal(SIGTERM, SIG_DFL);
         signal(SIGCHLD, SIG_DFL);
         sigprocmask(SIG_SETMASK, mask, NULL);
-        execv(path, argv);
+        if (dup2(errfd, 2) >= 0)
+            execv(path, argv);
         err = errno;
         (void)!write(fds[1], &err, sizeof err);
         _exit(127);
@@ -134,35 +278,70 @@ static pid_t backend_start(const char *path, char **argv, const sigset_t *mask)
     return pid;
 }
 
-/* Waits for the real backend, forwarding SIGTERM once; 0 with its wait
- * status in *status, or -1 with errno. */
-static int backend_wait(pid_t pid, const sigset_t *waitmask, int *status)
+/* Relays the real backend's stderr, keeps the reports going and waits for
+ * it to exit, forwarding SIGTERM once; 0 with its wait status in *status,
+ * or -1 with errno. */
+static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, int *status)
 {
-    int forwarded = 0;
+    bool forwarded = false, reaped = false;
+    int64_t drain_until = 0;
 
     for (;;) {
-        if (term_requested && !forwarded) {
+        int64_t now = report_now_ms();
+        int timeout = -1;
+        struct pollfd p[2];
+
+        if (term_requested && !forwarded && !reaped) {
             fputs("DEBUG: copees: job canceled, stopping the real backend\n", stderr);
             kill(pid, SIGTERM);
-            forwarded = 1;
+            forwarded = true;
         }
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return 0;
-        if (r < 0 && errno != EINTR)
-            return -1;
-        sigsuspend(waitmask);   /* returns after SIGTERM or SIGCHLD */
+        if (!reaped) {
+            pid_t r = waitpid(pid, status, WNOHANG);
+            if (r < 0 && errno != EINTR)
+                return -1;
+            if (r == pid) {
+                reaped = true;
+                drain_until = now + DRAIN_MS;
+            }
+        }
+        if (reaped && (rl->fd < 0 || now >= drain_until))
+            break;
+        p[0].fd = rl->fd;
+        p[0].events = POLLIN;
+        p[0].revents = 0;
+        report_poll_fd(rl->rep, &p[1], &timeout, now);
+        if (reaped && (timeout < 0 || drain_until - now < timeout))
+            timeout = (int)(drain_until - now);
+        struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+        if (ppoll(p, 2, timeout >= 0 ? &ts : NULL, waitmask) < 0) {
+            if (errno != EINTR)
+                return -1;
+            continue;      /* SIGTERM or SIGCHLD */
+        }
+        if (p[0].revents && rl->fd >= 0)
+            relay_read(rl);
+        report_step(rl->rep, p[1].revents, report_now_ms());
     }
+    if (rl->fd >= 0) {       /* something still holds the pipe: let it be */
+        relay_lines(rl, true);
+        fputs("DEBUG: copees: the real backend's stderr is still open after its exit; not waiting\n",
+              stderr);
+        close(rl->fd);
+        rl->fd = -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    char scheme[64], path[4096];
-    const char *uri, *inner, *serverbin;
+    char scheme[64], path[4096], msg[160];
+    const char *uri, *inner, *serverbin, *sock;
     struct sigaction sa;
     sigset_t block, orig;
+    struct relay rl;
+    int errpipe[2], status, code;
     pid_t pid;
-    int status;
 
     setbuf(stderr, NULL);
     if (argc == 1) {
@@ -175,7 +354,7 @@ int main(int argc, char **argv)
     }
 
     /* From here on, SIGTERM (a cancel) and SIGCHLD are handled only inside
-     * sigsuspend(); a cancel that comes before the fork is forwarded at once. */
+     * ppoll(); a cancel that comes before the fork is forwarded at once. */
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_term;
@@ -187,58 +366,90 @@ int main(int argc, char **argv)
     sigaddset(&block, SIGCHLD);
     sigprocmask(SIG_BLOCK, &block, &orig);
 
+    memset(&rl, 0, sizeof rl);
+    rl.fd = -1;
+    msg[0] = '\0';
+    sock = getenv("COPEES_SOCKET");
+    if (!sock || !*sock)
+        sock = COPEES_SOCKET_DEFAULT;
+    rl.rep = report_new(sock, argv[3], argv[1]);
+
     uri = getenv("DEVICE_URI");
     if (!uri || !*uri)
         uri = argv[0];
     if (strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0) {
         fputs("ERROR: copees: the device URI must be copees: followed by the real device URI\n", stderr);
-        return CUPS_BACKEND_STOP;
+        code = CUPS_BACKEND_STOP;
+        snprintf(msg, sizeof msg, "the device URI is not copees:<real device URI>");
+        goto out;
     }
     inner = uri + strlen(URI_PREFIX);
     if (uri_scheme(inner, scheme, sizeof scheme) < 0) {
         /* never print the URI itself: it may carry a password */
         fputs("ERROR: copees: the inner device URI has no usable scheme "
               "(letters, digits, + and -; not copees)\n", stderr);
-        return CUPS_BACKEND_STOP;
+        code = CUPS_BACKEND_STOP;
+        snprintf(msg, sizeof msg, "the inner device URI has no usable scheme");
+        goto out;
     }
     serverbin = getenv("CUPS_SERVERBIN");
     if (!serverbin || !*serverbin)
         serverbin = CUPS_SERVERBIN_DEFAULT;
     if ((size_t)snprintf(path, sizeof path, "%s/backend/%s", serverbin, scheme) >= sizeof path) {
         fputs("ERROR: copees: CUPS_SERVERBIN is too long\n", stderr);
-        return CUPS_BACKEND_FAILED;
+        code = CUPS_BACKEND_FAILED;
+        snprintf(msg, sizeof msg, "CUPS_SERVERBIN is too long");
+        goto out;
     }
-    if (setenv("DEVICE_URI", inner, 1) < 0) {
-        fprintf(stderr, "ERROR: copees: cannot set DEVICE_URI: %s\n", strerror(errno));
-        return CUPS_BACKEND_FAILED;
+    if (setenv("DEVICE_URI", inner, 1) < 0 || pipe2(errpipe, O_CLOEXEC) < 0) {
+        snprintf(msg, sizeof msg, "cannot set up the %s backend: %s", scheme, strerror(errno));
+        fprintf(stderr, "ERROR: copees: %s\n", msg);
+        code = CUPS_BACKEND_FAILED;
+        goto out;
     }
     argv[0] = (char *)inner;
 
-    pid = backend_start(path, argv, &orig);
+    pid = backend_start(path, argv, errpipe[1], &orig);
+    close(errpipe[1]);
+    rl.fd = errpipe[0];
+    fcntl(rl.fd, F_SETFL, fcntl(rl.fd, F_GETFL) | O_NONBLOCK);
     if (pid < 0) {
         int err = errno;
         fprintf(stderr, "ERROR: copees: cannot run the %s backend (%s): %s\n", scheme, path, strerror(err));
         if (err == EACCES || err == EPERM)
             fprintf(stderr, "ERROR: copees: the %s backend may be one that only root can run; "
                     "copees runs as lp and cannot wrap it\n", scheme);
-        return CUPS_BACKEND_STOP;
+        code = CUPS_BACKEND_STOP;
+        snprintf(msg, sizeof msg, "cannot run the %s backend: %s", scheme, strerror(err));
+        goto out;
     }
     fprintf(stderr, "DEBUG: copees: running the %s backend, pid %d\n", scheme, (int)pid);
-    if (backend_wait(pid, &orig, &status) < 0) {
+    if (backend_wait(pid, &rl, &orig, &status) < 0) {
         fprintf(stderr, "ERROR: copees: lost the %s backend: %s\n", scheme, strerror(errno));
-        return CUPS_BACKEND_FAILED;
+        code = CUPS_BACKEND_FAILED;
+        snprintf(msg, sizeof msg, "lost the real backend");
+        goto out;
     }
     if (WIFSIGNALED(status)) {
         fprintf(stderr, "%s: copees: the %s backend was killed by signal %d (%s)\n",
                 term_requested ? "DEBUG" : "ERROR", scheme, WTERMSIG(status), strsignal(WTERMSIG(status)));
-        return CUPS_BACKEND_FAILED;
+        snprintf(msg, sizeof msg, "the %s backend was killed by signal %d%s", scheme, WTERMSIG(status),
+                 term_requested ? " after the job was canceled" : "");
+        code = CUPS_BACKEND_FAILED;
+    } else if ((code = WEXITSTATUS(status)) > CUPS_BACKEND_RETRY_CURRENT) {
+        fprintf(stderr, "DEBUG: copees: the %s backend exited with %d, reported as failed\n", scheme, code);
+        snprintf(msg, sizeof msg, "the %s backend exited with %d", scheme, code);
+        code = CUPS_BACKEND_FAILED;
+    } else {
+        if (code != CUPS_BACKEND_OK)
+            fprintf(stderr, "DEBUG: copees: the %s backend exited with %d\n", scheme, code);
+        if (term_requested)
+            snprintf(msg, sizeof msg, "the job was canceled");
     }
-    status = WEXITSTATUS(status);
-    if (status > CUPS_BACKEND_RETRY_CURRENT) {
-        fprintf(stderr, "DEBUG: copees: the %s backend exited with %d, reported as failed\n", scheme, status);
-        return CUPS_BACKEND_FAILED;
-    }
-    if (status != CUPS_BACKEND_OK)
-        fprintf(stderr, "DEBUG: copees: the %s backend exited with %d\n", scheme, status);
-    return status;
+out:
+    report_exit(rl.rep, code, msg);
+    if (rl.fd >= 0)
+        close(rl.fd);
+    report_free(rl.rep);
+    return code;
 }

@@ -17,6 +17,7 @@
 #include <http_parser.h>
 
 #include "api.h"
+#include "backendev.h"
 #include "conf.h"
 #include "daemon.h"
 #include "events.h"
@@ -80,6 +81,12 @@ static bool is_upload(const struct http_req *req)
     return req->method == HTTP_POST && strcmp(req->path, "/v1/jobs") == 0;
 }
 
+/* POST /v1/backend/events: the one route besides uploads with a body. */
+static bool is_backend_events(const struct http_req *req)
+{
+    return strcmp(req->path, "/v1/backend/events") == 0;
+}
+
 static bool on_headers(struct http_req *req)
 {
     enum role role = peer_role(req);
@@ -94,6 +101,13 @@ static bool on_headers(struct http_req *req)
     }
     if (is_upload(req))
         return intake_headers(req);
+    if (is_backend_events(req)) {
+        if (role == ROLE_SUBMIT) {
+            http_respond_error(req, 403, "forbidden", "Only the backend reports backend events.");
+            return false;
+        }
+        return backendev_headers(req);
+    }
     if ((req->has_length && req->content_length > 0) || req->chunked) {
         http_respond_error(req, 413, "body-not-allowed", "This request takes no body.");
         return false;
@@ -105,12 +119,14 @@ static int on_body(struct http_req *req, const char *data, size_t len)
 {
     if (is_upload(req))
         return intake_body(req, data, len);
+    if (is_backend_events(req))
+        return backendev_body(req, data, len);
     return 0;
 }
 
 static void on_abort(struct http_req *req)
 {
-    if (req->ctx)      /* only uploads keep state across callbacks */
+    if (req->ctx && is_upload(req))   /* uploads keep state across callbacks */
         intake_abort(req);
     else
         http_req_free(req);
@@ -347,6 +363,10 @@ static void on_complete(struct http_req *req)
 
     if (is_upload(req)) {
         intake_complete(req);
+        return;
+    }
+    if (is_backend_events(req)) {
+        backendev_complete(req);
         return;
     }
     if (strcmp(p, "/v1/health") == 0) {
