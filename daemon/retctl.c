@@ -15,7 +15,9 @@
  *   document past its window is shredded at once.
  * - reprint: a printed or failed job with its document; it goes back to
  *   queued with the same id, reprints + 1; its new print starts a new
- *   window.  An open complaint stays open.
+ *   window.  An open complaint stays open.  pages_printed restarts at 0:
+ *   it is the latest print's count, and every print's count stays in its
+ *   "printed" audit event (billing sums those).
  * - shred: answered once the document is shredded (200 with the job, its
  *   receipt in the events); a document already shredded is a no-op 200;
  *   a job in preflight is 409 (it has no verdict yet).
@@ -127,6 +129,7 @@ void retctl_reprint(struct http_req *req, int64_t id)
                            "The document is already shredded; the customer must upload it again.");
     } else {
         j.reprints++;
+        j.pages_printed = 0;          /* counts the new print; the audit log keeps each one's */
         j.printer[0] = '\0';
         j.cups_job_id = 0;
         static const char *const gone[] = {"printer-error", "aborted-by-system",
