@@ -133,7 +133,7 @@ upload "$T/b.pdf" "order=ORD-2&due=$(date -u -d '+10 min' +%Y-%m-%dT%H:%M:%SZ)"
 J2=$(jq -r .id <<<"$BODY")
 upload "$T/b.pdf" "order=ORD-3&hold=true"
 J3=$(jq -r .id <<<"$BODY")
-is "three jobs wait (no printer is enabled)" "$(for j in $J1 $J2 $J3; do job_field $j .state; done | xargs)" "queued queued held"
+is "three jobs wait (no printer is enabled)" "$(for j in $J1 $J2 $J3; do job_field "$j" .state; done | xargs)" "queued queued held"
 SA=$(stat -c %s "$T/a.pdf") SB=$(stat -c %s "$T/b.pdf")
 
 run -o
@@ -226,10 +226,10 @@ is "... the printer is enabled again" "$(printer atelier .enabled)" true
 check "atelier prints one of its jobs" wait_until 60 \
     bash -c "'$COPEESCTL' -S '$SOCK' -p atelier | grep -q 'now printing'"
 run -p atelier
-pj=$(printer atelier .printing_job)
 like "-p: printer NAME now printing DEST-ID, lpstat's shape" "$OUT" \
     "^printer atelier now printing atelier-[0-9]+\.  enabled since $DATE\$"
 like "... the job it names is one of ours there" "$OUT" "now printing atelier-($J1|$J2)\."
+pj=$(sed -n 's/.* now printing atelier-\([0-9]*\)\..*/\1/p' <<<"$OUT")
 run -l -o atelier
 b=$(block "$OUT" "atelier-$pj")
 like "-l: the printing job's status" "$b" "${TAB}Status: printing"
@@ -244,8 +244,8 @@ like "-l: when it was printed" "$b" "${TAB}Printed: $DATE  Delivered: -"
 like "-l: retention: the document kept until retain_until" "$b" \
     "${TAB}Document: present, kept until $(lpdate "$(job_field "$J1" .retain_until)")"
 fails 6 "cancel of a printed job" "$COPEESCTL" -S "$SOCK" cancel "atelier-$J1"
-run -p atelier
-like "-p: idle again" "$OUT" "^printer atelier is idle\.  enabled since $DATE\$"
+check "-p: idle again once CUPS says so" wait_until 30 \
+    bash -c "'$COPEESCTL' -S '$SOCK' -p atelier | grep -Eqx 'printer atelier is idle\.  enabled since $DATE'"
 run accept spare
 is "accept: exit 0" "$RC" 0
 run enable spare
@@ -360,20 +360,24 @@ is "completion: complaint open|close" "$(comp copeesctl complaint "")" "open clo
 man_err=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
     man --warnings -E UTF-8 -l -Tutf8 -Z "$top_srcdir/docs/copeesctl.1" 2>&1 >/dev/null)
 is "copeesctl(1) formats without a warning" "$man_err" ""
+# the entries' tags: the line after each .TP or .TQ
+tags=$(awk 'prev ~ /^\.T[PQ]$/ { print } { prev = $0 }' "$top_srcdir/docs/copeesctl.1")
 missing=
 for c in cancel hold release reprint move delivered shred "complaint open" "complaint close" \
          enable disable accept reject; do
-    grep -q "^\.B[IR] \"\?$c[\" ]" "$top_srcdir/docs/copeesctl.1" || missing="$missing [$c]"
+    grep -q "^\.B[IR] \"\?${c}[\" ]" <<<"$tags" || missing="$missing [$c]"
 done
 is "copeesctl(1) has an entry for every command" "$missing" ""
 missing=
 for o in '\\-o' '\\-p' '\\-a' '\\-r' '\\-t' '\\-l' '\\-W' '\\-\\-json' '\\-S' 'COPEES_SOCKET'; do
-    grep -q "^\.B[RI]\? \"\?$o" "$top_srcdir/docs/copeesctl.1" || missing="$missing [$o]"
+    grep -q "^\.B[RI]\? \"\?$o" <<<"$tags" || missing="$missing [$o]"
 done
 is "copeesctl(1) has an entry for every option and the environment" "$missing" ""
+grep -q '^\.BI \\-r " reason"$' <<<"$tags" || missing="$missing [-r reason]"
+is "copeesctl(1) has an entry for disable's and reject's -r" "$missing" ""
 missing=
 for c in 0 1 2 3 4 5 6; do
-    grep -q -x "\.B $c" "$top_srcdir/docs/copeesctl.1" || missing="$missing [exit $c]"
+    grep -q -x "\.B $c" <<<"$tags" || missing="$missing [exit $c]"
 done
 is "copeesctl(1) lists every exit status" "$missing" ""
 done_testing
