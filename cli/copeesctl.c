@@ -1,42 +1,32 @@
-/* copeesctl.c - the admin CLI of copees-spool, shaped like lpstat(1).
+/* copeesctl.c - the admin CLI of copees-spool, shaped like lpstat(1):
+ * the command line, the reads and the commands.  The socket client is in
+ * http.c, the lpstat-shaped lines in output.c.
  *
  * Design notes: copeesctl talks to copeesd only, over the daemon's socket
  * (HTTP/1.1 with libcurl, JSON with jansson); it never opens the database,
  * so what it may do is what the socket's peer-credential roles grant.
  * Reads (-r -a -p -o, -t for all four) are collected from the whole command
  * line and printed in lpstat -t order whatever order they were given in;
- * printer filters accumulate (-p a -p b, or lpstat's -p a,b).  Dates are
- * local time in the C locale's form ("Tue Nov 24 10:01:02 2026") whatever
- * LANG says: lpstat localises them, but a fixed form keeps scripts and docs
- * stable, and --json is the interface for machines.  Actions are one table
- * (method and path tail per subcommand); a job may be named by its id or by its
- * job-line name (atelier-a4-42), so ids can be pasted from -o output.
+ * printer filters accumulate (-p a -p b, or lpstat's -p a,b).  Every printer
+ * named is checked against copeesd's list before anything is printed, so a
+ * typo is an error (as in lpstat) and not an empty answer.  Actions are one
+ * table (method and path tail per subcommand); a job may be named by its id
+ * or by its job-line name (atelier-a4-42), so ids can be pasted from -o
+ * output.  Options may come before or after the command; after disable or
+ * reject, -r takes the reason (as cupsdisable's and cupsreject's -r do).
  * Every failure maps to one exit code (enum ctl_exit), documented in --help
  * and in copeesctl(1).
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/un.h>
-#include <curl/curl.h>
-#include <jansson.h>
 
-enum ctl_exit {
-    CTL_EXIT_OK = 0,
-    CTL_EXIT_ERROR = 1,         /* anything else */
-    CTL_EXIT_USAGE = 2,         /* bad command line */
-    CTL_EXIT_NOT_FOUND = 3,     /* 404: no such job, printer or endpoint */
-    CTL_EXIT_FORBIDDEN = 4,     /* 403, or the socket refuses our uid */
-    CTL_EXIT_UNREACHABLE = 5,   /* copeesd is not listening on the socket */
-    CTL_EXIT_CONFLICT = 6,      /* 409: not in this state */
-};
+#include "ctl.h"
 
 /* One kind of read, with the printers it is limited to. */
 struct sel {
@@ -50,34 +40,32 @@ struct command {
     const char *name, *sub;     /* "complaint", "open"; sub NULL for most */
     const char *method, *tail;  /* path: /v1/jobs/ID or /v1/printers/NAME, tail, move's printer */
     enum arg_kind args;
+    bool reason;                /* takes -r REASON */
     const char *help;
 };
 
 static const struct command commands[] = {
-    {"cancel", NULL, "DELETE", "", ARG_JOBS, "cancel jobs (a printed one: use shred)"},
-    {"hold", NULL, "POST", "/hold", ARG_JOBS, "hold jobs not yet printing"},
-    {"release", NULL, "POST", "/release", ARG_JOBS, "release held jobs"},
-    {"reprint", NULL, "POST", "/reprint", ARG_JOBS, "queue jobs again (same id)"},
-    {"move", NULL, "POST", "/move?printer=", ARG_MOVE, "route a job to another printer"},
-    {"delivered", NULL, "POST", "/delivered", ARG_JOBS, "record delivery to the customer"},
-    {"shred", NULL, "POST", "/shred", ARG_JOBS, "erase the documents now"},
-    {"complaint", "open", "POST", "/complaint", ARG_JOBS, "keep the documents until closed"},
-    {"complaint", "close", "DELETE", "/complaint", ARG_JOBS, "close the complaint"},
-    {"enable", NULL, "POST", "/enable", ARG_PRINTERS, "route jobs to printers again"},
-    {"disable", NULL, "POST", "/disable", ARG_PRINTERS, "stop routing jobs to printers"},
-    {"accept", NULL, "POST", "/accept", ARG_PRINTERS, "accept new jobs for printers"},
-    {"reject", NULL, "POST", "/reject", ARG_PRINTERS, "refuse new jobs for printers"},
+    {"cancel", NULL, "DELETE", "", ARG_JOBS, false, "cancel jobs (a printed one: use shred)"},
+    {"hold", NULL, "POST", "/hold", ARG_JOBS, false, "hold jobs not yet printing"},
+    {"release", NULL, "POST", "/release", ARG_JOBS, false, "release held jobs"},
+    {"reprint", NULL, "POST", "/reprint", ARG_JOBS, false, "queue jobs again (same id)"},
+    {"move", NULL, "POST", "/move?printer=", ARG_MOVE, false, "route a job to another printer"},
+    {"delivered", NULL, "POST", "/delivered", ARG_JOBS, false, "record delivery to the customer"},
+    {"shred", NULL, "POST", "/shred", ARG_JOBS, false, "erase the documents now"},
+    {"complaint", "open", "POST", "/complaint", ARG_JOBS, false, "keep the documents until closed"},
+    {"complaint", "close", "DELETE", "/complaint", ARG_JOBS, false, "close the complaint"},
+    {"enable", NULL, "POST", "/enable", ARG_PRINTERS, false, "route jobs to printers again"},
+    {"disable", NULL, "POST", "/disable", ARG_PRINTERS, true, "stop routing jobs to printers"},
+    {"accept", NULL, "POST", "/accept", ARG_PRINTERS, false, "accept new jobs for printers"},
+    {"reject", NULL, "POST", "/reject", ARG_PRINTERS, true, "refuse new jobs for printers"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static CURL *curl;
-static const char *sock_path, *opt_which;   /* -S, -W */
-static bool opt_json, opt_long, want_r;     /* --json, -l, -r */
-static struct sel sel_a, sel_p, sel_o;      /* -a, -p, -o */
+static const char *sock_path, *opt_which, *opt_reason;   /* -S, -W, command's -r */
+static bool opt_json, opt_long, want_r;                  /* --json, -l, -r */
+static struct sel sel_a, sel_p, sel_o;                   /* -a, -p, -o */
 
-/* Prints "copeesctl: MESSAGE" on stderr (and a hint after a usage
- * error); returns rc. */
-__attribute__((format(printf, 2, 3))) static int fail(int rc, const char *fmt, ...)
+int ctl_fail(int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -90,7 +78,8 @@ __attribute__((format(printf, 2, 3))) static int fail(int rc, const char *fmt, .
 
 static const char *arg_syntax(const struct command *c)
 {
-    return c->args == ARG_JOBS ? "ID..." : c->args == ARG_MOVE ? "ID PRINTER" : "PRINTER...";
+    return c->args == ARG_JOBS ? "ID..." : c->args == ARG_MOVE ? "ID PRINTER"
+         : c->reason ? "[-r REASON] PRINTER..." : "PRINTER...";
 }
 
 static void print_help(void)
@@ -115,10 +104,11 @@ static void print_help(void)
         char head[40];
         snprintf(head, sizeof head, "%s%s%s %s", c->name, c->sub ? " " : "", c->sub ? c->sub : "",
                  arg_syntax(c));
-        printf("  %-26s %s\n", head, c->help);
+        printf("  %-30s %s\n", head, c->help);
     }
     printf("\nOptions:\n"
            "  -S SOCKET      copeesd's socket (else $COPEES_SOCKET, else %s)\n"
+           "  -r REASON      after disable or reject: the reason, shown by -p and -a\n"
            "  -h, --help     show this help\n"
            "  --version      show the version\n\n"
            "Exit status:\n"
@@ -132,134 +122,12 @@ static void print_help(void)
            COPEES_SOCKET_DEFAULT);
 }
 
-/* Sends METHOD PATH (no body) to copeesd.  Returns CTL_EXIT_OK with the
- * parsed answer in *out (owned by the caller), or another exit code with
- * a message for a human in err and *out NULL. */
-static int api_call(const char *method, const char *path, json_t **out, char *err, size_t errlen)
-{
-    char url[2048], cerr[CURL_ERROR_SIZE] = "", *body = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&body, &len);   /* the answer's body */
-    struct curl_slist *hdr = NULL;
-    long status = 0, oserr = 0;
-    json_error_t jerr;
-    CURLcode cc;
-    int rc = CTL_EXIT_ERROR;
-
-    *out = NULL;
-    if (!mem) {
-        snprintf(err, errlen, "out of memory");
-        return CTL_EXIT_ERROR;
-    }
-    snprintf(url, sizeof url, "http://localhost%s", path);
-    hdr = curl_slist_append(hdr, "Accept: application/json");
-    hdr = curl_slist_append(hdr, "Content-Type:");   /* no form type on bodiless POSTs */
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock_path);
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "copeesctl/" PACKAGE_VERSION);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, mem);   /* curl's default writer: fwrite */
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, 0L);
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    }
-    cc = curl_easy_perform(curl);
-    curl_slist_free_all(hdr);
-    fclose(mem);
-    if (cc != CURLE_OK) {
-        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &oserr);
-        if (cc == CURLE_COULDNT_CONNECT && (oserr == EACCES || oserr == EPERM)) {
-            snprintf(err, errlen, "cannot connect to copeesd at %s: %s", sock_path, strerror((int)oserr));
-            rc = CTL_EXIT_FORBIDDEN;
-        } else if (cc == CURLE_COULDNT_CONNECT) {
-            snprintf(err, errlen, "cannot connect to copeesd at %s: %s (is copeesd running?)",
-                     sock_path, oserr ? strerror((int)oserr) : *cerr ? cerr : curl_easy_strerror(cc));
-            rc = CTL_EXIT_UNREACHABLE;
-        } else {
-            snprintf(err, errlen, "%s %s: %s", method, path, *cerr ? cerr : curl_easy_strerror(cc));
-        }
-        goto out;
-    }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    json_t *j = json_loadb(body, len, 0, &jerr);
-    if (status >= 200 && status < 300) {
-        if (!(*out = j))
-            snprintf(err, errlen, "%s %s: copeesd's answer is not JSON", method, path);
-        rc = j ? CTL_EXIT_OK : CTL_EXIT_ERROR;
-        goto out;
-    }
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    if (msg && *msg)
-        snprintf(err, errlen, "%s", msg);
-    else
-        snprintf(err, errlen, "%s %s: copeesd answered HTTP %ld", method, path, status);
-    json_decref(j);
-    rc = status == 404 ? CTL_EXIT_NOT_FOUND : status == 403 ? CTL_EXIT_FORBIDDEN
-       : status == 409 ? CTL_EXIT_CONFLICT : CTL_EXIT_ERROR;
-out:
-    free(body);
-    return rc;
-}
-
-/* api_call that prints its error; returns the exit code. */
+/* ctl_api_call that prints its error; returns the exit code. */
 static int api_get(const char *path, json_t **out)
 {
     char err[1024];
-    int rc = api_call("GET", path, out, err, sizeof err);
-    return rc == CTL_EXIT_OK ? rc : fail(rc, "%s", err);
-}
-
-/* Borrowed string member, or NULL when absent or not a string. */
-static const char *jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-static long long jint(const json_t *o, const char *key)
-{
-    return (long long)json_integer_value(json_object_get(o, key));
-}
-
-/* Formats an RFC 3339 time (Z or an offset, optional fraction) as lpstat
- * does, in local time; "-" for none, the text itself when unparsable. */
-static const char *fmt_date(const char *rfc, char *buf, size_t len)
-{
-    struct tm tm = {0};
-    const char *p = rfc ? strptime(rfc, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    time_t t;
-
-    if (!rfc)
-        return "-";
-    if (p && *p == '.')
-        for (p++; isdigit((unsigned char)*p); p++)
-            ;
-    if (!p || !(p = strptime(p, "%z", &tm)) || *p)   /* glibc's %z takes Z, +hh:mm, +hhmm */
-        return rfc;
-    t = -tm.tm_gmtoff;   /* read first: timegm() resets it */
-    t += timegm(&tm);
-    return localtime_r(&t, &tm) && strftime(buf, len, "%a %b %e %H:%M:%S %Y", &tm) ? buf : rfc;
-}
-
-/* "a, b, c" from a JSON array of strings (or of {"code"} objects). */
-static void join_list(const json_t *a, const char *none, char *buf, size_t len)
-{
-    size_t i, used = 0;
-    json_t *v;
-
-    buf[0] = '\0';
-    json_array_foreach(a, i, v) {
-        const char *s = json_is_object(v) ? jstr(v, "code") : json_string_value(v);
-        if (s && used < len)
-            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", s);
-    }
-    if (!buf[0])
-        snprintf(buf, len, "%s", none);
+    int rc = ctl_api_call("GET", path, out, err, sizeof err);
+    return rc == CTL_EXIT_OK ? rc : ctl_fail(rc, "%s", err);
 }
 
 /* Adds a printer filter (NULL: all printers) to a read. */
@@ -271,7 +139,7 @@ static int sel_add(struct sel *s, const char *names)
     if (!names)
         s->all = true;
     else if ((size_t)snprintf(s->names + used, sizeof s->names - used, ",%s", names) >= sizeof s->names - used)
-        return fail(CTL_EXIT_USAGE, "too many printer names");
+        return ctl_fail(CTL_EXIT_USAGE, "too many printer names");
     return 0;
 }
 
@@ -291,93 +159,10 @@ static bool sel_match(const struct sel *s, const char *name)
     return s->all || list_has(s->names, name, strlen(name));
 }
 
-static void print_json(const json_t *j)
-{
-    json_dumpf(j, stdout, JSON_INDENT(2));
-    putchar('\n');
-}
-
-/* -r: "scheduler is running" with the daemon's warnings, or "not running". */
-static int show_health(void)
-{
-    char err[1024];
-    json_t *h, *w;
-    size_t i;
-    int rc = api_call("GET", "/v1/health", &h, err, sizeof err);
-
-    if (rc == CTL_EXIT_UNREACHABLE && !opt_json) {
-        puts("scheduler is not running");
-        return rc;
-    }
-    if (rc != CTL_EXIT_OK)
-        return fail(rc, "%s", err);
-    if (opt_json) {
-        print_json(h);
-    } else {
-        puts("scheduler is running");
-        if (!json_is_true(json_object_get(h, "ready")))
-            puts("\tnot ready yet (starting up)");
-        json_array_foreach(json_object_get(h, "warnings"), i, w)
-            if (json_string_value(w))
-                printf("\twarning: %s\n", json_string_value(w));
-    }
-    json_decref(h);
-    return CTL_EXIT_OK;
-}
-
-/* One -a line for printer p. */
-static void print_accepting(const json_t *p)
-{
-    char date[64];
-    const char *name = jstr(p, "name"), *since = fmt_date(jstr(p, "state_since"), date, sizeof date);
-
-    if (json_is_true(json_object_get(p, "accepting")))
-        printf("%s accepting requests since %s\n", name, since);
-    else
-        printf("%s not accepting requests since %s -\n\trejecting new jobs (copeesctl accept %s)\n",
-               name, since, name);
-}
-
-/* One -p entry for printer p: lpstat's line, then reasons and -l details. */
-static void print_printer(const json_t *p)
-{
-    char date[64], list[512];
-    const char *name = jstr(p, "name"), *state = jstr(p, "state");
-    const char *since = fmt_date(jstr(p, "state_since"), date, sizeof date);
-    bool enabled = json_is_true(json_object_get(p, "enabled"));
-    bool stopped = state && strcmp(state, "stopped") == 0;
-    json_t *pj = json_object_get(p, "printing_job");
-
-    join_list(json_object_get(p, "state_reasons"), "none", list, sizeof list);
-    if (!enabled || stopped) {
-        printf("printer %s disabled since %s -\n", name, since);
-        if (!enabled)
-            printf("\tdisabled in copeesd (copeesctl enable %s)\n", name);
-        if (stopped)
-            printf("\tstopped in CUPS: %s\n", list);
-    } else if (json_is_integer(pj)) {
-        printf("printer %s now printing %s-%lld.  enabled since %s\n", name, name,
-               (long long)json_integer_value(pj), since);
-    } else if (state && strcmp(state, "processing") == 0) {
-        printf("printer %s is busy.  enabled since %s\n", name, since);
-    } else if (state && strcmp(state, "idle") == 0) {
-        printf("printer %s is idle.  enabled since %s\n", name, since);
-    } else {
-        printf("printer %s state unknown (CUPS has not answered).  enabled since %s\n", name, since);
-    }
-    if (!opt_long)
-        return;
-    printf("\tQueue: %s\n\tAlerts: %s\n", jstr(p, "queue") ? jstr(p, "queue") : "-", list);
-    join_list(json_object_get(p, "media"), "-", list, sizeof list);
-    printf("\tMedia: %s\n\tColor: %s  Duplex: %s  ppm: %lld\n\tJobs in CUPS: %lld of at most %lld\n", list,
-           json_is_true(json_object_get(p, "color")) ? "yes" : "no",
-           json_is_true(json_object_get(p, "duplex")) ? "yes" : "no", jint(p, "ppm"),
-           jint(p, "jobs_active"), jint(p, "max_inflight"));
-}
-
 /* Fails with CTL_EXIT_NOT_FOUND naming the first printer of the comma
- * list that is not configured (as lpstat does); 0 when all are. */
-static int sel_check(const char *list, const json_t *printers)
+ * list that is not configured (as lpstat does); 0 when all are.  With
+ * jobs_too, "copees" (the jobs not routed yet) is a name too. */
+static int sel_check(const char *list, const json_t *printers, bool jobs_too)
 {
     for (size_t n; *list; list += n + (list[n] == ',')) {
         const char *name;
@@ -387,81 +172,65 @@ static int sel_check(const char *list, const json_t *printers)
         n = strcspn(list, ",");
         json_array_foreach(printers, i, p)
             found |= (name = jstr(p, "name")) && strlen(name) == n && strncmp(name, list, n) == 0;
+        found |= jobs_too && n == 6 && strncmp(list, "copees", 6) == 0;
         if (n && !found)
-            return fail(CTL_EXIT_NOT_FOUND, "no printer named '%.*s'", (int)n, list);
+            return ctl_fail(CTL_EXIT_NOT_FOUND, "no printer named '%.*s'", (int)n, list);
     }
     return 0;
 }
 
-/* -a and -p: GET /v1/printers, filtered. */
-static int show_printers(const struct sel *a, const struct sel *pr)
+/* -r: "scheduler is running" with the daemon's warnings; lpstat's "not
+ * running" line (and exit status 5) when nothing answers on the socket. */
+static int show_health(void)
 {
-    json_t *all, *printers, *p, *keep;
-    size_t i;
-    int rc = api_get("/v1/printers", &all);
+    char err[1024];
+    json_t *h;
+    int rc = ctl_api_call("GET", "/v1/health", &h, err, sizeof err);
 
+    if (rc == CTL_EXIT_UNREACHABLE && !opt_json) {
+        puts("scheduler is not running");
+        return ctl_fail(rc, "%s", err);
+    }
     if (rc != CTL_EXIT_OK)
-        return rc;
-    keep = json_array();
-    printers = json_object_get(all, "printers");
-    json_array_foreach(printers, i, p) {
-        const char *name = jstr(p, "name");
-        if (name && ((a->want && sel_match(a, name)) || (pr->want && sel_match(pr, name))))
-            json_array_append(keep, p);
-    }
-    if ((rc = sel_check(a->names, printers)) != 0 || (rc = sel_check(pr->names, printers)) != 0)
-        goto out;
-    if (opt_json) {
-        json_t *doc = json_pack("{s:O}", "printers", keep);
-        print_json(doc);
-        json_decref(doc);
-    } else {
-        if (a->want)
-            json_array_foreach(keep, i, p)
-                if (sel_match(a, jstr(p, "name")))
-                    print_accepting(p);
-        if (pr->want)
-            json_array_foreach(keep, i, p)
-                if (sel_match(pr, jstr(p, "name")))
-                    print_printer(p);
-    }
-out:
-    json_decref(keep);
-    json_decref(all);
-    return rc;
+        return ctl_fail(rc, "%s", err);
+    if (opt_json)
+        ctl_print_json(h);
+    else
+        ctl_print_health(h);
+    json_decref(h);
+    return CTL_EXIT_OK;
 }
 
-/* One job line, then with -l its details. */
-static void print_job(const json_t *j, const char *dest)
+/* -a and -p from the printer list. */
+static void show_printers(const json_t *printers)
 {
-    char id[128], date[64], list[512];
-    const char *order = jstr(j, "order"), *s;
+    json_t *p, *keep = json_array();
+    size_t i;
 
-    snprintf(id, sizeof id, "%s-%lld", dest, jint(j, "id"));
-    printf("%-23s %-13s %8lld   %s\n", id, order ? order : "-", jint(j, "bytes"),
-           fmt_date(jstr(j, "created_at"), date, sizeof date));
-    if (!opt_long)
-        return;
-    join_list(json_object_get(j, "state_reasons"), "none", list, sizeof list);
-    printf("\tStatus: %s\n\tAlerts: %s\n", jstr(j, "state") ? jstr(j, "state") : "-", list);
-    printf("\tpages: %lld  copies: %lld  media: %s\n", jint(j, "pages"), jint(j, "copies"),
-           jstr(j, "media") ? jstr(j, "media") : "-");
-    printf("\tdue: %s\n", fmt_date(jstr(j, "due"), date, sizeof date));
-    if (json_is_integer(json_object_get(j, "cups_job_id")))
-        printf("\tCUPS job: %lld\n", jint(j, "cups_job_id"));
-    s = jstr(j, "document");
-    printf("\tdocument: %s", s ? s : "-");
-    if (s && strcmp(s, "shredded") == 0 && jstr(j, "shredded_at"))
-        printf(" %s", fmt_date(jstr(j, "shredded_at"), date, sizeof date));
-    if (jstr(j, "complaint"))
-        printf("  complaint: %s", jstr(j, "complaint"));
-    putchar('\n');
-    if (jstr(j, "retain_until"))
-        printf("\tretain until: %s\n", fmt_date(jstr(j, "retain_until"), date, sizeof date));
+    json_array_foreach(printers, i, p) {
+        const char *name = jstr(p, "name");
+        if (name && ((sel_a.want && sel_match(&sel_a, name)) || (sel_p.want && sel_match(&sel_p, name))))
+            json_array_append(keep, p);
+    }
+    if (opt_json) {
+        json_t *doc = json_pack("{s:O}", "printers", keep);
+        ctl_print_json(doc);
+        json_decref(doc);
+    } else {
+        if (sel_a.want)
+            json_array_foreach(keep, i, p)
+                if (sel_match(&sel_a, jstr(p, "name")))
+                    ctl_print_accepting(p);
+        if (sel_p.want)
+            json_array_foreach(keep, i, p)
+                if (sel_match(&sel_p, jstr(p, "name")))
+                    ctl_print_printer(p, opt_long);
+    }
+    json_decref(keep);
 }
 
 /* -o: every page of GET /v1/jobs?which=..., filtered by printer. */
-static int show_jobs(const struct sel *o, const char *which)
+static int show_jobs(const char *which)
 {
     json_t *keep = json_array(), *page, *j, *next;
     char path[256];
@@ -476,14 +245,12 @@ static int show_jobs(const struct sel *o, const char *which)
         if ((rc = api_get(path, &page)) != CTL_EXIT_OK)
             break;
         json_array_foreach(json_object_get(page, "jobs"), i, j) {
-            const char *printer = jstr(j, "printer");
-            const char *dest = printer && *printer ? printer : "copees";
-            if (!sel_match(o, dest))
+            if (!sel_match(&sel_o, ctl_job_dest(j)))
                 continue;
             if (opt_json)
                 json_array_append(keep, j);
             else
-                print_job(j, dest);
+                ctl_print_job(j, opt_long);
         }
         next = json_object_get(page, "next");
         long long nx = json_is_integer(next) ? (long long)json_integer_value(next) : 0;
@@ -491,17 +258,44 @@ static int show_jobs(const struct sel *o, const char *which)
         if (!nx)
             break;
         if (nx <= after) {
-            rc = fail(CTL_EXIT_ERROR, "copeesd's job list does not advance (next=%lld)", nx);
+            rc = ctl_fail(CTL_EXIT_ERROR, "copeesd's job list does not advance (next=%lld)", nx);
             break;
         }
         after = nx;
     }
     if (rc == CTL_EXIT_OK && opt_json) {
         json_t *doc = json_pack("{s:O, s:n}", "jobs", keep, "next");
-        print_json(doc);
+        ctl_print_json(doc);
         json_decref(doc);
     }
     json_decref(keep);
+    return rc;
+}
+
+/* Every read asked for, in lpstat -t's order. */
+static int run_reads(void)
+{
+    json_t *all = NULL, *printers = NULL;
+    int rc = CTL_EXIT_OK;
+    bool named = sel_a.names[0] || sel_p.names[0] || sel_o.names[0];
+
+    if (want_r && (rc = show_health()) != CTL_EXIT_OK)
+        return rc;
+    if (sel_a.want || sel_p.want || named) {
+        if ((rc = api_get("/v1/printers", &all)) != CTL_EXIT_OK)
+            return rc;
+        printers = json_object_get(all, "printers");
+        if ((rc = sel_check(sel_a.names, printers, false)) != 0
+            || (rc = sel_check(sel_p.names, printers, false)) != 0
+            || (rc = sel_check(sel_o.names, printers, true)) != 0)
+            goto out;
+    }
+    if (sel_a.want || sel_p.want)
+        show_printers(printers);
+    if (sel_o.want)
+        rc = show_jobs(opt_which ? opt_which : "not-completed");
+out:
+    json_decref(all);
     return rc;
 }
 
@@ -520,29 +314,33 @@ static bool job_id_parse(const char *s, char *out, size_t len)
 /* Runs one action on one target; prints the answer with --json. */
 static int run_one(const struct command *c, const char *target, const char *printer)
 {
-    char id[32], path[1024], err[1024], *e1, *e2;
+    char id[32], path[1024], err[1024], *e1, *e2, *e3 = NULL;
     json_t *ans;
     bool ok;
     int rc;
 
     if (c->args != ARG_PRINTERS && !job_id_parse(target, id, sizeof id))
-        return fail(CTL_EXIT_USAGE, "%s: not a job id: '%s'", c->name, target);
+        return ctl_fail(CTL_EXIT_USAGE, "%s: not a job id: '%s'", c->name, target);
     if (!*target || (printer && !*printer))
-        return fail(CTL_EXIT_USAGE, "%s: empty printer name", c->name);
-    e1 = curl_easy_escape(curl, c->args == ARG_PRINTERS ? target : id, 0);
-    e2 = curl_easy_escape(curl, printer ? printer : "", 0);
-    if ((ok = e1 && e2))
-        snprintf(path, sizeof path, "/v1/%s/%s%s%s", c->args == ARG_PRINTERS ? "printers" : "jobs",
-                 e1, c->tail, e2);
-    curl_free(e1);
-    curl_free(e2);
+        return ctl_fail(CTL_EXIT_USAGE, "%s: empty printer name", c->name);
+    e1 = ctl_escape(c->args == ARG_PRINTERS ? target : id);
+    e2 = ctl_escape(printer ? printer : "");
+    if (opt_reason)
+        e3 = ctl_escape(opt_reason);
+    if ((ok = e1 && e2 && (e3 || !opt_reason)))
+        snprintf(path, sizeof path, "/v1/%s/%s%s%s%s%s", c->args == ARG_PRINTERS ? "printers" : "jobs",
+                 e1, c->tail, e2, e3 ? "?reason=" : "", e3 ? e3 : "");
+    free(e1);
+    free(e2);
+    free(e3);
     if (!ok)
-        return fail(CTL_EXIT_ERROR, "out of memory");
-    rc = api_call(c->method, path, &ans, err, sizeof err);
+        return ctl_fail(CTL_EXIT_ERROR, "out of memory");
+    rc = ctl_api_call(c->method, path, &ans, err, sizeof err);
     if (rc != CTL_EXIT_OK)
-        return fail(rc, "%s", err);
+        return ctl_fail(rc, "%s%s%s %s%s%s: %s", c->name, c->sub ? " " : "", c->sub ? c->sub : "",
+                        target, printer ? " " : "", printer ? printer : "", err);
     if (opt_json)
-        print_json(ans);
+        ctl_print_json(ans);
     json_decref(ans);
     return CTL_EXIT_OK;
 }
@@ -560,13 +358,15 @@ static int run_command(int argc, char **argv)
             c = &commands[i];
     if (!c) {
         if (strcmp(argv[0], "complaint") == 0)
-            return fail(CTL_EXIT_USAGE, "complaint: say open or close");
-        return fail(CTL_EXIT_USAGE, "unknown command '%s'", argv[0]);
+            return ctl_fail(CTL_EXIT_USAGE, "complaint: say open or close");
+        return ctl_fail(CTL_EXIT_USAGE, "unknown command '%s'", argv[0]);
     }
+    if (opt_reason && !c->reason)   /* -r before a complaint's "open", say */
+        return ctl_fail(CTL_EXIT_USAGE, "%s takes no -r (a reason is for disable and reject)", c->name);
     first = c->sub ? 2 : 1;
     if (c->args == ARG_MOVE ? argc - first != 2 : argc - first < 1)
-        return fail(CTL_EXIT_USAGE, "usage: copeesctl %s%s%s %s", c->name, c->sub ? " " : "",
-                    c->sub ? c->sub : "", arg_syntax(c));
+        return ctl_fail(CTL_EXIT_USAGE, "usage: copeesctl %s%s%s %s", c->name, c->sub ? " " : "",
+                        c->sub ? c->sub : "", arg_syntax(c));
     if (c->args == ARG_MOVE)
         return run_one(c, argv[first], argv[first + 1]);
     for (int i = first; i < argc; i++) {
@@ -594,14 +394,65 @@ static const char *opt_arg(const char **opt, int argc, char **argv, int *i, bool
     return a;
 }
 
+/* Whether word names a command that takes -r REASON. */
+static bool takes_reason(const char *word)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (commands[i].reason && strcmp(commands[i].name, word) == 0)
+            return true;
+    return false;
+}
+
+/* One cluster of single-letter options (a without its '-'); 0 to go on,
+ * else the exit code (-1: --help was printed). */
+static int parse_cluster(const char *a, int argc, char **argv, int *i, const char *cmd, bool *reads)
+{
+    const char *arg;
+
+    for (const char *o = a; *o; o++) {
+        char c = *o;
+        struct sel *s = c == 'a' ? &sel_a : c == 'p' ? &sel_p : c == 'o' ? &sel_o : NULL;
+        if (c == 'r' && cmd && takes_reason(cmd)) {
+            if (!(arg = opt_arg(&o, argc, argv, i, false)))
+                return ctl_fail(CTL_EXIT_USAGE, "option -r needs a reason");
+            opt_reason = arg;
+            continue;
+        }
+        if (c == 'r' && cmd)
+            return ctl_fail(CTL_EXIT_USAGE, "%s takes no -r (a reason is for disable and reject)", cmd);
+        *reads |= c != 'S';
+        if (s) {
+            if (sel_add(s, opt_arg(&o, argc, argv, i, true)) != 0)
+                return CTL_EXIT_USAGE;
+        } else if (c == 'S' || c == 'W') {
+            if (!(arg = opt_arg(&o, argc, argv, i, false)))
+                return ctl_fail(CTL_EXIT_USAGE, "option -%c needs an argument", c);
+            *(c == 'S' ? &sock_path : &opt_which) = arg;
+        } else if (c == 'l') {
+            opt_long = true;
+        } else if (c == 'r' || c == 't') {
+            want_r = true;
+            if (c == 't')   /* -t is -r -a -p -o */
+                sel_add(&sel_a, NULL), sel_add(&sel_p, NULL), sel_add(&sel_o, NULL);
+        } else if (c == 'h') {
+            print_help();
+            return -1;
+        } else {
+            return ctl_fail(CTL_EXIT_USAGE, "unknown option '-%c'", c);
+        }
+    }
+    return 0;
+}
+
 /* Reads the command line into the globals and cmd; returns -1 to go on,
  * else the exit code. */
 static int parse_args(int argc, char **argv, char **cmd, int *ncmd)
 {
     bool reads = false;
+    int rc;
 
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *arg;
+        const char *a = argv[i];
         if (strcmp(a, "--json") == 0) {
             opt_json = true;
         } else if (strcmp(a, "--help") == 0) {
@@ -616,41 +467,18 @@ static int parse_args(int argc, char **argv, char **cmd, int *ncmd)
         } else if (a[0] != '-' || !a[1]) {
             cmd[(*ncmd)++] = argv[i];
         } else if (a[1] == '-') {
-            return fail(CTL_EXIT_USAGE, "unknown option '%s'", a);
-        } else {
-            for (const char *o = a + 1; *o; o++) {
-                char c = *o;
-                struct sel *s = c == 'a' ? &sel_a : c == 'p' ? &sel_p : c == 'o' ? &sel_o : NULL;
-                reads |= c != 'S';
-                if (s) {
-                    if (sel_add(s, opt_arg(&o, argc, argv, &i, true)) != 0)
-                        return CTL_EXIT_USAGE;
-                } else if (c == 'S' || c == 'W') {
-                    if (!(arg = opt_arg(&o, argc, argv, &i, false)))
-                        return fail(CTL_EXIT_USAGE, "option -%c needs an argument", c);
-                    *(c == 'S' ? &sock_path : &opt_which) = arg;
-                } else if (c == 'l') {
-                    opt_long = true;
-                } else if (c == 'r' || c == 't') {
-                    want_r = true;
-                    if (c == 't')   /* -t is -r -a -p -o */
-                        sel_add(&sel_a, NULL), sel_add(&sel_p, NULL), sel_add(&sel_o, NULL);
-                } else if (c == 'h') {
-                    print_help();
-                    return CTL_EXIT_OK;
-                } else {
-                    return fail(CTL_EXIT_USAGE, "unknown option '-%c'", c);
-                }
-            }
+            return ctl_fail(CTL_EXIT_USAGE, "unknown option '%s'", a);
+        } else if ((rc = parse_cluster(a + 1, argc, argv, &i, *ncmd ? cmd[0] : NULL, &reads)) != 0) {
+            return rc < 0 ? CTL_EXIT_OK : rc;
         }
     }
     if (*ncmd && reads)
-        return fail(CTL_EXIT_USAGE, "'%s' cannot be combined with -o, -p, -a, -r, -t, -l or -W", cmd[0]);
+        return ctl_fail(CTL_EXIT_USAGE, "'%s' cannot be combined with -o, -p, -a, -r, -t, -l or -W", cmd[0]);
     if (opt_which && strcmp(opt_which, "completed") && strcmp(opt_which, "not-completed")
         && strcmp(opt_which, "all"))
-        return fail(CTL_EXIT_USAGE, "-W takes completed, not-completed or all");
+        return ctl_fail(CTL_EXIT_USAGE, "-W takes completed, not-completed or all");
     if (opt_which && !sel_o.want && (want_r || sel_a.want || sel_p.want))
-        return fail(CTL_EXIT_USAGE, "-W applies to -o");
+        return ctl_fail(CTL_EXIT_USAGE, "-W applies to -o");
     if (!sel_o.want && !want_r && !sel_a.want && !sel_p.want && !*ncmd)
         sel_add(&sel_o, NULL);   /* lpstat with no arguments lists jobs */
     return -1;
@@ -669,23 +497,12 @@ int main(int argc, char **argv)
     if (!sock_path)
         sock_path = COPEES_SOCKET_DEFAULT;
     if (!*sock_path || strlen(sock_path) >= sizeof ((struct sockaddr_un *)0)->sun_path)
-        return fail(CTL_EXIT_USAGE, "socket path '%s' is empty or too long", sock_path);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(curl = curl_easy_init()))
-        return fail(CTL_EXIT_ERROR, "cannot initialise libcurl");
-    rc = CTL_EXIT_OK;
-    if (ncmd) {
-        rc = run_command(ncmd, cmd);
-    } else {
-        if (want_r)
-            rc = show_health();
-        if (rc == CTL_EXIT_OK && (sel_a.want || sel_p.want))
-            rc = show_printers(&sel_a, &sel_p);
-        if (rc == CTL_EXIT_OK && sel_o.want)
-            rc = show_jobs(&sel_o, opt_which ? opt_which : "not-completed");
-    }
-    curl_easy_cleanup(curl);
-    curl_global_cleanup();
+        return ctl_fail(CTL_EXIT_USAGE, "socket path '%s' is empty or too long", sock_path);
+    if (ctl_http_open(sock_path) < 0)
+        return ctl_fail(CTL_EXIT_ERROR, "cannot initialise libcurl");
+    rc = ncmd ? run_command(ncmd, cmd) : run_reads();
+    ctl_http_close();
     if (fflush(stdout) == EOF && rc == CTL_EXIT_OK)
-        rc = fail(CTL_EXIT_ERROR, "cannot write the output: %s", strerror(errno));
+        rc = ctl_fail(CTL_EXIT_ERROR, "cannot write the output: %s", strerror(errno));
     return rc;
 }
