@@ -125,4 +125,28 @@ out=$(api POST "/v1/jobs/$E3/shred")
 like "erasure of a job in CUPS: 200, canceled, shredded" "$out" '"state":"canceled".*"document":"shredded"|"document":"shredded".*"state":"canceled"'
 check "CUPS holds no document file of it" bash -c "! ls '$T/cups/spool' | grep -q '^d0*$cid-'"
 like "erasure of an unknown job: 404" "$(api POST /v1/jobs/99999/shred)" 'HTTP 404$'
+echo 0 > "$T/slow"
+
+# --- the same through copeesctl (longer windows: no race with the clock)
+stop_copeesd
+COMPLAINT_WINDOW=60s RETENTION_EXTRA="complaint_max = 120s
+max_retention = 300s" write_conf
+start_copeesd
+ctl() { "$COPEESCTL" -S "$SOCK" "$@"; }
+K=$(printed_job ORD-CTL)
+is "a job prints for the copeesctl checks" "$(job_field "$K" .state)" printed
+ctl reprint "$K" > /dev/null; is "copeesctl reprint: exit 0" "$?" 0
+check "... it prints again" wait_until 90 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/jobs/$K | jq -e '.state == \"printed\" and .reprints == 1'"
+ctl delivered "$K" > /dev/null; is "copeesctl delivered: exit 0" "$?" 0
+check "... delivered_at is set" bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$K | jq -r .delivered_at)\" != null ]"
+ctl complaint open "$K" > /dev/null; is "copeesctl complaint open: exit 0" "$?" 0
+is "... the complaint is open" "$(job_field "$K" .complaint)" open
+like "copeesctl -l shows the complaint" "$(ctl -l -W all -o)" 'omplaint.*open'
+ctl complaint close "$K" > /dev/null; is "copeesctl complaint close: exit 0" "$?" 0
+ctl complaint close "$K" 2> "$T/err"; is "closing it again: exit 6 (conflict)" "$?" 6
+ctl shred "$K" > /dev/null; is "copeesctl shred: exit 0" "$?" 0
+is "... the document is shredded" "$(job_field "$K" .document)" shredded
+ctl reprint "$K" 2> "$T/err"; is "copeesctl reprint of a shredded document: exit 6" "$?" 6
+like "... saying why on stderr" "$(cat "$T/err")" 'shredded'
+ctl delivered 99999 2> /dev/null; is "copeesctl delivered of an unknown job: exit 3" "$?" 3
 done_testing
