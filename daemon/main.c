@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <event2/event.h>
+#include <glib.h>
 #include <event2/thread.h>
 
 #include "api.h"
@@ -110,26 +111,17 @@ static int make_socket(const struct conf *c)
 
 /* ------------------------------------------------------------ recovery */
 
-struct names { char **v; size_t n; };
-
+/* Names of the documents the store knows (a set: 100,000 jobs must not
+ * cost 100,000 x 100,000 comparisons at startup). */
 static int collect_name(const struct job *j, void *arg)
 {
-    struct names *nm = arg;
-    char **v = realloc(nm->v, (nm->n + 1) * sizeof *v);
-    if (!v)
-        fatal("out of memory");
-    nm->v = v;
-    nm->v[nm->n++] = strdup(j->doc_name);
+    g_hash_table_add((GHashTable *)arg, g_strdup(j->doc_name));
     return 0;
 }
 
 static bool name_known(const char *name, void *arg)
 {
-    struct names *nm = arg;
-    for (size_t i = 0; i < nm->n; i++)
-        if (nm->v[i] && strcmp(nm->v[i], name) == 0)
-            return true;
-    return false;
+    return g_hash_table_contains((GHashTable *)arg, name);
 }
 
 static int check_lost(const struct job *cj, void *arg)
@@ -162,16 +154,14 @@ static int check_lost(const struct job *cj, void *arg)
 /* Local reconciliation before READY (see DESIGN: Startup). */
 static void recover(void)
 {
-    struct names nm = {0};
+    GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;
-    store_jobs_query(D.store, &f, collect_name, &nm);
-    int n = spool_recover(D.spool, name_known, &nm, D.conf->shred_passes);
+    store_jobs_query(D.store, &f, collect_name, names);
+    int n = spool_recover(D.spool, name_known, names, D.conf->shred_passes);
     if (n > 0)
         log_info("startup: shredded %d unacknowledged file%s", n, n == 1 ? "" : "s");
-    for (size_t i = 0; i < nm.n; i++)
-        free(nm.v[i]);
-    free(nm.v);
+    g_hash_table_destroy(names);
     store_jobs_query(D.store, &f, check_lost, NULL);
 }
 
