@@ -352,35 +352,37 @@ static int send_document(struct cups_op *op, int id, int fd, const char *docname
     return 0;
 }
 
-/* SUBMIT: Create-Job with the ticket, then the document in one
- * Send-Document; on failure after Create-Job, cancel and purge.  Create-Job
- * is our own request, not cupsCreateJob(): that one first looks the queue
- * up with cupsGetNamedDest (which reads the user's lpoptions files and
- * turns "no such queue" into "internal error: No such file or directory")
- * and queries the printer, three round trips where one does. */
-static enum res op_submit(struct cups_op *op)
+/* One CUPS job: Create-Job with the ticket, then the document fd in one
+ * Send-Document; on failure after Create-Job, cancel and purge it.
+ * Create-Job is our own request, not cupsCreateJob(): that one first looks
+ * the queue up with cupsGetNamedDest (which reads the user's lpoptions
+ * files and turns "no such queue" into "internal error: No such file or
+ * directory") and queries the printer, three round trips where one does.
+ * main: the job's own document (fault points, refusal, substitutions are
+ * about it).  *id_out: the CUPS job id on RES_OK. */
+static enum res one_job(struct cups_op *op, const char *name, int copies, const char *media,
+                        const char *sides, const char *color, int fd, const char *docname,
+                        bool main, int *id_out)
 {
     cups_option_t *opts = NULL;
     int nopts = 0, id;
-    int fd = op->doc_fd;
-    enum res r = RES_FAIL;
-    char docname[64], uri[HTTP_MAX_URI], resource[160];
+    enum res r;
+    char uri[HTTP_MAX_URI], resource[160];
     ipp_t *resp;
 
-    op->doc_fd = -1;
-    op->cups_job_id = 0;
-    if (op->copies > 0)
-        nopts = cupsAddIntegerOption("copies", op->copies, nopts, &opts);
-    if (op->media[0])
-        nopts = cupsAddOption("media", op->media, nopts, &opts);
-    if (op->sides[0])
-        nopts = cupsAddOption("sides", op->sides, nopts, &opts);
-    if (op->color[0])
-        nopts = cupsAddOption("print-color-mode", op->color, nopts, &opts);
+    *id_out = 0;
+    if (copies > 0)
+        nopts = cupsAddIntegerOption("copies", copies, nopts, &opts);
+    if (media[0])
+        nopts = cupsAddOption("media", media, nopts, &opts);
+    if (sides[0])
+        nopts = cupsAddOption("sides", sides, nopts, &opts);
+    if (color[0])
+        nopts = cupsAddOption("print-color-mode", color, nopts, &opts);
     printer_uri(uri, sizeof uri, op->queue);
     snprintf(resource, sizeof resource, "/printers/%s", op->queue);
     ipp_t *req = request_new(IPP_OP_CREATE_JOB, "printer-uri", uri);
-    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "job-name", NULL, op->job_name);
+    ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "job-name", NULL, name);
     cupsEncodeOptions2(req, nopts, opts, IPP_TAG_JOB);
     cupsFreeOptions(nopts, opts);
     r = request_do(op, req, resource, "Create-Job", &resp);
@@ -391,56 +393,83 @@ static enum res op_submit(struct cups_op *op)
                       st != IPP_STATUS_ERROR_NOT_ACCEPTING_JOBS &&
                       st != IPP_STATUS_ERROR_FORBIDDEN && st != IPP_STATUS_ERROR_NOT_AUTHORIZED &&
                       st != IPP_STATUS_ERROR_NOT_AUTHENTICATED;
-        goto out;
+        return r;
     }
-    unsupported_names(resp, op->substituted, sizeof op->substituted);
+    if (main)
+        unsupported_names(resp, op->substituted, sizeof op->substituted);
     ipp_attribute_t *a = ippFindAttribute(resp, "job-id", IPP_TAG_INTEGER);
     id = a ? ippGetInteger(a, 0) : 0;
     ippDelete(resp);
     if (id <= 0) {
         xstrlcpy(op->error, "Create-Job: no job-id in the answer", sizeof op->error);
-        r = RES_FAIL;
-        goto out;
+        return RES_FAIL;
     }
-    r = RES_FAIL;
-
-    fault_point("crash-after-create-job");
-    if (op->cover_fd >= 0) {
-        snprintf(docname, sizeof docname, "copees-%lld-cover.pdf", (long long)op->job_id);
-        if (send_document(op, id, op->cover_fd, docname, false) < 0)
-            goto undo;
+    if (main)
+        fault_point("crash-after-create-job");
+    if (send_document(op, id, fd, docname, true) == 0) {
+        if (main)
+            fault_point("crash-after-send");
+        *id_out = id;
+        return RES_OK;
     }
-    snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
-    if (send_document(op, id, fd, docname, true) < 0)
-        goto undo;
-    fault_point("crash-after-send");
-    op->cups_job_id = id;
-    r = RES_OK;
-    goto out;
-
-undo:
     /* The connection may be mid-request: never finish it, start afresh.
      * A cupsd that stopped answering gets no second wait for the cancel. */
     r = link_broken() ? RES_BROKEN : RES_FAIL;
     link_close();
-    {
-        char err[sizeof op->error], cerr[64];
-        enum res c = RES_BROKEN;
-        xstrlcpy(err, op->error, sizeof err);
-        if (!timed_out && link_connect(cerr, sizeof cerr) == 0)
-            c = cancel_purge(op, id);
-        if (c == RES_BROKEN)
-            r = RES_BROKEN;
-        if (c == RES_OK) {
-            log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: CUPS job %d canceled and purged", id);
-        } else {
+    char err[sizeof op->error], cerr[64];
+    enum res c = RES_BROKEN;
+    xstrlcpy(err, op->error, sizeof err);
+    if (!timed_out && link_connect(cerr, sizeof cerr) == 0)
+        c = cancel_purge(op, id);
+    if (c == RES_BROKEN)
+        r = RES_BROKEN;
+    if (c == RES_OK) {
+        log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: CUPS job %d canceled and purged", id);
+    } else {
+        if (main)
             op->cups_job_id = id;
-            log_job(LOG_LVL_WARN, op->job_id, NULL,
-                    "cupslink: CUPS job %d left waiting for its document: %s", id, op->error);
-        }
-        xstrlcpy(op->error, err, sizeof op->error);
+        log_job(LOG_LVL_WARN, op->job_id, NULL,
+                "cupslink: CUPS job %d left waiting for its document: %s", id, err);
     }
-out:
+    xstrlcpy(op->error, err, sizeof op->error);
+    return r;
+}
+
+/* SUBMIT: the cover sheet first when there is one (its own one-page CUPS
+ * job, named <job_name>-cover, right before the job in the queue's FIFO),
+ * then the job.  A multi-document job would be the natural home for a
+ * cover sheet, but CUPS concatenates the filtered documents of a job into
+ * one stream for an IPP printer: a PDF printer then sees only the last
+ * PDF (measured with CUPS 2.4.2 and ippeveprinter).  If the job cannot be
+ * sent, its cover sheet is canceled and purged too. */
+static enum res op_submit(struct cups_op *op)
+{
+    int fd = op->doc_fd, id = 0;
+    enum res r = RES_OK;
+    char name[80], docname[64];
+
+    op->doc_fd = -1;
+    op->cups_job_id = op->cover_job_id = 0;
+    if (op->cover_fd >= 0) {
+        snprintf(name, sizeof name, "%s-cover", op->job_name);
+        snprintf(docname, sizeof docname, "copees-%lld-cover.pdf", (long long)op->job_id);
+        r = one_job(op, name, 1, op->media, "one-sided", "monochrome", op->cover_fd, docname,
+                    false, &op->cover_job_id);
+    }
+    if (r == RES_OK) {
+        snprintf(docname, sizeof docname, "copees-%lld.pdf", (long long)op->job_id);
+        r = one_job(op, op->job_name, op->copies, op->media, op->sides, op->color, fd, docname,
+                    true, &id);
+        if (r == RES_OK)
+            op->cups_job_id = id;
+        else if (op->cover_job_id) {
+            char err[sizeof op->error];
+            xstrlcpy(err, op->error, sizeof err);
+            if (r != RES_BROKEN && cancel_purge(op, op->cover_job_id) == RES_OK)
+                op->cover_job_id = 0;
+            xstrlcpy(op->error, err, sizeof op->error);
+        }
+    }
     if (fd >= 0)
         close(fd);
     return r;
@@ -481,12 +510,15 @@ static enum res op_job_state(struct cups_op *op)
 static enum res op_printer(struct cups_op *op)
 {
     static const char *const want[] = {"printer-state", "printer-state-reasons",
-                                       "printer-is-accepting-jobs"};
+                                       "printer-is-accepting-jobs", "printer-state-message",
+                                       "media-supported", "sides-supported",
+                                       "print-color-mode-supported"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
 
     op->pstate = 0;
-    op->preasons[0] = '\0';
+    op->preasons[0] = op->pmessage[0] = '\0';
+    op->media_sup[0] = op->sides_sup[0] = op->color_sup[0] = '\0';
     op->accepting = false;
     printer_uri(uri, sizeof uri, op->queue);
     ipp_t *req = request_new(IPP_OP_GET_PRINTER_ATTRIBUTES, "printer-uri", uri);
@@ -501,6 +533,15 @@ static enum res op_printer(struct cups_op *op)
                   sizeof op->preasons);
     a = ippFindAttribute(resp, "printer-is-accepting-jobs", IPP_TAG_BOOLEAN);
     op->accepting = a && ippGetBoolean(a, 0);
+    a = ippFindAttribute(resp, "printer-state-message", IPP_TAG_TEXT);
+    xstrlcpy(op->pmessage, a && ippGetString(a, 0, NULL) ? ippGetString(a, 0, NULL) : "",
+             sizeof op->pmessage);
+    join_keywords(ippFindAttribute(resp, "media-supported", IPP_TAG_ZERO), op->media_sup,
+                  sizeof op->media_sup);
+    join_keywords(ippFindAttribute(resp, "sides-supported", IPP_TAG_KEYWORD), op->sides_sup,
+                  sizeof op->sides_sup);
+    join_keywords(ippFindAttribute(resp, "print-color-mode-supported", IPP_TAG_KEYWORD),
+                  op->color_sup, sizeof op->color_sup);
     ippDelete(resp);
     return RES_OK;
 }
@@ -551,7 +592,8 @@ static enum res op_list(struct cups_op *op)
                 char *end;
                 if (v && strncmp(v, op->job_name, plen) == 0) {
                     long long id = strtoll(v + plen, &end, 10);
-                    match = id > 0 && *end == '\0';
+                    f.cover = strcmp(end, "-cover") == 0;
+                    match = id > 0 && (*end == '\0' || f.cover);
                     f.job_id = id;
                 }
             }

@@ -32,6 +32,7 @@ struct cups_found {
     int64_t job_id;            /* ours, parsed from the job-name */
     enum cups_jstate jstate;
     int documents;             /* number-of-documents */
+    bool cover;                /* a cover sheet job (job-name ends in -cover) */
     char jreasons[128];
 };
 
@@ -42,11 +43,13 @@ struct cups_op {
     /* SUBMIT in */
     char job_name[64];         /* copees-<instance>-<id>; LIST: the prefix */
     int doc_fd;                /* open O_RDONLY document; cupslink closes it */
-    int cover_fd;              /* optional first document (cover sheet), or -1 */
+    int cover_fd;              /* optional cover sheet, or -1: sent as its own
+                                * CUPS job "<job_name>-cover" just before */
     int copies;
     char media[64], sides[24], color[16];
     /* SUBMIT out; JOB_STATE / PURGE in */
     int cups_job_id;
+    int cover_job_id;          /* SUBMIT out: the cover sheet's CUPS job, 0 = none */
     /* SUBMIT out: CUPS refused the job for what it asks (an IPP client
      * error such as attributes-or-values-not-supported): retrying cannot
      * help.  substituted: attributes CUPS said it ignored or changed
@@ -64,6 +67,10 @@ struct cups_op {
     int pstate;                /* printer-state: 3 idle, 4 processing, 5 stopped */
     char preasons[256];        /* printer-state-reasons, comma-separated */
     bool accepting;            /* printer-is-accepting-jobs */
+    char pmessage[256];        /* printer-state-message */
+    char media_sup[2048];      /* media-supported, comma-separated */
+    char sides_sup[128];       /* sides-supported */
+    char color_sup[128];       /* print-color-mode-supported */
     /* SETTINGS out: PreserveJobFiles is on (files of finished jobs are kept) */
     bool keeps_files;
     char keeps_setting[64];    /* its value as cupsd.conf has it */

@@ -222,8 +222,10 @@ void jobctl_move(struct http_req *req, int64_t id)
         return;
     }
     const char *msg, *code = sched_move_refusal(&j, printer, &msg);
-    if (code) {
-        http_respond_error(req, strcmp(code, "no-such-printer") == 0 ? 404 : 409, code, "%s", msg);
+    if (code && strcmp(code, "no-such-printer") == 0) {
+        http_respond_error(req, 404, code, "There is no printer %s.", printer);
+    } else if (code) {
+        http_respond_error(req, 409, code, "%s", msg);
     } else if (sched_busy(id)) {
         http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
     } else if (j.state == JOB_STATE_QUEUED || j.state == JOB_STATE_SENT) {

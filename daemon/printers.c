@@ -4,13 +4,19 @@
  * Design notes: a printer is available when our switches allow it and
  * CUPS reports it idle or processing, accepting, with no reason that
  * stops printing.  CUPS and IPP printers suffix reasons with -error,
- * -warning or -report: a -warning still prints; media-empty, toner-empty,
- * jams, open doors, paused and the like block; connecting-to-device,
- * offline and timed-out block only once they have lasted five polls (every
- * job starts with a short connecting-to-device).  Our switches act on our
+ * -warning or -report: media-empty, toner-empty, jams, open doors, paused
+ * and the like block whatever the suffix (CUPS reports an empty tray as
+ * media-empty-warning while a job waits for paper); any other -error
+ * blocks; other warnings and reports do not.  Signs of an unreachable
+ * printer -- connecting-to-device, offline, timed-out, or CUPS's ipp
+ * backend saying the printer "may not exist or is unavailable" / "is not
+ * responding" in printer-state-message (it retries forever and clears its
+ * reasons at once) -- block once they have lasted five polls (every job
+ * starts with a short connecting-to-device).  Our switches act on our
  * routing, never on CUPS's queues, and survive restarts in
  * state_dir/printers.json (written atomically).
  */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -77,12 +83,12 @@ static bool reason_blocks(const char *kw, bool *slow)
     xstrlcpy(base, kw, sizeof base);
     size_t n = strlen(base);
     bool error = false;
+    bool warning = false;
     const char *sfx[] = {"-error", "-warning", "-report"};
     for (int i = 0; i < 3; i++) {
         size_t l = strlen(sfx[i]);
         if (n > l && strcmp(base + n - l, sfx[i]) == 0) {
-            if (i == 1)
-                return false;
+            warning = i == 1;
             error = i == 0;
             base[n - l] = '\0';
             break;
@@ -93,10 +99,26 @@ static bool reason_blocks(const char *kw, bool *slow)
             *slow = true;
             return false;
         }
+    /* CUPS reports a printer's media-empty as media-empty-warning while a
+     * job waits for paper: these block whatever their severity */
     for (int i = 0; hard[i]; i++)
         if (strcmp(base, hard[i]) == 0)
             return true;
+    (void)warning;
     return error;
+}
+
+bool printer_unreachable_sign(const struct printer *p)
+{
+    static const char *const msgs[] = {"unavailable", "not responding", "not exist",
+                                       "unable to connect", "offline", NULL};
+    if (strstr(p->preasons, "connecting-to-device") || strstr(p->preasons, "offline") ||
+        strstr(p->preasons, "timed-out"))
+        return true;
+    for (int i = 0; msgs[i]; i++)
+        if (strcasestr(p->pmessage, msgs[i]))
+            return true;
+    return false;
 }
 
 bool printer_available(const struct printer *p)
@@ -168,9 +190,9 @@ json_t *printer_json(const struct printer *p)
         if (strcmp(t, "none") != 0)
             json_array_append_new(reasons, json_string(t));
     return json_pack(
-        "{s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:s?, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:b, s:i}",
+        "{s:s, s:s, s:s, s:o, s:s, s:b, s:b, s:b, s:s?, s:s, s:o, s:o, s:b, s:b, s:i, s:i, s:b, s:i}",
         "name", p->name, "queue", p->cp->queue, "state", pstate_name(p->pstate),
-        "state_reasons", reasons, "enabled", p->enabled, "accepting", p->accepting,
+        "state_reasons", reasons, "state_message", p->pmessage, "enabled", p->enabled, "accepting", p->accepting,
         "available", printer_available(p), "reason", p->why[0] ? p->why : NULL,
         "state_since", time_rfc3339(p->since, since, sizeof since),
         "printing_job", p->printing_job ? json_integer(p->printing_job) : json_null(),

@@ -27,7 +27,9 @@ struct printer {
     int pstate;                      /* printer-state; 0 = unknown / no such queue */
     char preasons[256];
     bool cups_accepting;
-    int64_t blocked_since;           /* mono ms a connecting/offline reason was first seen */
+    char pmessage[256];              /* printer-state-message */
+    char media_sup[2048], sides_sup[128], color_sup[128];  /* what the CUPS queue supports */
+    int64_t blocked_since;           /* mono ms a connecting/offline sign was first seen */
     bool was_available;
     bool listed;                     /* reconciliation listed its CUPS queue */
     bool polling;
@@ -88,5 +90,11 @@ void track_withdraw_waiting(struct printer *p, const char *why);
 void track_note_cups(const struct cups_op *op);
 /* Purge CUPS job cups_id (ours: job_id), logging the outcome. */
 void track_purge(int64_t job_id, int cups_id);
+/* Follow cover sheet job cover_id of our job job_id (CUPS job main_id):
+ * purged once it is done, or once the job left CUPS. */
+void track_cover(int64_t job_id, int main_id, int cover_id);
+/* The printer shows signs of being unreachable (offline, connecting, the
+ * backend's "unavailable"/"not responding" messages). */
+bool printer_unreachable_sign(const struct printer *p);
 
 #endif

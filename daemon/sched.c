@@ -134,6 +134,8 @@ static void submit_done(struct cups_op *op)
         /* held or canceled while being sent, or CUPS would print it with
          * another media/sides/colour than asked: take it back */
         track_purge(j.id, op->cups_job_id);
+        if (op->cover_job_id)
+            track_purge(j.id, op->cover_job_id);
         printer_release(p, j.id, sc->pages);
         if (bad_opt) {
             job_reason_add(&j, "option-not-supported");
@@ -147,6 +149,8 @@ static void submit_done(struct cups_op *op)
                     op->cups_job_id);
         }
     } else if (op->ok) {
+        if (op->cover_job_id)
+            track_cover(j.id, op->cups_job_id, op->cover_job_id);
         j.cups_job_id = op->cups_job_id;
         xstrlcpy(j.printer, sc->printer, sizeof j.printer);
         metrics_dispatch_latency(mono_ms() - t0);
@@ -176,6 +180,19 @@ out:
     cups_op_free(op);
 }
 
+/* Whether value is in the comma-separated list (an empty list: not
+ * known, assume yes). */
+static bool queue_supports(const char *list, const char *value)
+{
+    if (!list[0])
+        return true;
+    size_t n = strlen(value);
+    for (const char *p = list; (p = strstr(p, value)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
 /* Hand queued job id to printer p. */
 static void job_submit(int64_t id, struct printer *p)
 {
@@ -186,6 +203,29 @@ static void job_submit(int64_t id, struct printer *p)
         queue_remove(sched_queue, id);
         if (j.id)
             job_clear(&j);
+        return;
+    }
+    const char *attr = NULL, *val = NULL;
+    if (!queue_supports(p->media_sup, j.media))
+        attr = "media", val = j.media;
+    else if (!queue_supports(p->sides_sup, j.sides))
+        attr = "sides", val = j.sides;
+    else if (!queue_supports(p->color_sup, j.color))
+        attr = "print-color-mode", val = j.color;
+    if (attr) {
+        /* our [printer] claims it, the CUPS queue does not have it: CUPS
+         * would take the job and its backend cancel it at the printer */
+        char kw[48];
+        snprintf(kw, sizeof kw, "%s-not-supported", attr);
+        job_reason_add(&j, kw);
+        job_reason_add(&j, "option-not-supported");
+        queue_remove(sched_queue, j.id);
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
+                      "printer %s (CUPS queue %s) does not support %s %s", p->name, p->cp->queue,
+                      attr, val);
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: the CUPS queue does not support %s %s; "
+                "check the [printer] section", attr, val);
+        job_clear(&j);
         return;
     }
     int fd = spool_job_open(D.spool, j.doc_name);

@@ -237,6 +237,84 @@ void track_withdraw_waiting(struct printer *p, const char *why)
     store_jobs_query(D.store, &f, withdraw_one, &wc);
 }
 
+/* ------------------------------------------------------------ covers */
+
+static bool cups_terminal(enum cups_jstate s);
+
+struct cover {
+    int64_t job_id;
+    int main_id, cover_id;
+    bool polling;
+    struct cover *next;
+};
+static struct cover *covers;
+
+void track_cover(int64_t job_id, int main_id, int cover_id)
+{
+    struct cover *c = calloc(1, sizeof *c);
+    if (!c)
+        fatal("sched: out of memory");
+    c->job_id = job_id;
+    c->main_id = main_id;
+    c->cover_id = cover_id;
+    c->next = covers;
+    covers = c;
+}
+
+static bool cover_listed(const struct cover *c)
+{
+    for (struct cover *x = covers; x; x = x->next)
+        if (x == c)
+            return true;
+    return false;
+}
+
+static void cover_state_done(struct cups_op *op)
+{
+    struct cover *c = op->arg;
+    struct job j = {0};
+    op->arg = NULL;
+    if (!cover_listed(c)) {          /* dropped by track_stop meanwhile */
+        free(c);
+        cups_op_free(op);
+        return;
+    }
+    track_note_cups(op);
+    c->polling = false;
+    bool done = op->ok ? cups_terminal(op->jstate) : strcmp(op->error, "not-found") == 0;
+    bool job_left = store_job_get(D.store, c->job_id, &j) < 0 ||
+                    !((j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
+                      j.cups_job_id == c->main_id);
+    if (j.id)
+        job_clear(&j);
+    if ((op->ok || !op->unreachable) && (done || job_left)) {
+        if (op->ok || strcmp(op->error, "not-found") != 0)
+            track_purge(c->job_id, c->cover_id);
+        for (struct cover **pp = &covers; *pp; pp = &(*pp)->next)
+            if (*pp == c) {
+                *pp = c->next;
+                free(c);
+                break;
+            }
+    }
+    cups_op_free(op);
+}
+
+static void covers_poll(void)
+{
+    for (struct cover *c = covers; c; c = c->next) {
+        if (c->polling)
+            continue;
+        struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
+        op->job_id = c->job_id;
+        op->cups_job_id = c->cover_id;
+        op->arg = c;
+        op->done = cover_state_done;
+        c->polling = true;
+        cupslink_submit(op);
+    }
+}
+
 /* ------------------------------------------------------------ jobs */
 
 static void jstate_done(struct cups_op *op)
@@ -274,15 +352,13 @@ static void jstate_done(struct cups_op *op)
     case CUPS_J_PENDING:
     case CUPS_J_HELD:
         if (j.state == JOB_STATE_PRINTING) {
-            /* CUPS put it back after trying: the printer failed it (and
-             * CUPS's error policy usually stops the queue).  Part of it
-             * may be on paper: fail it, keep the document for a reprint. */
-            job_reason_add(&j, "printer-error");
-            job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
-                          "printing on %s was interrupted (CUPS: %s)", j.printer, op->jreasons);
-            log_job(LOG_LVL_WARN, j.id, j.printer, "sched: printing interrupted (%s)",
-                    op->jreasons);
-            job_left_cups(&j);
+            /* CUPS put it back (its queue was stopped, or its error policy
+             * retries it later): it waits in CUPS again.  If the printer
+             * is unavailable, the next poll takes it back for another. */
+            job_set_state(D.store, &j, JOB_STATE_SENT, -1,
+                          "CUPS stopped printing it and holds it again (%s)", op->jreasons);
+            if (p && p->printing_job == j.id)
+                p->printing_job = 0;
         } else {
             sched_check_sent_deadline(&j);
         }
@@ -350,11 +426,16 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
         }
         return;
     }
-    bool tracked = (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
-                   j.cups_job_id == f->cups_job_id;
-    bool incomplete = f->documents < (p->cp->cover_sheet ? 2 : 1) ||
-                      strstr(f->jreasons, "job-incoming") != NULL;
-    if (tracked || busy_has(j.id)) {
+    bool in_cups = j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING;
+    bool tracked = in_cups && j.cups_job_id == f->cups_job_id;
+    bool incomplete = f->documents < 1 || strstr(f->jreasons, "job-incoming") != NULL;
+    if (f->cover) {
+        /* a cover sheet: followed while its job is in CUPS, else purged */
+        if (in_cups && !cups_terminal(f->jstate))
+            track_cover(j.id, j.cups_job_id, f->cups_job_id);
+        else
+            track_purge(j.id, f->cups_job_id);
+    } else if (tracked || busy_has(j.id)) {
         /* ours as we know it */
     } else if (j.state == JOB_STATE_QUEUED && !cups_terminal(f->jstate) && incomplete) {
         log_job(LOG_LVL_WARN, j.id, p->name,
@@ -458,13 +539,16 @@ static void printer_done(struct cups_op *op)
         if (op->ok) {
             p->pstate = op->pstate;
             xstrlcpy(p->preasons, op->preasons, sizeof p->preasons);
+            xstrlcpy(p->pmessage, op->pmessage, sizeof p->pmessage);
+            xstrlcpy(p->media_sup, op->media_sup, sizeof p->media_sup);
+            xstrlcpy(p->sides_sup, op->sides_sup, sizeof p->sides_sup);
+            xstrlcpy(p->color_sup, op->color_sup, sizeof p->color_sup);
             p->cups_accepting = op->accepting;
         } else if (!op->unreachable) {
             log_msg(LOG_LVL_WARN, "sched: printer %s: %s", p->name, op->error);
             p->pstate = 0;
         }
-        bool slow = strstr(p->preasons, "connecting-to-device") || strstr(p->preasons, "offline") ||
-                    strstr(p->preasons, "timed-out");
+        bool slow = printer_unreachable_sign(p);
         if (!slow)
             p->blocked_since = 0;
         else if (!p->blocked_since)
@@ -504,6 +588,9 @@ void track_poll(void)
             op->done = list_done;
             cupslink_submit(op);
         }
+        if (sched_reconciled && p->inflight > 0 && !printer_available(p) && p->pstate)
+            track_withdraw_waiting(p, !p->enabled ? "printer-disabled"
+                                      : !p->accepting ? "printer-rejecting" : "printer-stopped");
         if (p->polling)
             continue;
         struct cups_op *op = cups_op_new(CUPS_OP_PRINTER);
@@ -518,6 +605,7 @@ void track_poll(void)
     struct store_filter f = STORE_FILTER_INIT;
     f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
     store_jobs_query(D.store, &f, track_one, NULL);
+    covers_poll();
     sched_check_deadlines();
 }
 
@@ -549,6 +637,12 @@ void track_rearm(void)
 
 void track_stop(void)
 {
+    while (covers) {
+        struct cover *c = covers;
+        covers = c->next;
+        if (!c->polling)            /* a polling one is freed by its op */
+            free(c);
+    }
     if (poll_ev)
         event_free(poll_ev);
     poll_ev = NULL;
