@@ -112,18 +112,27 @@ bool printer_unreachable_sign(const struct printer *p)
 {
     static const char *const msgs[] = {"unavailable", "not responding", "not exist",
                                        "unable to connect", "offline", NULL};
-    if (strstr(p->preasons, "connecting-to-device") || strstr(p->preasons, "offline") ||
-        strstr(p->preasons, "timed-out"))
-        return true;
+    char rs[sizeof p->preasons];
+    xstrlcpy(rs, p->preasons, sizeof rs);
+    for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        size_t n = strlen(t);
+        if (n > 8 && strcmp(t + n - 8, "-warning") == 0)
+            continue;                 /* a warning never blocks */
+        if (strncmp(t, "connecting-to-device", 20) == 0 || strncmp(t, "offline", 7) == 0 ||
+            strncmp(t, "timed-out", 9) == 0)
+            return true;
+    }
     for (int i = 0; msgs[i]; i++)
         if (strcasestr(p->pmessage, msgs[i]))
             return true;
     return false;
 }
 
-bool printer_available(const struct printer *p)
+/* CUPS reports the queue ready to print: idle or processing, accepting,
+ * no blocking reason, no lasting sign of an unreachable printer. */
+static bool cups_ready(const struct printer *p)
 {
-    if (!p->enabled || !p->accepting || !p->cups_accepting || (p->pstate != 3 && p->pstate != 4))
+    if (!p->cups_accepting || (p->pstate != 3 && p->pstate != 4))
         return false;
     char rs[sizeof p->preasons];
     bool slow = false;
@@ -131,9 +140,18 @@ bool printer_available(const struct printer *p)
     for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
         if (reason_blocks(t, &slow))
             return false;
-    (void)slow;
     return !(p->blocked_since &&
              mono_ms() - p->blocked_since >= 5 * D.conf->poll_interval_ms);
+}
+
+bool printer_available(const struct printer *p)
+{
+    return p->enabled && p->accepting && cups_ready(p);
+}
+
+bool printer_halted(const struct printer *p)
+{
+    return !p->enabled || !cups_ready(p);
 }
 
 bool printer_has_slot(const struct printer *p)
@@ -159,9 +177,8 @@ void printer_changed(struct printer *p)
 {
     bool now = printer_available(p);
     events_publish_printer(printer_json(p));
-    if (p->was_available && !now && sched_reconciled && p->inflight > 0)
-        track_withdraw_waiting(p, !p->enabled ? "printer-disabled"
-                                  : !p->accepting ? "printer-rejecting" : "printer-stopped");
+    if (p->was_available && !now && sched_reconciled && p->inflight > 0 && printer_halted(p))
+        track_withdraw_waiting(p, !p->enabled ? "printer-disabled" : "printer-stopped");
     p->was_available = now;
     if (now)
         sched_kick();

@@ -180,11 +180,19 @@ static void end_now(struct end *e)
         free(e);
         return;
     }
+    bool erased = strcmp(e->why, "erased") == 0;
     if (strcmp(j.complaint, "open") == 0) {
         xstrlcpy(j.complaint, "closed", sizeof j.complaint);
+        job_reason_remove(&j, "complaint-open");
         store_job_save(D.store, &j, "complaint-closed", e->uid,
-                       strcmp(e->why, "erased") == 0 ? "closed by an erasure request"
-                                                     : "closed: complaint_max reached");
+                       erased ? "closed by an erasure request" : "closed: complaint_max reached");
+    }
+    /* due now, on disk: a shred that fails or a crash is retried by the
+     * timer and at startup, not at the end of the old window */
+    if (j.retain_until == 0 || j.retain_until > now_s()) {
+        j.retain_until = now_s();
+        store_job_save(D.store, &j, "retention", e->uid,
+                       erased ? "due now: erasure requested" : "due now");
     }
     switch (j.state) {
     case JOB_STATE_PRINTED:
@@ -196,8 +204,9 @@ static void end_now(struct end *e)
         job_reason_add(&j, e->why);
         j.printer[0] = '\0';
         job_set_state(D.store, &j, JOB_STATE_CANCELED, e->uid, "%s",
-                      strcmp(e->why, "erased") == 0 ? "erasure requested"
-                                                   : "max_retention reached before it printed");
+                      erased ? "erasure requested"
+                      : strcmp(e->why, "complaint-max") == 0 ? "complaint_max reached"
+                                                             : "max_retention reached before it printed");
         break;
     }
     job_clear(&j);

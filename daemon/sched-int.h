@@ -51,6 +51,10 @@ struct printer *printer_by_queue(const char *queue);
 /* Enabled, accepting, and CUPS reports it ready (not stopped, no blocking
  * reason such as media-empty, offline for long). */
 bool printer_available(const struct printer *p);
+/* Disabled by us, or CUPS cannot print on it now: the jobs waiting in
+ * CUPS for it are taken back (a printer that only rejects new jobs keeps
+ * those it has, like cupsreject). */
+bool printer_halted(const struct printer *p);
 /* Its configuration can print jobs of class c (media, colour, duplex). */
 bool printer_can(const struct printer *p, const struct qclass *c);
 /* Fewer than max_inflight of our jobs in it, and no retry pause. */

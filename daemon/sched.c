@@ -307,7 +307,7 @@ static bool decide(const struct qjob **qj_out, struct printer **to_out)
     /* (1) an order's next job on the printer printing that order */
     for (size_t i = 0; i < sched_nprinters; i++) {
         struct printer *p = &sched_printers[i];
-        if (!p->last_order[0] || !printer_available(p) || !printer_has_slot(p))
+        if (!p->last_order[0] || p->inflight == 0 || !printer_available(p) || !printer_has_slot(p))
             continue;
         struct pick pk = {p, NULL};
         queue_each_of_order(sched_queue, p->last_order, order_pick, &pk);

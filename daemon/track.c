@@ -52,6 +52,8 @@ void track_note_cups(const struct cups_op *op)
     if (was != cups_ok)
         log_msg(cups_ok ? LOG_LVL_INFO : LOG_LVL_WARN, "sched: cupsd is %s",
                 cups_ok ? "reachable again" : "unreachable; jobs wait");
+    if (!was && cups_ok)
+        sched_kick();
 }
 
 bool sched_cups_ok(void)
@@ -66,15 +68,41 @@ static int64_t job_pages(const struct job *j)
 
 /* ------------------------------------------------------------ purge */
 
+/* Purges that failed, retried every poll until CUPS lets the job go. */
+struct purge_retry { int64_t job_id; int cups_id; struct purge_retry *next; };
+static struct purge_retry *retries;
+
 static void purge_done(struct cups_op *op)
 {
     track_note_cups(op);
-    if (!op->ok)
-        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed: %s",
+    if (!op->ok) {
+        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed (retried): %s",
                 op->cups_job_id, op->error);
-    else
+        struct purge_retry *r = calloc(1, sizeof *r);
+        if (!r)
+            fatal("sched: out of memory");
+        r->job_id = op->job_id;
+        r->cups_id = op->cups_job_id;
+        r->next = retries;
+        retries = r;
+    } else {
         log_job(LOG_LVL_DEBUG, op->job_id, NULL, "sched: CUPS job %d purged", op->cups_job_id);
+    }
     cups_op_free(op);
+}
+
+static void purges_retry(void)
+{
+    if (!cups_ok)
+        return;
+    struct purge_retry *list = retries;
+    retries = NULL;
+    while (list) {
+        struct purge_retry *r = list;
+        list = r->next;
+        track_purge(r->job_id, r->cups_id);
+        free(r);
+    }
 }
 
 void track_purge(int64_t job_id, int cups_id)
@@ -340,8 +368,8 @@ static void jstate_done(struct cups_op *op)
     switch (op->jstate) {
     case CUPS_J_PROCESSING:
     case CUPS_J_STOPPED:
-        if (op->impressions > j.pages_printed)
-            j.pages_printed = op->impressions;
+        /* CUPS counts impressions as its filters pass them, before the
+         * paper: progress comes from the copees backend's reports */
         if (j.state != JOB_STATE_PRINTING) {
             if (p)
                 p->printing_job = j.id;
@@ -365,7 +393,11 @@ static void jstate_done(struct cups_op *op)
         break;
     case CUPS_J_COMPLETED: {
         /* retain_until follows from printed_at (job_set_state) */
-        j.pages_printed = op->impressions > 0 ? op->impressions : (int)job_pages(&j);
+        {
+            int n = op->impressions > 0 ? op->impressions : (int)job_pages(&j);
+            if (n > j.pages_printed)
+                j.pages_printed = n;
+        }
         j.printed_at = now_s();
         job_set_state(D.store, &j, JOB_STATE_PRINTED, -1, "%d pages printed", j.pages_printed);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: printed (%d pages)", j.pages_printed);
@@ -460,8 +492,10 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
         track_purge(j.id, f->cups_job_id);
     } else {
         /* finished in CUPS and not tracked (a crash before our purge):
-         * CUPS may still hold its files */
-        kept_found++;
+         * CUPS may still hold its files (a canceled one was purged
+         * already: only its history entry stays) */
+        if (f->jstate == CUPS_J_COMPLETED)
+            kept_found++;
         log_job(LOG_LVL_WARN, j.id, p->name, "sched: CUPS still had finished job %d of ours; "
                 "purging its files", f->cups_job_id);
         track_purge(j.id, f->cups_job_id);
@@ -588,9 +622,8 @@ void track_poll(void)
             op->done = list_done;
             cupslink_submit(op);
         }
-        if (sched_reconciled && p->inflight > 0 && !printer_available(p) && p->pstate)
-            track_withdraw_waiting(p, !p->enabled ? "printer-disabled"
-                                      : !p->accepting ? "printer-rejecting" : "printer-stopped");
+        if (sched_reconciled && p->inflight > 0 && p->pstate && printer_halted(p))
+            track_withdraw_waiting(p, !p->enabled ? "printer-disabled" : "printer-stopped");
         if (p->polling)
             continue;
         struct cups_op *op = cups_op_new(CUPS_OP_PRINTER);
@@ -606,7 +639,9 @@ void track_poll(void)
     f.states = (1u << JOB_STATE_SENT) | (1u << JOB_STATE_PRINTING);
     store_jobs_query(D.store, &f, track_one, NULL);
     covers_poll();
+    purges_retry();
     sched_check_deadlines();
+    sched_kick();     /* slots freed by time (a retry pause over) */
 }
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -637,6 +672,11 @@ void track_rearm(void)
 
 void track_stop(void)
 {
+    while (retries) {
+        struct purge_retry *r = retries;
+        retries = r->next;
+        free(r);
+    }
     while (covers) {
         struct cover *c = covers;
         covers = c->next;

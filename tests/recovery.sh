@@ -65,4 +65,22 @@ for point in shred-after-overwrite shred-after-rename shred-after-unlink; do
     is "$point, window: the job stays printed" "$(job_field "$id" .state)" printed
     stop_copeesd
 done
+
+# an erasure request for a printed job, far from the end of its window
+COMPLAINT_WINDOW=1h write_conf
+for point in shred-after-overwrite shred-after-rename; do
+    start_faulty none
+    n=$((n + 1))
+    upload "$T/a.pdf" "order=ORD-RC-$n"
+    id=$(jq -r .id <<<"$BODY")
+    check "$point, printed: the job prints" wait_until 60 job_is "$id" .state printed
+    stop_copeesd
+    start_faulty "$point"
+    curl -s -m 10 --unix-socket "$SOCK" -X POST "http://copees/v1/jobs/$id/shred" > /dev/null
+    died_at "$point (erasure of a printed job)"
+    start_copeesd
+    finished "$id" "$point, erasure of a printed job"
+    is "$point, erasure of a printed job: it stays printed" "$(job_field "$id" .state)" printed
+    stop_copeesd
+done
 done_testing
