@@ -219,6 +219,7 @@ static void job_submit(int64_t id, struct printer *p)
         snprintf(kw, sizeof kw, "%s-not-supported", attr);
         job_reason_add(&j, kw);
         job_reason_add(&j, "option-not-supported");
+        xstrlcpy(j.printer, p->name, sizeof j.printer);   /* where it was routed */
         queue_remove(sched_queue, j.id);
         job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
                       "printer %s (CUPS queue %s) does not support %s %s", p->name, p->cp->queue,
