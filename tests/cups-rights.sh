@@ -6,8 +6,8 @@
 # SystemGroup), not the open policy of tests/cups-env.sh.
 #
 # Everything runs in a private mount namespace where /etc/passwd and
-# /etc/group are bind-mounted copies holding the copees user: the host's
-# files are never touched.  What is shown:
+# /etc/group are bind-mounted copies holding the copees user
+# (tests/ns-users.sh): the host's files are never touched.  What is shown:
 #  - a job prints, its document is shredded and CUPS's copy purged
 #    (Cancel-Job purge-job=true, done by its owner, @OWNER);
 #  - an orphan left in CUPS by a crash after Create-Job is found at the
@@ -16,30 +16,17 @@
 #  - reading CUPS's PreserveJobFiles (GET /admin/conf/cupsd.conf, @SYSTEM)
 #    works as a member of lpadmin, and fails without it, which is what
 #    the membership is for.
-if [ "${COPEES_RIGHTS_NS:-}" != 1 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "1..0 # SKIP needs root: a private mount namespace, cupsd as root, setpriv to copees"
-        exit 0
-    fi
-    command -v systemd-sysusers >/dev/null && command -v setpriv >/dev/null || {
-        echo "1..0 # SKIP systemd-sysusers or setpriv not installed"; exit 0; }
-    grep -q '^<Policy default>' /etc/cups/cupsd.conf 2>/dev/null || {
-        echo "1..0 # SKIP /etc/cups/cupsd.conf has no <Policy default> to copy"; exit 0; }
-    COPEES_RIGHTS_NS=1 exec unshare -m --propagation private bash "$0" "$@"
-fi
+grep -q '^<Policy default>' /etc/cups/cupsd.conf 2>/dev/null || {
+    echo "1..0 # SKIP /etc/cups/cupsd.conf has no <Policy default> to copy"; exit 0; }
+. "$(dirname "$0")/ns-users.sh"
+ns_enter "$@"
 . "$(dirname "$0")/lib.sh"
 
 grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null || {
     echo "1..0 # SKIP built with --disable-test-knobs (no fault points)"; exit 0; }
 
 # ------------------------------------------------------------ the user
-mkdir -p "$T/root/etc"
-cp /etc/passwd /etc/group /etc/shadow /etc/gshadow "$T/root/etc/" 2>/dev/null
-cp /etc/login.defs "$T/root/etc/" 2>/dev/null
-systemd-sysusers --root="$T/root" "$top_srcdir/systemd/sysusers.conf" > "$T/sysusers.out" 2>&1 ||
-    { cat "$T/sysusers.out" >&2; bail "systemd-sysusers failed"; }
-mount --bind "$T/root/etc/passwd" /etc/passwd || bail "cannot bind-mount /etc/passwd"
-mount --bind "$T/root/etc/group" /etc/group || bail "cannot bind-mount /etc/group"
+ns_users
 is "sysusers.conf makes the user copees" "$(getent passwd copees | cut -d: -f1)" copees
 like "... a member of lpadmin" "$(getent group lpadmin | cut -d: -f4)" '(^|,)copees(,|$)'
 check "... who may not log in" bash -c "getent passwd copees | grep -q ':/usr/sbin/nologin$'"
@@ -77,7 +64,7 @@ SOCK=$T/run/copeesd.sock
 write_conf
 cat > "$T/copeesd-as-copees" <<EOF
 #!/bin/bash
-exec setpriv --reuid=copees --regid=copees --init-groups "$top_builddir/copeesd" "\$@"
+exec setpriv --reuid=copees --regid=copees --clear-groups "$top_builddir/copeesd" "\$@"
 EOF
 chmod 0755 "$T/copeesd-as-copees"
 COPEESD=$T/copeesd-as-copees
@@ -87,7 +74,9 @@ cups_jobs() { lpstat -W all -o test1 2>/dev/null; }
 
 start_copeesd
 is "copeesd runs as copees" "$(ps -o user= -p "$COPEESD_PID")" copees
-like "... with lpadmin among its groups" "$(ps -o supgrp= -p "$COPEESD_PID")" 'lpadmin'
+# cupsd looks group membership up in the group database, so the process
+# needs no supplementary groups (the unit sets no SupplementaryGroups=).
+is "... with no supplementary groups" "$(awk '/^Groups:/ { print $2 }' "/proc/$COPEESD_PID/status")" ""
 check "it reconciles with CUPS" wait_until 30 grep -q 'reconciled with CUPS' "$T/copeesd.log"
 check "it reads CUPS's PreserveJobFiles through /admin/conf (as @SYSTEM)" \
     wait_until 20 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/health | jq -e '.warnings | length == 0'"
@@ -154,9 +143,7 @@ stop_copeesd
 
 # Without lpadmin: the same daemon cannot read CUPS's settings (that is
 # what the membership is for); its own jobs it still cancels as @OWNER.
-# (written in place: /etc/group is a bind mount of this very inode)
-sed -E 's/^(lpadmin:[^:]*:[^:]*:).*/\1/' "$T/root/etc/group" > "$T/group.new"
-cat "$T/group.new" > "$T/root/etc/group"
+ns_group_members lpadmin
 like "copees is no longer in lpadmin" "$(getent group lpadmin | cut -d: -f4)" '^$'
 start_copeesd
 check "without lpadmin the settings read is refused and said so" wait_until 20 bash -c \
