@@ -69,7 +69,7 @@ with open(sys.argv[2], "a", buffering=1) as js, open(sys.argv[3], "ab", bufferin
             js.write(json.dumps({"_MALFORMED": repr(e)}) + "\n")
 PY
 LISTENER=$!
-trap 'kill $LISTENER 2>/dev/null; _cleanup' EXIT
+trap 'rc=$?; kill $LISTENER 2>/dev/null; (exit $rc); _cleanup' EXIT
 wait_until 10 test -S /run/systemd/journal/socket || bail "the journal listener did not start"
 
 start_cups
