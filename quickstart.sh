@@ -19,7 +19,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config libcups2-dev libe
  libsqlite3-dev libpoppler-glib-dev libsystemd-dev libjansson-dev libhttp-parser-dev
  libseccomp-dev libcurl4-openssl-dev libcmocka-dev libcairo2-dev libssl-dev
  cups cups-client cups-ipp-utils cups-filters dbus poppler-utils qpdf curl jq sqlite3 man-db
- openssl python3 procps iproute2 systemd bc faketime"
+ openssl python3 procps iproute2 systemd bc faketime acl util-linux"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

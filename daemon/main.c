@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <event2/event.h>
 #include <glib.h>
@@ -245,6 +246,22 @@ static void status_cb(evutil_socket_t fd, short what, void *arg)
     status_update();
 }
 
+#ifdef COPEES_TEST_KNOBS
+/* Test builds: SIGUSR2 blocks the loop for COPEES_TEST_STALL seconds, once
+ * per signal, so a test sees the watchdog pings stop and resume. */
+static void stall_cb(evutil_socket_t sig, short what, void *arg)
+{
+    const char *v = getenv("COPEES_TEST_STALL");
+    struct timespec ts = {.tv_sec = v ? atoi(v) : 0};
+    if (ts.tv_sec <= 0)
+        return;
+    log_info("test: stalling the loop for %d s", (int)ts.tv_sec);
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    log_info("test: the loop runs again");
+}
+#endif
+
 /* ------------------------------------------------------------ main */
 
 static const char *find_helper(void)
@@ -344,6 +361,10 @@ int main(int argc, char **argv)
     event_add(ev_hup, NULL);
     event_add(ev_chld, NULL);
     event_add(ev_status, &stv);
+#ifdef COPEES_TEST_KNOBS
+    struct event *ev_stall = evsignal_new(D.base, SIGUSR2, stall_cb, NULL);
+    event_add(ev_stall, NULL);
+#endif
 
     sched_start();
     retention_start();
@@ -373,6 +394,9 @@ int main(int argc, char **argv)
     event_free(ev_hup);
     event_free(ev_chld);
     event_free(ev_status);
+#ifdef COPEES_TEST_KNOBS
+    event_free(ev_stall);
+#endif
     if (drain_ev)
         event_free(drain_ev);
     store_close(D.store);
