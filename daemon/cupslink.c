@@ -99,6 +99,7 @@ static const char *kind_name(enum cups_op_kind k)
     case CUPS_OP_PRINTER: return "printer";
     case CUPS_OP_LIST: return "list";
     case CUPS_OP_SETTINGS: return "settings";
+    case CUPS_OP_PROBE: return "probe";
     }
     return "?";
 }
@@ -512,13 +513,13 @@ static enum res op_printer(struct cups_op *op)
     static const char *const want[] = {"printer-state", "printer-state-reasons",
                                        "printer-is-accepting-jobs", "printer-state-message",
                                        "media-supported", "sides-supported",
-                                       "print-color-mode-supported"};
+                                       "print-color-mode-supported", "device-uri"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
 
     op->pstate = 0;
     op->preasons[0] = op->pmessage[0] = '\0';
-    op->media_sup[0] = op->sides_sup[0] = op->color_sup[0] = '\0';
+    op->media_sup[0] = op->sides_sup[0] = op->color_sup[0] = op->device_uri[0] = '\0';
     op->accepting = false;
     printer_uri(uri, sizeof uri, op->queue);
     ipp_t *req = request_new(IPP_OP_GET_PRINTER_ATTRIBUTES, "printer-uri", uri);
@@ -542,6 +543,9 @@ static enum res op_printer(struct cups_op *op)
                   sizeof op->sides_sup);
     join_keywords(ippFindAttribute(resp, "print-color-mode-supported", IPP_TAG_KEYWORD),
                   op->color_sup, sizeof op->color_sup);
+    a = ippFindAttribute(resp, "device-uri", IPP_TAG_URI);
+    xstrlcpy(op->device_uri, a && ippGetString(a, 0, NULL) ? ippGetString(a, 0, NULL) : "",
+             sizeof op->device_uri);
     ippDelete(resp);
     return RES_OK;
 }
@@ -653,6 +657,62 @@ static enum res op_settings(struct cups_op *op)
     return RES_OK;
 }
 
+static int probe_timeout_cb(http_t *h, void *arg)
+{
+    (void)h, (void)arg;
+    return 0;                 /* one wait slice, then give up */
+}
+
+/* PROBE: the device behind a queue, asked directly: an IPP printer must
+ * answer Get-Printer-Attributes, a socket/AppSocket one accept a TCP
+ * connection, within PROBE_MS.  Other schemes (usb, lpd, ...) cannot be
+ * probed from here: reported reachable.  "copees:" wrapping is looked
+ * through.  Its own short-lived connection, never the link's. */
+#define PROBE_MS 2000
+static enum res op_probe(struct cups_op *op)
+{
+    char scheme[32], user[64], host[128], resource[512];
+    int port;
+    const char *uri = op->device_uri;
+    if (strncmp(uri, "copees:", 7) == 0)
+        uri += 7;
+    if (httpSeparateURI(HTTP_URI_CODING_ALL, uri, scheme, sizeof scheme, user, sizeof user, host,
+                        sizeof host, &port, resource, sizeof resource) < HTTP_URI_STATUS_OK) {
+        xstrlcpy(op->error, "device URI not understood", sizeof op->error);
+        return RES_OK;
+    }
+    bool ipp = !strcmp(scheme, "ipp") || !strcmp(scheme, "ipps") || !strcmp(scheme, "http") ||
+               !strcmp(scheme, "https");
+    if (!ipp && strcmp(scheme, "socket") != 0)
+        return RES_OK;                              /* cannot tell: assume it is there */
+    http_encryption_t enc = !strcmp(scheme, "ipps") || !strcmp(scheme, "https")
+                                ? HTTP_ENCRYPTION_ALWAYS : HTTP_ENCRYPTION_IF_REQUESTED;
+    int cancel = 0;
+    http_t *h = httpConnect2(host, port, NULL, AF_UNSPEC, enc, 1, PROBE_MS, &cancel);
+    if (!h) {
+        snprintf(op->error, sizeof op->error, "device %s:%d does not answer", host, port);
+        return RES_FAIL;
+    }
+    enum res r = RES_OK;
+    if (ipp) {
+        httpSetTimeout(h, PROBE_MS / 1000.0, probe_timeout_cb, NULL);
+        ipp_t *req = ippNewRequest(IPP_OP_GET_PRINTER_ATTRIBUTES);
+        char puri[HTTP_MAX_URI];
+        httpAssembleURI(HTTP_URI_CODING_ALL, puri, sizeof puri, scheme, NULL, host, port, resource);
+        ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", NULL, puri);
+        ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes", NULL,
+                     "printer-state");
+        ipp_t *resp = cupsDoRequest(h, req, resource[0] ? resource : "/");
+        if (!resp) {
+            snprintf(op->error, sizeof op->error, "device %s:%d does not answer IPP", host, port);
+            r = RES_FAIL;
+        }
+        ippDelete(resp);
+    }
+    httpClose(h);
+    return r;
+}
+
 /* PURGE: Cancel-Job with purge-job=true (also done jobs; unknown = ok). */
 static enum res op_purge(struct cups_op *op)
 {
@@ -675,6 +735,8 @@ static const char *op_invalid(const struct cups_op *op)
         return op->cups_job_id > 0 ? NULL : "no CUPS job id";
     case CUPS_OP_SETTINGS:
         return NULL;
+    case CUPS_OP_PROBE:
+        return op->device_uri[0] ? NULL : "no device URI";
     }
     return "unknown operation";
 }
@@ -709,6 +771,7 @@ static void link_run(struct cups_op *op)
         case CUPS_OP_PRINTER: r = op_printer(op); break;
         case CUPS_OP_LIST: r = op_list(op); break;
         case CUPS_OP_SETTINGS: r = op_settings(op); break;
+        case CUPS_OP_PROBE: r = op_probe(op); break;
         }
         if (r != RES_BROKEN)
             break;

@@ -18,6 +18,7 @@ enum cups_op_kind {
     CUPS_OP_PRINTER,     /* Get-Printer-Attributes of one queue */
     CUPS_OP_LIST,        /* our jobs in a queue: job-name starting with job_name */
     CUPS_OP_SETTINGS,    /* cupsd.conf settings: does CUPS keep job files? */
+    CUPS_OP_PROBE,       /* is the device behind a queue answering? (device_uri) */
 };
 
 /* What CUPS says of a job, mapped to the IPP job-state enum values. */
@@ -71,6 +72,7 @@ struct cups_op {
     char media_sup[2048];      /* media-supported, comma-separated */
     char sides_sup[128];       /* sides-supported */
     char color_sup[128];       /* print-color-mode-supported */
+    char device_uri[512];      /* PRINTER out (root/admins only), PROBE in */
     /* SETTINGS out: PreserveJobFiles is on (files of finished jobs are kept) */
     bool keeps_files;
     char keeps_setting[64];    /* its value as cupsd.conf has it */

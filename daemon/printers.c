@@ -112,6 +112,8 @@ bool printer_unreachable_sign(const struct printer *p)
 {
     static const char *const msgs[] = {"unavailable", "not responding", "not exist",
                                        "unable to connect", "offline", NULL};
+    if (p->probe_failed)
+        return true;
     char rs[sizeof p->preasons];
     xstrlcpy(rs, p->preasons, sizeof rs);
     for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -30,6 +30,10 @@ struct printer {
     char pmessage[256];              /* printer-state-message */
     char media_sup[2048], sides_sup[128], color_sup[128];  /* what the CUPS queue supports */
     int64_t blocked_since;           /* mono ms a connecting/offline sign was first seen */
+    char device_uri[512];            /* the queue's device (from CUPS, admins only) */
+    int64_t printing_since;          /* mono ms printing_job started printing */
+    int64_t printing_pages;          /* its pages x copies */
+    bool probing, probe_failed;      /* the device asked directly (a stuck job) */
     bool was_available;
     bool listed;                     /* reconciliation listed its CUPS queue */
     bool polling;

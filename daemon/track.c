@@ -371,8 +371,11 @@ static void jstate_done(struct cups_op *op)
         /* CUPS counts impressions as its filters pass them, before the
          * paper: progress comes from the copees backend's reports */
         if (j.state != JOB_STATE_PRINTING) {
-            if (p)
+            if (p) {
                 p->printing_job = j.id;
+                p->printing_since = mono_ms();
+                p->printing_pages = job_pages(&j);
+            }
             job_set_state(D.store, &j, JOB_STATE_PRINTING, -1, "CUPS is printing it");
         }
         sched_check_sent_deadline(&j);
@@ -577,6 +580,7 @@ static void printer_done(struct cups_op *op)
             xstrlcpy(p->media_sup, op->media_sup, sizeof p->media_sup);
             xstrlcpy(p->sides_sup, op->sides_sup, sizeof p->sides_sup);
             xstrlcpy(p->color_sup, op->color_sup, sizeof p->color_sup);
+            xstrlcpy(p->device_uri, op->device_uri, sizeof p->device_uri);
             p->cups_accepting = op->accepting;
         } else if (!op->unreachable) {
             log_msg(LOG_LVL_WARN, "sched: printer %s: %s", p->name, op->error);
@@ -595,6 +599,46 @@ static void printer_done(struct cups_op *op)
     cups_op_free(op);
 }
 
+/* ------------------------------------------------------------ probes */
+
+static void probe_done(struct cups_op *op)
+{
+    struct printer *p = printer_find((const char *)op->arg);
+    if (p) {
+        p->probing = false;
+        bool was = p->probe_failed;
+        p->probe_failed = !op->ok && !op->unreachable;
+        if (p->probe_failed != was)
+            log_msg(p->probe_failed ? LOG_LVL_WARN : LOG_LVL_INFO, "sched: printer %s: %s",
+                    p->name, p->probe_failed ? op->error : "its device answers again");
+        if (p->probe_failed && !p->blocked_since)
+            p->blocked_since = mono_ms();
+    }
+    free(op->arg);
+    cups_op_free(op);
+}
+
+/* A job printing much longer than its pages take at the printer's ppm
+ * (plus 5 s): ask the device itself whether it is still there -- when a
+ * printer dies after taking a job, CUPS's ipp backend only waits for the
+ * job to complete and shows no reason at all. */
+static void probe_if_stuck(struct printer *p)
+{
+    if (!p->printing_job) {
+        p->probe_failed = false;
+        return;
+    }
+    int64_t expect = p->printing_pages * 60000 / (p->cp->ppm > 0 ? p->cp->ppm : 1) + 5000;
+    if (p->probing || !p->device_uri[0] || mono_ms() - p->printing_since < expect)
+        return;
+    struct cups_op *op = cups_op_new(CUPS_OP_PROBE);
+    xstrlcpy(op->device_uri, p->device_uri, sizeof op->device_uri);
+    op->arg = strdup(p->name);
+    op->done = probe_done;
+    p->probing = true;
+    cupslink_submit(op);
+}
+
 static int count_inflight(const struct job *j, void *arg)
 {
     (void)arg;
@@ -602,8 +646,11 @@ static int count_inflight(const struct job *j, void *arg)
     if (p) {
         p->inflight++;
         p->pages_inflight += job_pages(j);
-        if (j->state == JOB_STATE_PRINTING)
+        if (j->state == JOB_STATE_PRINTING) {
             p->printing_job = j->id;
+            p->printing_since = mono_ms();
+            p->printing_pages = job_pages(j);
+        }
     }
     return 0;
 }
@@ -624,6 +671,7 @@ void track_poll(void)
         }
         if (sched_reconciled && p->inflight > 0 && p->pstate && printer_halted(p))
             track_withdraw_waiting(p, !p->enabled ? "printer-disabled" : "printer-stopped");
+        probe_if_stuck(p);
         if (p->polling)
             continue;
         struct cups_op *op = cups_op_new(CUPS_OP_PRINTER);
