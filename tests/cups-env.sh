@@ -15,8 +15,18 @@
 #   tests/cups-env.sh stop-cupsd DIR / start-cupsd DIR
 #                                   a CUPS outage: cupsd alone goes away and
 #                                   comes back (queues and job ids persist)
+#   tests/cups-env.sh add-printer DIR NAME [IPPEVEPRINTER-OPTION...]
+#                                   one more virtual printer and queue NAME
+#   tests/cups-env.sh kill-printer DIR NAME / restart-printer DIR NAME
+#                                   that printer dies / comes back on its port
+#   tests/cups-env.sh printer-port DIR NAME
+#   tests/cups-env.sh printer-media DIR NAME empty|loaded
+#                                   out of paper (media-empty) / paper again
 # or source it and call cups_env_start DIR (which also sources DIR/env),
-# cups_env_stop DIR, cups_env_stop_cupsd DIR and cups_env_start_cupsd DIR.
+# cups_env_stop DIR, cups_env_stop_cupsd DIR, cups_env_start_cupsd DIR,
+# cups_env_add_printer DIR NAME [OPTION...], cups_env_kill_printer DIR NAME,
+# cups_env_restart_printer DIR NAME, cups_env_printer_port DIR NAME and
+# cups_env_printer_media DIR NAME empty|loaded.
 #
 # DIR/env exports CUPS_SERVER (the domain socket), CUPS_TEST_DIR,
 # IPP_TEST_PORT, IPP_TEST_URI, CUPS_SPOOL_DIR (cupsd's RequestRoot, where its
@@ -28,10 +38,41 @@
 # (the job's IPP attributes as ippeveprinter passes them; printer defaults
 # and pwg-* attributes left out) and exits 0.
 #
+# More printers (add-printer): each one is its own ippeveprinter on its own
+# free port, with its own spool DIR/ipp-spool-NAME, log
+# DIR/log/ippeveprinter-NAME.log and recorder DIR/ipp-record-NAME.sh, which
+# appends the same line format to DIR/ipp-jobs-NAME.log; queue NAME is made
+# with lpadmin -m everywhere.  The OPTIONs replace the capability options
+# "-2 -s 60,60" (so "-s 30" makes a monochrome simplex printer).  One more
+# option is the harness's own: --media=PWG-NAME[,...] (A3-A6, letter,
+# legal), as ippeveprinter's built-in printers offer letter, legal, A4 and
+# envelopes (and A5/A6/photo sizes in colour) but never A3: it writes
+# DIR/printer-NAME.ppd with those sizes and the colour (-s S,C with C > 0),
+# duplex (-2) and speed asked, and runs ippeveprinter -P with it.  The port,
+# the options and the command are kept under DIR/run so restart-printer
+# brings the same printer back on the same port (the queue's device URI).
+# NAME is letters, digits, '-' and '_' (a CUPS queue name), not test1.
+#
+# The recorders (the default one and every added printer's) read, per job,
+# a shell fragment DIR/ipp-record[-NAME].conf when it exists; start and
+# add-printer write it from the environment, a test may rewrite it at any
+# moment:
+#   DELAY=SECONDS   sleep that long before recording (a slow printer)
+#   EXIT=N          exit status after recording (non-zero: the job fails
+#                   at the printer, as a device error would)
+#   STATE=REASONS   print "STATE: REASONS" on stderr first: ippeveprinter
+#                   sets its own printer-state-reasons from it
+#                   ("+media-empty" adds a reason, "-media-empty" removes it)
+#
 # Knobs (environment):
 #   IPPEVE_CMD               command ippeveprinter runs per job (file = $1);
 #                            exiting non-zero makes the job fail at the printer
-#   IPPEVE_SPEED             ippeveprinter -s (default 60,60: colour capable)
+#                            (read by start and by add-printer, per printer)
+#   IPPEVE_SPEED             ippeveprinter -s of test1 (default 60,60: colour)
+#   IPPEVE_DELAY, IPPEVE_EXIT, IPPEVE_STATE
+#                            the recorder's DELAY, EXIT and STATE (above)
+#   IPPEVE_KEEP              keep received documents in the printer's spool
+#                            (ippeveprinter -k; default 1, 0 drops them)
 #   CUPS_LOGLEVEL            cupsd LogLevel (default debug)
 #   CUPS_PRESERVE_JOB_FILES  cupsd PreserveJobFiles (default No)
 #   CUPS_FILES_EXTRA         lines appended to cups-files.conf (ServerBin, SetEnv)
@@ -94,18 +135,33 @@ _ce_listens() {       # _ce_listens PORT PID: PID itself holds the listener on P
     _ce_alive "$2" && ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"
 }
 
-_ce_write_recorder() {    # the default per-job command of ippeveprinter
-    cat > "$1/ipp-record.sh" <<'EOF'
+_ce_write_recorder() {    # _ce_write_recorder DIR [NAME]: ippeveprinter's default
+                          # per-job command, and its knobs from the environment
+    local d=$1 sfx=${2:+-$2}
+    cat > "$d/ipp-record$sfx.sh" <<EOF
 #!/bin/bash
 # Written by tests/cups-env.sh: record one job that reached the virtual
-# printer as one line of ipp-jobs.log, then report success.
-log=$(dirname "$0")/ipp-jobs.log
+# printer as one line of ipp-jobs$sfx.log, then exit EXIT (default 0).
+DELAY=0 EXIT=0 STATE=
+conf='$d/ipp-record$sfx.conf'
+log='$d/ipp-jobs$sfx.log'
+EOF
+    cat >> "$d/ipp-record$sfx.sh" <<'EOF'
+# shellcheck disable=SC1090
+[ -f "$conf" ] && . "$conf"
+[ -n "$STATE" ] && echo "STATE: $STATE" >&2
+[ "$DELAY" != 0 ] && sleep "$DELAY"
 pages=$(pdfinfo "$1" 2>/dev/null | awk '/^Pages:/ { print $2 }')
 attrs=$(env | grep '^IPP_' | grep -v -e '^IPP_PWG_' -e '^IPP_[A-Z0-9_]*_DEFAULT=' | LC_ALL=C sort | tr '\n' ' ')
 printf 'pages=%s file=%s %s\n' "${pages:-?}" "$(basename "$1")" "${attrs% }" >> "$log"
-exit 0
+exit "$EXIT"
 EOF
-    chmod 0755 "$1/ipp-record.sh"
+    chmod 0755 "$d/ipp-record$sfx.sh"
+    rm -f "$d/ipp-record$sfx.conf"
+    if [ -n "${IPPEVE_DELAY:-}${IPPEVE_EXIT:-}${IPPEVE_STATE:-}" ]; then
+        printf 'DELAY=%q\nEXIT=%q\nSTATE=%q\n' "${IPPEVE_DELAY:-0}" "${IPPEVE_EXIT:-0}" \
+            "${IPPEVE_STATE:-}" > "$d/ipp-record$sfx.conf"
+    fi
 }
 
 _ce_write_conf() {    # cups-files.conf and cupsd.conf for DIR
@@ -148,8 +204,18 @@ PreserveJobFiles ${CUPS_PRESERVE_JOB_FILES:-No}
 EOF
 }
 
-_ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
-    local d=$1 tmo=$2 lockfile lockfd attempt pid logsize
+_ce_start_printer() {     # _ce_start_printer DIR TIMEOUT NAME PORT CMD [OPTION...]:
+                          # start an ippeveprinter; sets IPP_PORT
+    # NAME "" is test1's printer (files without a suffix); PORT "" picks a
+    # free port, a PORT given (a restart) is the only one tried.
+    local d=$1 tmo=$2 name=$3 want=$4 cmd=$5 sfx=${3:+-$3} lockfile lockfd attempt pid logsize
+    shift 5
+    local log=$d/log/ippeveprinter$sfx.log pidf=$d/run/ippeveprinter$sfx.pid
+    # PDF in: what the recorder reads.  -f is one of the "legacy" options
+    # that ippeveprinter refuses next to -a/-P (the file lists the formats).
+    local -a fmt=(-f application/pdf)
+    case " $* " in *" -a "*|*" -P "*) fmt=() ;; esac
+    mkdir -p "$d/ipp-spool$sfx"
     # Choosing a port and binding it must not interleave with another test
     # doing the same: hold a lock from the choice until the printer listens.
     lockfile=${TMPDIR:-/tmp}/copees-cups-env.lock
@@ -157,15 +223,23 @@ _ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
         { _ce_fail "cannot open the port lock $lockfile"; return 1; }
     flock -w 300 "$lockfd" || { exec {lockfd}>&-; _ce_fail "port lock $lockfile busy for 300 s"; return 1; }
     for attempt in 1 2 3 4 5; do
-        IPP_PORT=$(_ce_pick_port) || break
-        logsize=$(stat -c %s "$d/log/ippeveprinter.log" 2>/dev/null || echo 0)
-        DBUS_SYSTEM_BUS_ADDRESS="unix:path=$d/run/dbus.sock" \
-            /usr/sbin/ippeveprinter -p "$IPP_PORT" -n localhost -r off -k -2 \
-                -s "${IPPEVE_SPEED:-60,60}" -c "${IPPEVE_CMD:-$d/ipp-record.sh}" \
-                -d "$d/ipp-spool" -f application/pdf -v TestPrinter \
-                < /dev/null >> "$d/log/ippeveprinter.log" 2>&1 {lockfd}>&- &
+        if [ -n "$want" ]; then
+            IPP_PORT=$want
+            _ce_wait "$tmo" _ce_port_free "$IPP_PORT" || break
+        else
+            IPP_PORT=$(_ce_pick_port) || break
+        fi
+        logsize=$(stat -c %s "$log" 2>/dev/null || echo 0)
+        # The per-job command sees the job as IPP_* variables: none of the
+        # caller's own (IPP_TEST_PORT...) may mix in.
+        # shellcheck disable=SC2046
+        env $(compgen -e | sed -n 's/^IPP_.*/-u &/p') \
+            DBUS_SYSTEM_BUS_ADDRESS="unix:path=$d/run/dbus.sock" \
+            /usr/sbin/ippeveprinter -p "$IPP_PORT" -n localhost -r off "$@" -c "$cmd" \
+                -d "$d/ipp-spool$sfx" "${fmt[@]}" -v "TestPrinter$sfx" \
+                < /dev/null >> "$log" 2>&1 {lockfd}>&- &
         pid=$!
-        echo "$pid" > "$d/run/ippeveprinter.pid"
+        echo "$pid" > "$pidf"
         # Ready = this very process holds the port and answers IPP.
         if _ce_wait "$tmo" _ce_listens_or_dead "$IPP_PORT" "$pid" && _ce_listens "$IPP_PORT" "$pid" &&
            _ce_wait "$tmo" ipptool -q "ipp://localhost:$IPP_PORT/ipp/print" get-printer-attributes.test; then
@@ -173,14 +247,14 @@ _ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
             return 0
         fi
         _ce_kill_tree "$pid" ippeveprinter
-        rm -f "$d/run/ippeveprinter.pid"
-        echo "cups-env: ippeveprinter did not come up on port $IPP_PORT (attempt $attempt)" >> "$d/log/ippeveprinter.log"
+        rm -f "$pidf"
+        echo "cups-env: ippeveprinter did not come up on port $IPP_PORT (attempt $attempt)" >> "$log"
         # Only a lost race for the port is worth another try.
-        tail -c +$((logsize + 1)) "$d/log/ippeveprinter.log" | grep -q 'Unable to create IPv. listener' || break
+        tail -c +$((logsize + 1)) "$log" | grep -q 'Unable to create IPv. listener' || break
     done
     flock -u "$lockfd"; exec {lockfd}>&-
-    _ce_fail "ippeveprinter did not come up (see $d/log/ippeveprinter.log):"
-    _ce_tail "$d/log/ippeveprinter.log"
+    _ce_fail "ippeveprinter$sfx did not come up (see $log):"
+    _ce_tail "$log"
     return 1
 }
 
@@ -247,7 +321,7 @@ _cups_env_start() (   # subshell: umask, variables and fds stay here
                  "every directory above $d must be o+x (mktemp -d makes 0700: chmod 0755 it)"
         exit 1
     fi
-    rm -f "$d/ipp-jobs.log" "$d/env"
+    rm -f "$d/ipp-jobs.log" "$d/env" "$d/run/printers" "$d"/run/printer-*
     _ce_write_recorder "$d"
     _ce_write_conf "$d"
 
@@ -260,7 +334,10 @@ _cups_env_start() (   # subshell: umask, variables and fds stay here
     _ce_wait "$tmo" test -S "$d/run/dbus.sock" ||
         { _ce_fail "dbus-daemon socket did not appear (see $d/log/dbus.log)"; exit 1; }
 
-    _ce_start_printer "$d" "$tmo" || exit 1
+    keep=()
+    [ "${IPPEVE_KEEP:-1}" = 1 ] && keep=(-k)
+    _ce_start_printer "$d" "$tmo" "" "" "${IPPEVE_CMD:-$d/ipp-record.sh}" \
+        "${keep[@]}" -2 -s "${IPPEVE_SPEED:-60,60}" || exit 1
 
     _ce_run_cupsd "$d" "$tmo" || exit 1
 
@@ -310,6 +387,11 @@ _cups_env_start_cupsd() (   # start cupsd again after stop-cupsd (queues persist
     _ce_run_cupsd "$d" "$tmo" || exit 1
     _ce_wait "$tmo" _ce_queue_ready "$d/run/cups.sock" test1 ||
         { _ce_fail "queue test1 is not back after the restart (see $d/log/error_log)"; exit 1; }
+    # Added queues: known again (a test may have stopped one on purpose).
+    for q in $(cat "$d/run/printers" 2>/dev/null); do
+        _ce_wait "$tmo" env CUPS_SERVER="$d/run/cups.sock" lpstat -p "$q" ||
+            { _ce_fail "queue $q is not back after the restart (see $d/log/error_log)"; exit 1; }
+    done
 )
 
 _cups_env_stop_cupsd() (    # stop cupsd only (an outage); printer and bus stay
@@ -335,18 +417,226 @@ _cups_env_stop() (    # subshell; 0 when nothing of DIR's is left running
     d=$(realpath -m "$1")
     rc=0
     # cupsd first (it ends its jobs' filters and backends), then the
-    # printer (and its per-job command), then the bus.
-    for f in cupsd:cupsd ippeveprinter:ippeveprinter dbus:dbus-daemon; do
-        name=${f%%:*} comm=${f#*:}
-        [ -f "$d/run/$name.pid" ] || continue
-        pid=$(cat "$d/run/$name.pid")
+    # printers (and their per-job commands), then the bus.
+    for pidf in "$d/run/cupsd.pid" "$d"/run/ippeveprinter*.pid "$d/run/dbus.pid"; do
+        [ -f "$pidf" ] || continue
+        case ${pidf##*/} in
+        cupsd.pid) comm=cupsd ;;
+        dbus.pid) comm=dbus-daemon ;;
+        *) comm=ippeveprinter ;;
+        esac
+        pid=$(cat "$pidf")
         if [ -n "$pid" ]; then
             _ce_kill_tree "$pid" "$comm" || rc=1
         fi
-        rm -f "$d/run/$name.pid"
+        rm -f "$pidf"
     done
     exit $rc
 )
+
+_ce_name_ok() {       # _ce_name_ok NAME: usable as a queue and a file suffix
+    [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$ ]] && [ "$1" != test1 ]
+}
+
+_ce_ppd_size() {      # _ce_ppd_size PWG-NAME: "PPDNAME WIDTH HEIGHT" in points
+    local n=$1 ppdname w h
+    case $n in
+    iso_a3_297x420mm) ppdname=A3 ;;
+    iso_a4_210x297mm) ppdname=A4 ;;
+    iso_a5_148x210mm) ppdname=A5 ;;
+    iso_a6_105x148mm) ppdname=A6 ;;
+    na_letter_8.5x11in) ppdname=Letter ;;
+    na_legal_8.5x14in) ppdname=Legal ;;
+    *) _ce_fail "--media: $n is not a size this harness knows (A3-A6, letter, legal)"; return 1 ;;
+    esac
+    # Exact points (mm * 72 / 25.4): ippeveprinter compares media-size
+    # in hundredths of mm exactly against what CUPS sends.
+    read -r w h < <(awk -v s="${n##*_}" 'BEGIN {
+        u = (s ~ /mm$/) ? 72 / 25.4 : 72; sub(/(mm|in)$/, "", s); split(s, d, "x")
+        printf "%.12f %.12f\n", d[1] * u, d[2] * u }')
+    echo "$ppdname $w $h"
+}
+
+_ce_write_ppd() {     # _ce_write_ppd FILE MEDIA-LIST COLOR(0/1) DUPLEX(0/1) PPM
+    local f=$1 media=$2 color=$3 duplex=$4 ppm=$5 m first="" name w h
+    local -a sizes=()
+    for m in ${media//,/ }; do
+        read -r name w h < <(_ce_ppd_size "$m") || return 1
+        [ -n "$name" ] || return 1
+        sizes+=("$name $w $h")
+        [ -n "$first" ] || first=$name
+    done
+    [ -n "$first" ] || { _ce_fail "--media: no size given"; return 1; }
+    {
+        printf '%s\n' '*PPD-Adobe: "4.3"' '*FormatVersion: "4.3"' '*FileVersion: "1.0"' \
+            '*LanguageVersion: English' '*LanguageEncoding: ISOLatin1' '*PCFileName: "TEST.PPD"' \
+            '*Manufacturer: "Test"' '*Product: "(Test)"' '*ModelName: "Test"' \
+            '*ShortNickName: "Test"' '*NickName: "Test printer for copees-spool"' \
+            '*PSVersion: "(3010.000) 0"' '*LanguageLevel: "3"' '*FileSystem: False' \
+            '*LandscapeOrientation: Plus90' '*TTRasterizer: Type42' '*DefaultResolution: 600dpi'
+        if [ "$color" = 1 ]; then
+            printf '%s\n' '*ColorDevice: True' '*DefaultColorSpace: RGB'
+        else
+            printf '%s\n' '*ColorDevice: False' '*DefaultColorSpace: Gray'
+        fi
+        printf '*Throughput: "%s"\n' "$ppm"
+        for kw in PageSize PageRegion; do
+            printf '*OpenUI *%s/Media Size: PickOne\n*OrderDependency: 10 AnySetup *%s\n*Default%s: %s\n' \
+                "$kw" "$kw" "$kw" "$first"
+            for m in "${sizes[@]}"; do
+                read -r name w h <<< "$m"
+                printf '*%s %s/%s: "<</PageSize[%s %s]>>setpagedevice"\n' "$kw" "$name" "$name" "$w" "$h"
+            done
+            printf '*CloseUI: *%s\n' "$kw"
+        done
+        # One real tray, so ippeveprinter's /media form can empty and fill
+        # it (media-empty); "auto" alone is a source that form skips.
+        printf '%s\n' '*OpenUI *InputSlot/Media Source: PickOne' '*OrderDependency: 10 AnySetup *InputSlot' \
+            '*DefaultInputSlot: Tray1' '*InputSlot Tray1/Tray 1: "<</MediaPosition 1>>setpagedevice"' \
+            '*CloseUI: *InputSlot'
+        printf '*DefaultImageableArea: %s\n*DefaultPaperDimension: %s\n' "$first" "$first"
+        for m in "${sizes[@]}"; do
+            read -r name w h <<< "$m"
+            awk -v n="$name" -v w="$w" -v h="$h" 'BEGIN {
+                printf "*ImageableArea %s/%s: \"12 12 %.12f %.12f\"\n", n, n, w - 12, h - 12
+                printf "*PaperDimension %s/%s: \"%s %s\"\n", n, n, w, h }'
+        done
+        if [ "$duplex" = 1 ]; then
+            printf '%s\n' '*OpenUI *Duplex/2-Sided Printing: PickOne' '*OrderDependency: 10 AnySetup *Duplex' \
+                '*DefaultDuplex: None' '*Duplex None/Off: "<</Duplex false>>setpagedevice"' \
+                '*Duplex DuplexNoTumble/Long Edge: "<</Duplex true/Tumble false>>setpagedevice"' \
+                '*Duplex DuplexTumble/Short Edge: "<</Duplex true/Tumble true>>setpagedevice"' \
+                '*CloseUI: *Duplex'
+        fi
+        if [ "$color" = 1 ]; then
+            printf '%s\n' '*OpenUI *ColorModel/Color Mode: PickOne' '*OrderDependency: 10 AnySetup *ColorModel' \
+                '*DefaultColorModel: RGB' '*ColorModel Gray/Grayscale: "<</ProcessColorModel /DeviceGray>>setpagedevice"' \
+                '*ColorModel RGB/Color: "<</ProcessColorModel /DeviceRGB>>setpagedevice"' '*CloseUI: *ColorModel'
+        fi
+        printf '%s\n' '*DefaultFont: Courier' '*Font Courier: Standard "(002.004S)" Standard ROM'
+    } > "$f"
+}
+
+_ce_printer_opts() {  # _ce_printer_opts DIR NAME OPTION...: ippeveprinter's options
+                      # into the array OPTS; --media=LIST becomes a PPD (-P)
+    local d=$1 name=$2 media="" color=0 duplex=0 ppm=10
+    local -a caps=() rest=()
+    shift 2
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --media=*) media=${1#--media=} ;;
+        -2) duplex=1; caps+=(-2) ;;
+        -s) [ $# -ge 2 ] || { _ce_fail "-s needs SPEED[,COLOR]"; return 1; }
+            caps+=(-s "$2"); ppm=${2%%,*}
+            case $2 in *,*) [ "${2#*,}" -gt 0 ] 2>/dev/null && color=1 ;; esac
+            shift ;;
+        *) rest+=("$1") ;;
+        esac
+        shift
+    done
+    if [ -z "$media" ]; then
+        OPTS=("${rest[@]}" "${caps[@]}")
+        return 0
+    fi
+    # -2 and -s are "legacy" options that ippeveprinter refuses next to -P:
+    # the PPD says it all (sizes, colour, duplex, speed).
+    _ce_write_ppd "$d/printer-$name.ppd" "$media" "$color" "$duplex" "$ppm" || return 1
+    OPTS=("${rest[@]}" -P "$d/printer-$name.ppd")
+}
+
+_cups_env_add_printer() (   # add-printer DIR NAME [OPTION...]: printer + queue NAME
+    set -u
+    umask 022
+    [ $# -ge 2 ] || { _ce_fail "usage: add-printer DIR NAME [IPPEVEPRINTER-OPTION...]"; exit 2; }
+    d=$(realpath -m "$1") name=$2
+    shift 2
+    tmo=${CUPS_ENV_TIMEOUT:-30}
+    sock=$d/run/cups.sock
+    _ce_name_ok "$name" || { _ce_fail "$name: a printer name is [A-Za-z0-9_-] (not test1)"; exit 2; }
+    [ -f "$d/env" ] || { _ce_fail "$d is not started: run start first"; exit 1; }
+    [ -f "$d/run/printer-$name.port" ] && { _ce_fail "printer $name already exists in $d"; exit 1; }
+    if [ $# -gt 0 ]; then _ce_printer_opts "$d" "$name" "$@" || exit 1; else OPTS=(-2 -s "60,60"); fi
+    opts=("${OPTS[@]}")
+    [ "${IPPEVE_KEEP:-1}" = 1 ] && opts=(-k "${opts[@]}")
+    rm -f "$d/ipp-jobs-$name.log"
+    _ce_write_recorder "$d" "$name"
+    cmd=${IPPEVE_CMD:-$d/ipp-record-$name.sh}
+    _ce_start_printer "$d" "$tmo" "$name" "" "$cmd" "${opts[@]}" || exit 1
+    # What restart-printer needs to bring the same printer back.
+    echo "$IPP_PORT" > "$d/run/printer-$name.port"
+    echo "$cmd" > "$d/run/printer-$name.cmd"
+    printf '%s\0' "${opts[@]}" > "$d/run/printer-$name.opts"
+    echo "$name" >> "$d/run/printers"
+    CUPS_SERVER=$sock lpadmin -p "$name" -E -v "ipp://localhost:$IPP_PORT/ipp/print" -m everywhere \
+        >> "$d/log/lpadmin.log" 2>&1 ||
+        { _ce_fail "lpadmin $name failed (see $d/log/lpadmin.log and $d/log/error_log)"; exit 1; }
+    _ce_wait "$tmo" test -s "$d/ppd/$name.ppd" ||
+        { _ce_fail "queue $name has no PPD: cupsd could not query the printer (see $d/log/error_log)"; exit 1; }
+    _ce_wait "$tmo" _ce_queue_ready "$sock" "$name" ||
+        { _ce_fail "queue $name is not enabled and accepting (see $d/log/error_log)"; exit 1; }
+    echo "cups-env: printer $name on localhost:$IPP_PORT ($*), queue $name"
+)
+
+_cups_env_kill_printer() (  # kill-printer DIR NAME: the printer dies (the queue stays)
+    [ $# -eq 2 ] || { _ce_fail "usage: kill-printer DIR NAME"; exit 2; }
+    d=$(realpath -m "$1") name=$2
+    _ce_name_ok "$name" && [ -f "$d/run/printer-$name.port" ] ||
+        { _ce_fail "no printer $name in $d"; exit 1; }
+    [ -f "$d/run/ippeveprinter-$name.pid" ] || exit 0
+    _ce_kill_tree "$(cat "$d/run/ippeveprinter-$name.pid")" ippeveprinter || exit 1
+    rm -f "$d/run/ippeveprinter-$name.pid"
+)
+
+_cups_env_restart_printer() (   # restart-printer DIR NAME: back on the same port
+    [ $# -eq 2 ] || { _ce_fail "usage: restart-printer DIR NAME"; exit 2; }
+    d=$(realpath -m "$1") name=$2
+    tmo=${CUPS_ENV_TIMEOUT:-30}
+    _ce_name_ok "$name" && [ -f "$d/run/printer-$name.port" ] ||
+        { _ce_fail "no printer $name in $d"; exit 1; }
+    if [ -f "$d/run/ippeveprinter-$name.pid" ] && _ce_alive "$(cat "$d/run/ippeveprinter-$name.pid")"; then
+        _ce_fail "printer $name is running: kill-printer first"; exit 1
+    fi
+    mapfile -d '' opts < "$d/run/printer-$name.opts"
+    _ce_start_printer "$d" "$tmo" "$name" "$(cat "$d/run/printer-$name.port")" \
+        "$(cat "$d/run/printer-$name.cmd")" "${opts[@]}"
+)
+
+_cups_env_printer_media() (    # printer-media DIR NAME empty|loaded: the trays
+    # What staff see when paper runs out: ippeveprinter's own /media form
+    # (its web forms are on by default) empties or fills every real tray
+    # of the printer, which sets or clears its media-empty reason; a job
+    # that reaches an empty printer waits there with media-needed, and
+    # CUPS's queue shows media-empty-warning,media-needed-warning.
+    [ $# -eq 3 ] || { _ce_fail "usage: printer-media DIR NAME empty|loaded"; exit 2; }
+    d=$(realpath -m "$1") name=$2
+    case $3 in empty) level=0 ;; loaded) level=250 ;; *) _ce_fail "printer-media: empty or loaded"; exit 2 ;; esac
+    if [ "$name" = test1 ]; then port=$(sed -n "s/^export IPP_TEST_PORT=//p" "$d/env")
+    else port=$(cat "$d/run/printer-$name.port" 2>/dev/null); fi
+    [ -n "$port" ] || { _ce_fail "no printer $name in $d"; exit 1; }
+    uri=ipp://localhost:$port/ipp/print
+    attrs=$(ipptool -tv "$uri" get-printer-attributes.test 2>/dev/null)
+    media=$(sed -n 's/^ *media-default ([^)]*) = //p' <<< "$attrs")
+    sources=$(sed -n 's/^ *media-source-supported ([^)]*) = //p' <<< "$attrs")
+    query="" i=0
+    for src in ${sources//,/ }; do
+        case $src in auto|manual|*-man*) ;; *) query+="size$i=$media&type$i=auto&level$i=$level&" ;; esac
+        i=$((i + 1))
+    done
+    [ -n "$query" ] || { _ce_fail "printer $name has no tray the /media form can change"; exit 1; }
+    curl -sf -o /dev/null "http://localhost:$port/media?${query%&}" ||
+        { _ce_fail "printer $name: GET /media failed"; exit 1; }
+    reasons=$(ipptool -tv "$uri" get-printer-attributes.test 2>/dev/null |
+              sed -n 's/^ *printer-state-reasons ([^)]*) = //p')
+    if [ "$level" = 0 ]; then
+        [[ $reasons == *media-empty* ]] || { _ce_fail "printer $name reports '$reasons', not media-empty"; exit 1; }
+    else
+        [[ $reasons != *media-empty* ]] || { _ce_fail "printer $name still reports '$reasons'"; exit 1; }
+    fi
+)
+
+_cups_env_printer_port() {  # printer-port DIR NAME: the TCP port of printer NAME
+    cat "$(realpath -m "$1")/run/printer-$2.port"
+}
 
 cups_env_start() {    # cups_env_start DIR: start, then source DIR/env
     # shellcheck disable=SC1091
@@ -365,12 +655,40 @@ cups_env_start_cupsd() {  # cups_env_start_cupsd DIR
     _cups_env_start_cupsd "$@"
 }
 
+cups_env_add_printer() {  # cups_env_add_printer DIR NAME [IPPEVEPRINTER-OPTION...]
+    _cups_env_add_printer "$@"
+}
+
+cups_env_kill_printer() { # cups_env_kill_printer DIR NAME
+    _cups_env_kill_printer "$@"
+}
+
+cups_env_restart_printer() {  # cups_env_restart_printer DIR NAME
+    _cups_env_restart_printer "$@"
+}
+
+cups_env_printer_media() {    # cups_env_printer_media DIR NAME empty|loaded
+    _cups_env_printer_media "$@"
+}
+
+cups_env_printer_port() { # cups_env_printer_port DIR NAME
+    _cups_env_printer_port "$@"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
     start) shift; _cups_env_start "$@" ;;
     stop)  shift; _cups_env_stop "$@" ;;
     stop-cupsd) shift; _cups_env_stop_cupsd "$@" ;;
     start-cupsd) shift; _cups_env_start_cupsd "$@" ;;
-    *) echo "usage: $0 start DIR | stop DIR | stop-cupsd DIR | start-cupsd DIR" >&2; exit 2 ;;
+    add-printer) shift; _cups_env_add_printer "$@" ;;
+    kill-printer) shift; _cups_env_kill_printer "$@" ;;
+    restart-printer) shift; _cups_env_restart_printer "$@" ;;
+    printer-port) shift; _cups_env_printer_port "$@" ;;
+    printer-media) shift; _cups_env_printer_media "$@" ;;
+    *) echo "usage: $0 start DIR | stop DIR | stop-cupsd DIR | start-cupsd DIR |" \
+            "add-printer DIR NAME [OPTION...] | kill-printer DIR NAME |" \
+            "restart-printer DIR NAME | printer-port DIR NAME |" \
+            "printer-media DIR NAME empty|loaded" >&2; exit 2 ;;
     esac
 fi
