@@ -110,7 +110,7 @@ like "POST /v1/printers/small/enable: 200" "$out" 'HTTP 200$'
 
 # ------------------------------------------------------------ max_inflight
 # big takes 2 s per job: six colour jobs (big only) drain through it while
-# CUPS's view of big is sampled every 50 ms.
+# CUPS's view of big (lpstat -o) is sampled all the while.
 printer_knobs big DELAY=2
 ids=()
 for i in 1 2 3 4 5 6; do
