@@ -15,8 +15,18 @@
 #   tests/cups-env.sh stop-cupsd DIR / start-cupsd DIR
 #                                   a CUPS outage: cupsd alone goes away and
 #                                   comes back (queues and job ids persist)
+#   tests/cups-env.sh add-printer DIR NAME [IPPEVEPRINTER-OPTION...]
+#                                   one more virtual printer and queue NAME
+#   tests/cups-env.sh kill-printer DIR NAME / restart-printer DIR NAME
+#                                   that printer dies / comes back on its port
+#   tests/cups-env.sh printer-port DIR NAME
+#   tests/cups-env.sh printer-media DIR NAME empty|loaded
+#                                   out of paper (media-empty) / paper again
 # or source it and call cups_env_start DIR (which also sources DIR/env),
-# cups_env_stop DIR, cups_env_stop_cupsd DIR and cups_env_start_cupsd DIR.
+# cups_env_stop DIR, cups_env_stop_cupsd DIR, cups_env_start_cupsd DIR,
+# cups_env_add_printer DIR NAME [OPTION...], cups_env_kill_printer DIR NAME,
+# cups_env_restart_printer DIR NAME, cups_env_printer_port DIR NAME and
+# cups_env_printer_media DIR NAME empty|loaded.
 #
 # DIR/env exports CUPS_SERVER (the domain socket), CUPS_TEST_DIR,
 # IPP_TEST_PORT, IPP_TEST_URI, CUPS_SPOOL_DIR (cupsd's RequestRoot, where its
@@ -28,13 +38,44 @@
 # (the job's IPP attributes as ippeveprinter passes them; printer defaults
 # and pwg-* attributes left out) and exits 0.
 #
+# More printers (add-printer): each one is its own ippeveprinter on its own
+# free port, with its own spool DIR/ipp-spool-NAME, log
+# DIR/log/ippeveprinter-NAME.log and recorder DIR/ipp-record-NAME.sh, which
+# appends the same line format to DIR/ipp-jobs-NAME.log; queue NAME is made
+# with lpadmin -m everywhere.  The OPTIONs replace the capability options
+# "-2 -s 60,60" (so "-s 30" makes a monochrome simplex printer).  One more
+# option is the harness's own: --media=PWG-NAME[,...] (A3-A6, letter,
+# legal) makes a printer with exactly those sizes (ippeveprinter's own
+# printers never offer A3), with the colour (-s S,C with C > 0), duplex
+# (-2) and speed asked, and one paper tray that printer-media can empty
+# (see tests/cups-printers.sh).  restart-printer brings a killed printer
+# back on the same port, with the same options and command.
+# NAME is letters, digits, '-' and '_' (a CUPS queue name), not test1.
+#
+# The recorders (the default one and every added printer's) read, per job,
+# a shell fragment DIR/ipp-record[-NAME].conf when it exists; start and
+# add-printer write it from the environment, a test may rewrite it at any
+# moment:
+#   DELAY=SECONDS   sleep that long before recording (a slow printer)
+#   EXIT=N          exit status after recording (non-zero: the job fails
+#                   at the printer, as a device error would)
+#   STATE=REASONS   print "STATE: REASONS" on stderr first: ippeveprinter
+#                   sets its own printer-state-reasons from it
+#                   ("+media-empty" adds a reason, "-media-empty" removes it)
+#
 # Knobs (environment):
 #   IPPEVE_CMD               command ippeveprinter runs per job (file = $1);
 #                            exiting non-zero makes the job fail at the printer
-#   IPPEVE_SPEED             ippeveprinter -s (default 60,60: colour capable)
+#                            (read by start and by add-printer, per printer)
+#   IPPEVE_SPEED             ippeveprinter -s of test1 (default 60,60: colour)
+#   IPPEVE_DELAY, IPPEVE_EXIT, IPPEVE_STATE
+#                            the recorder's DELAY, EXIT and STATE (above)
+#   IPPEVE_KEEP              keep received documents in the printer's spool
+#                            (ippeveprinter -k; default 1, 0 drops them)
 #   CUPS_LOGLEVEL            cupsd LogLevel (default debug)
 #   CUPS_PRESERVE_JOB_FILES  cupsd PreserveJobFiles (default No)
 #   CUPS_FILES_EXTRA         lines appended to cups-files.conf (ServerBin, SetEnv)
+#   CUPS_CONF_EXTRA          lines appended to cupsd.conf (LogTimeFormat usecs)
 #   CUPS_ENV_TIMEOUT         seconds to wait for each service (default 30)
 #
 # As root, cupsd runs filters as lp: every directory above DIR must be
@@ -94,18 +135,33 @@ _ce_listens() {       # _ce_listens PORT PID: PID itself holds the listener on P
     _ce_alive "$2" && ss -Hltnp "sport = :$1" 2>/dev/null | grep -q "pid=$2,"
 }
 
-_ce_write_recorder() {    # the default per-job command of ippeveprinter
-    cat > "$1/ipp-record.sh" <<'EOF'
+_ce_write_recorder() {    # _ce_write_recorder DIR [NAME]: ippeveprinter's default
+                          # per-job command, and its knobs from the environment
+    local d=$1 sfx=${2:+-$2}
+    cat > "$d/ipp-record$sfx.sh" <<EOF
 #!/bin/bash
 # Written by tests/cups-env.sh: record one job that reached the virtual
-# printer as one line of ipp-jobs.log, then report success.
-log=$(dirname "$0")/ipp-jobs.log
+# printer as one line of ipp-jobs$sfx.log, then exit EXIT (default 0).
+DELAY=0 EXIT=0 STATE=
+conf='$d/ipp-record$sfx.conf'
+log='$d/ipp-jobs$sfx.log'
+EOF
+    cat >> "$d/ipp-record$sfx.sh" <<'EOF'
+# shellcheck disable=SC1090
+[ -f "$conf" ] && . "$conf"
+[ -n "$STATE" ] && echo "STATE: $STATE" >&2
+[ "$DELAY" != 0 ] && sleep "$DELAY"
 pages=$(pdfinfo "$1" 2>/dev/null | awk '/^Pages:/ { print $2 }')
 attrs=$(env | grep '^IPP_' | grep -v -e '^IPP_PWG_' -e '^IPP_[A-Z0-9_]*_DEFAULT=' | LC_ALL=C sort | tr '\n' ' ')
 printf 'pages=%s file=%s %s\n' "${pages:-?}" "$(basename "$1")" "${attrs% }" >> "$log"
-exit 0
+exit "$EXIT"
 EOF
-    chmod 0755 "$1/ipp-record.sh"
+    chmod 0755 "$d/ipp-record$sfx.sh"
+    rm -f "$d/ipp-record$sfx.conf"
+    if [ -n "${IPPEVE_DELAY:-}${IPPEVE_EXIT:-}${IPPEVE_STATE:-}" ]; then
+        printf 'DELAY=%q\nEXIT=%q\nSTATE=%q\n' "${IPPEVE_DELAY:-0}" "${IPPEVE_EXIT:-0}" \
+            "${IPPEVE_STATE:-}" > "$d/ipp-record$sfx.conf"
+    fi
 }
 
 _ce_write_conf() {    # cups-files.conf and cupsd.conf for DIR
@@ -145,11 +201,22 @@ PreserveJobFiles ${CUPS_PRESERVE_JOB_FILES:-No}
     Order Allow,Deny
   </Limit>
 </Policy>
+${CUPS_CONF_EXTRA:-}
 EOF
 }
 
-_ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
-    local d=$1 tmo=$2 lockfile lockfd attempt pid logsize
+_ce_start_printer() {     # _ce_start_printer DIR TIMEOUT NAME PORT CMD [OPTION...]:
+                          # start an ippeveprinter; sets IPP_PORT
+    # NAME "" is test1's printer (files without a suffix); PORT "" picks a
+    # free port, a PORT given (a restart) is the only one tried.
+    local d=$1 tmo=$2 want=$4 cmd=$5 sfx=${3:+-$3} lockfile lockfd attempt pid logsize
+    shift 5
+    local log=$d/log/ippeveprinter$sfx.log pidf=$d/run/ippeveprinter$sfx.pid
+    # PDF in: what the recorder reads.  -f is one of the "legacy" options
+    # that ippeveprinter refuses next to -a/-P (the file lists the formats).
+    local -a fmt=(-f application/pdf)
+    case " $* " in *" -a "*|*" -P "*) fmt=() ;; esac
+    mkdir -p "$d/ipp-spool$sfx"
     # Choosing a port and binding it must not interleave with another test
     # doing the same: hold a lock from the choice until the printer listens.
     lockfile=${TMPDIR:-/tmp}/copees-cups-env.lock
@@ -157,15 +224,23 @@ _ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
         { _ce_fail "cannot open the port lock $lockfile"; return 1; }
     flock -w 300 "$lockfd" || { exec {lockfd}>&-; _ce_fail "port lock $lockfile busy for 300 s"; return 1; }
     for attempt in 1 2 3 4 5; do
-        IPP_PORT=$(_ce_pick_port) || break
-        logsize=$(stat -c %s "$d/log/ippeveprinter.log" 2>/dev/null || echo 0)
-        DBUS_SYSTEM_BUS_ADDRESS="unix:path=$d/run/dbus.sock" \
-            /usr/sbin/ippeveprinter -p "$IPP_PORT" -n localhost -r off -k -2 \
-                -s "${IPPEVE_SPEED:-60,60}" -c "${IPPEVE_CMD:-$d/ipp-record.sh}" \
-                -d "$d/ipp-spool" -f application/pdf -v TestPrinter \
-                < /dev/null >> "$d/log/ippeveprinter.log" 2>&1 {lockfd}>&- &
+        if [ -n "$want" ]; then
+            IPP_PORT=$want
+            _ce_wait "$tmo" _ce_port_free "$IPP_PORT" || break
+        else
+            IPP_PORT=$(_ce_pick_port) || break
+        fi
+        logsize=$(stat -c %s "$log" 2>/dev/null || echo 0)
+        # The per-job command sees the job as IPP_* variables: none of the
+        # caller's own (IPP_TEST_PORT...) may mix in.
+        # shellcheck disable=SC2046
+        env $(compgen -e | sed -n 's/^IPP_.*/-u &/p') \
+            DBUS_SYSTEM_BUS_ADDRESS="unix:path=$d/run/dbus.sock" \
+            /usr/sbin/ippeveprinter -p "$IPP_PORT" -n localhost -r off "$@" -c "$cmd" \
+                -d "$d/ipp-spool$sfx" "${fmt[@]}" -v "TestPrinter$sfx" \
+                < /dev/null >> "$log" 2>&1 {lockfd}>&- &
         pid=$!
-        echo "$pid" > "$d/run/ippeveprinter.pid"
+        echo "$pid" > "$pidf"
         # Ready = this very process holds the port and answers IPP.
         if _ce_wait "$tmo" _ce_listens_or_dead "$IPP_PORT" "$pid" && _ce_listens "$IPP_PORT" "$pid" &&
            _ce_wait "$tmo" ipptool -q "ipp://localhost:$IPP_PORT/ipp/print" get-printer-attributes.test; then
@@ -173,14 +248,14 @@ _ce_start_printer() {     # start ippeveprinter on a free port; sets IPP_PORT
             return 0
         fi
         _ce_kill_tree "$pid" ippeveprinter
-        rm -f "$d/run/ippeveprinter.pid"
-        echo "cups-env: ippeveprinter did not come up on port $IPP_PORT (attempt $attempt)" >> "$d/log/ippeveprinter.log"
+        rm -f "$pidf"
+        echo "cups-env: ippeveprinter did not come up on port $IPP_PORT (attempt $attempt)" >> "$log"
         # Only a lost race for the port is worth another try.
-        tail -c +$((logsize + 1)) "$d/log/ippeveprinter.log" | grep -q 'Unable to create IPv. listener' || break
+        tail -c +$((logsize + 1)) "$log" | grep -q 'Unable to create IPv. listener' || break
     done
     flock -u "$lockfd"; exec {lockfd}>&-
-    _ce_fail "ippeveprinter did not come up (see $d/log/ippeveprinter.log):"
-    _ce_tail "$d/log/ippeveprinter.log"
+    _ce_fail "ippeveprinter$sfx did not come up (see $log):"
+    _ce_tail "$log"
     return 1
 }
 
@@ -247,7 +322,7 @@ _cups_env_start() (   # subshell: umask, variables and fds stay here
                  "every directory above $d must be o+x (mktemp -d makes 0700: chmod 0755 it)"
         exit 1
     fi
-    rm -f "$d/ipp-jobs.log" "$d/env"
+    rm -f "$d/ipp-jobs.log" "$d/env" "$d/run/printers" "$d"/run/printer-*
     _ce_write_recorder "$d"
     _ce_write_conf "$d"
 
@@ -260,7 +335,10 @@ _cups_env_start() (   # subshell: umask, variables and fds stay here
     _ce_wait "$tmo" test -S "$d/run/dbus.sock" ||
         { _ce_fail "dbus-daemon socket did not appear (see $d/log/dbus.log)"; exit 1; }
 
-    _ce_start_printer "$d" "$tmo" || exit 1
+    keep=()
+    [ "${IPPEVE_KEEP:-1}" = 1 ] && keep=(-k)
+    _ce_start_printer "$d" "$tmo" "" "" "${IPPEVE_CMD:-$d/ipp-record.sh}" \
+        "${keep[@]}" -2 -s "${IPPEVE_SPEED:-60,60}" || exit 1
 
     _ce_run_cupsd "$d" "$tmo" || exit 1
 
@@ -310,6 +388,11 @@ _cups_env_start_cupsd() (   # start cupsd again after stop-cupsd (queues persist
     _ce_run_cupsd "$d" "$tmo" || exit 1
     _ce_wait "$tmo" _ce_queue_ready "$d/run/cups.sock" test1 ||
         { _ce_fail "queue test1 is not back after the restart (see $d/log/error_log)"; exit 1; }
+    # Added queues: known again (a test may have stopped one on purpose).
+    for q in $(cat "$d/run/printers" 2>/dev/null); do
+        _ce_wait "$tmo" env CUPS_SERVER="$d/run/cups.sock" lpstat -p "$q" ||
+            { _ce_fail "queue $q is not back after the restart (see $d/log/error_log)"; exit 1; }
+    done
 )
 
 _cups_env_stop_cupsd() (    # stop cupsd only (an outage); printer and bus stay
@@ -335,18 +418,26 @@ _cups_env_stop() (    # subshell; 0 when nothing of DIR's is left running
     d=$(realpath -m "$1")
     rc=0
     # cupsd first (it ends its jobs' filters and backends), then the
-    # printer (and its per-job command), then the bus.
-    for f in cupsd:cupsd ippeveprinter:ippeveprinter dbus:dbus-daemon; do
-        name=${f%%:*} comm=${f#*:}
-        [ -f "$d/run/$name.pid" ] || continue
-        pid=$(cat "$d/run/$name.pid")
+    # printers (and their per-job commands), then the bus.
+    for pidf in "$d/run/cupsd.pid" "$d"/run/ippeveprinter*.pid "$d/run/dbus.pid"; do
+        [ -f "$pidf" ] || continue
+        case ${pidf##*/} in
+        cupsd.pid) comm=cupsd ;;
+        dbus.pid) comm=dbus-daemon ;;
+        *) comm=ippeveprinter ;;
+        esac
+        pid=$(cat "$pidf")
         if [ -n "$pid" ]; then
             _ce_kill_tree "$pid" "$comm" || rc=1
         fi
-        rm -f "$d/run/$name.pid"
+        rm -f "$pidf"
     done
     exit $rc
 )
+
+# add-printer and the rest: tests/cups-printers.sh, next to this file.
+# shellcheck source=cups-printers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cups-printers.sh"
 
 cups_env_start() {    # cups_env_start DIR: start, then source DIR/env
     # shellcheck disable=SC1091
@@ -365,12 +456,40 @@ cups_env_start_cupsd() {  # cups_env_start_cupsd DIR
     _cups_env_start_cupsd "$@"
 }
 
+cups_env_add_printer() {  # cups_env_add_printer DIR NAME [IPPEVEPRINTER-OPTION...]
+    _cups_env_add_printer "$@"
+}
+
+cups_env_kill_printer() { # cups_env_kill_printer DIR NAME
+    _cups_env_kill_printer "$@"
+}
+
+cups_env_restart_printer() {  # cups_env_restart_printer DIR NAME
+    _cups_env_restart_printer "$@"
+}
+
+cups_env_printer_media() {    # cups_env_printer_media DIR NAME empty|loaded
+    _cups_env_printer_media "$@"
+}
+
+cups_env_printer_port() { # cups_env_printer_port DIR NAME
+    _cups_env_printer_port "$@"
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-}" in
     start) shift; _cups_env_start "$@" ;;
     stop)  shift; _cups_env_stop "$@" ;;
     stop-cupsd) shift; _cups_env_stop_cupsd "$@" ;;
     start-cupsd) shift; _cups_env_start_cupsd "$@" ;;
-    *) echo "usage: $0 start DIR | stop DIR | stop-cupsd DIR | start-cupsd DIR" >&2; exit 2 ;;
+    add-printer) shift; _cups_env_add_printer "$@" ;;
+    kill-printer) shift; _cups_env_kill_printer "$@" ;;
+    restart-printer) shift; _cups_env_restart_printer "$@" ;;
+    printer-port) shift; _cups_env_printer_port "$@" ;;
+    printer-media) shift; _cups_env_printer_media "$@" ;;
+    *) echo "usage: $0 start DIR | stop DIR | stop-cupsd DIR | start-cupsd DIR |" \
+            "add-printer DIR NAME [OPTION...] | kill-printer DIR NAME |" \
+            "restart-printer DIR NAME | printer-port DIR NAME |" \
+            "printer-media DIR NAME empty|loaded" >&2; exit 2 ;;
     esac
 fi

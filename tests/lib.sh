@@ -90,6 +90,10 @@ ${RETENTION_EXTRA:-}
 server = ${CUPS_SERVER:-$T/cups/run/cups.sock}
 poll_interval = 200ms
 
+CONF
+    # DEFAULT_PRINTER=no leaves out [printer atelier] (queue test1), for
+    # tests that bring their own printers (printer_section).
+    [ "${DEFAULT_PRINTER:-yes}" = no ] || cat >> "$CONF" <<CONF
 [printer atelier]
 queue = test1
 media = iso_a4_210x297mm, iso_a3_297x420mm
@@ -122,11 +126,13 @@ api() {
     local m=$1 p=$2; shift 2
     curl -s --unix-socket "$SOCK" -X "$m" -w '\nHTTP %{http_code}\n' "$@" "http://copees$p"
 }
-# upload FILE QUERY: POST /v1/jobs?QUERY; sets BODY and STATUS
+# upload FILE QUERY [CURL-ARG...]: POST /v1/jobs?QUERY; sets BODY and STATUS
+# (e.g. upload doc.pdf "order=X" -H "Idempotency-Key: k1")
 upload() {
-    local out
-    out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' \
-          --data-binary @"$1" -w '\n%{http_code}' "http://copees/v1/jobs?$2")
+    local out f=$1 q=$2
+    shift 2
+    out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' "$@" \
+          --data-binary @"$f" -w '\n%{http_code}' "http://copees/v1/jobs?$q")
     STATUS=${out##*$'\n'}
     BODY=${out%$'\n'*}
 }
@@ -135,4 +141,73 @@ job_field() {     # job_field ID JQ-FILTER
 }
 job_is() {        # job_is ID JQ-FILTER VALUE  (for wait_until)
     [ "$(job_field "$1" "$2")" = "$3" ]
+}
+
+# ------------------------------------------------------------ several printers
+# More virtual printers in the same private cupsd (tests/cups-env.sh
+# add-printer): each its own ippeveprinter, port, queue NAME and recorder
+# log $T/cups/ipp-jobs-NAME.log.
+cups_env() {      # cups_env CMD [ARG...]: tests/cups-env.sh CMD $T/cups ARG...
+    local cmd=$1; shift
+    bash "$top_srcdir/tests/cups-env.sh" "$cmd" "$T/cups" "$@"
+}
+add_printer() {   # add_printer NAME [OPTION...] (e.g. --media=iso_a4_210x297mm -s 20)
+    cups_env add-printer "$@" >> "$T/cups-env.out" 2>&1 ||
+        { tail -20 "$T/cups-env.out" >&2; bail "printer $1 did not start"; }
+}
+printer_log() {   # printer_log NAME: the recorder's log of printer NAME
+    echo "$T/cups/ipp-jobs-$1.log"
+}
+printer_knobs() { # printer_knobs NAME [DELAY=S] [EXIT=N] [STATE=R]: its recorder's
+                  # behaviour from the next job on (no argument: plain again)
+    local f=$T/cups/ipp-record-$1.conf
+    shift
+    : > "$f.new"
+    [ $# -eq 0 ] || printf '%s\n' "$@" > "$f.new"
+    mv "$f.new" "$f"
+}
+# printer_section NAME QUEUE MEDIA COLOR DUPLEX PPM [EXTRA-LINE...]: the INI
+# text of one [printer NAME] section, for write_conf.
+printer_section() {
+    printf '\n[printer %s]\nqueue = %s\nmedia = %s\ncolor = %s\nduplex = %s\nppm = %s\n' \
+        "$1" "$2" "$3" "$4" "$5" "$6"
+    shift 6
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+}
+# printed_at NAME: the ids of our jobs that printer NAME received, in the
+# order it received them (from IPP_JOB_NAME=copees-<instance>-<id>).
+printed_at() {
+    [ -f "$(printer_log "$1")" ] || return 0
+    sed -n 's/.*IPP_JOB_NAME=copees-[0-9a-f]*-\([0-9]*\).*/\1/p' "$(printer_log "$1")"
+}
+# received_line NAME ID: the recorder's line(s) for our job ID at NAME
+received_line() {
+    [ -f "$(printer_log "$1")" ] || return 0
+    grep -E "IPP_JOB_NAME=copees-[0-9a-f]+-$2( |\$)" "$(printer_log "$1")"
+}
+printer_field() { # printer_field NAME JQ-FILTER: from GET /v1/printers
+    curl -s --unix-socket "$SOCK" http://copees/v1/printers |
+        jq -r --arg n "$1" ".printers[] | select(.name == \$n) | $2"
+}
+printer_is() {    # printer_is NAME JQ-FILTER VALUE  (for wait_until)
+    [ "$(printer_field "$1" "$2")" = "$3" ]
+}
+has_reason() {    # has_reason ID KEYWORD: the job's state_reasons hold KEYWORD
+    job_field "$1" '.state_reasons | join(" ")' | tr ' ' '\n' | grep -qx "$2"
+}
+cups_active() {   # cups_active QUEUE: how many jobs CUPS holds not completed
+    lpstat -o "$1" 2>/dev/null | grep -c "^$1-"
+}
+# stays SECONDS CMD...: CMD holds at every check (every 100 ms) for that
+# long; fails at the first check where it does not.  For "nothing happens"
+# checks, which have to watch for a while.
+stays() {
+    local end=$(( $(date +%s) + $1 )); shift
+    while [ "$(date +%s)" -lt "$end" ]; do
+        "$@" >/dev/null 2>&1 || return 1
+        sleep 0.1
+    done
+}
+rfc3339() {       # rfc3339 OFFSET: a UTC time as the API takes it, e.g. rfc3339 '+1 hour'
+    date -u -d "$1" +%Y-%m-%dT%H:%M:%SZ
 }

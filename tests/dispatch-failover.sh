@@ -1,0 +1,165 @@
+#!/bin/bash
+# Failover between two equal printers (p1, p2: A4, monochrome, one-sided)
+# behind one private cupsd, each a real ippeveprinter:
+#   1. p1 stopped in CUPS (cupsdisable): its jobs not yet printing go back
+#      to queued and print on p2; GET /v1/printers shows p1 stopped, paused;
+#   2. p1 out of paper (media-empty, set through ippeveprinter's own
+#      /media form): the job that reached it waits there (media-needed),
+#      the one behind it goes to p2; GET /v1/printers shows the reason;
+#   3. p1's ippeveprinter killed mid-queue: the job waiting behind the one
+#      it was printing moves to p2 and prints;
+#   4. cupsd stopped: uploads still get 201, /v1/health answers at once
+#      with "cups": "unreachable", jobs wait queued and print by themselves
+#      once cupsd is back.
+#
+# What CUPS 2.4.2 shows in each case (measured; the daemon only sees the
+# queue): cupsdisable -> printer-state stopped, reason paused, the job it
+# was printing back to pending with printer-stopped; media-empty ->
+# printer-state processing, reasons media-empty-warning and
+# media-needed-warning while a job waits at the printer (nothing while the
+# queue is idle: CUPS learns the printer's reasons from the job's
+# backend); killed printer -> printer-state processing, no lasting reason
+# (the ipp backend sets connecting-to-device and clears it at once, then
+# retries with printer-state-message "The printer may not exist or is
+# unavailable at this time."), and when the printer was killed after it
+# took the document, only cups-waiting-for-job-completed while the backend
+# polls it forever.
+. "$(dirname "$0")/lib.sh"
+
+start_cups
+add_printer p1 --media=iso_a4_210x297mm -s 20
+add_printer p2 --media=iso_a4_210x297mm -s 20
+PRINTERS="$(printer_section p1 p1 iso_a4_210x297mm false false 20 'max_inflight = 2')
+$(printer_section p2 p2 iso_a4_210x297mm false false 20 'max_inflight = 2')"
+DEFAULT_PRINTER=no write_conf "$PRINTERS"     # [cups] poll_interval = 200ms
+start_copeesd
+"$MKPDF" --pages 1 "$T/a4.pdf" || bail "mkpdf failed"
+
+id_of() { jq -r .id <<<"$BODY"; }
+all_printed() { local i; for i in "$@"; do job_is "$i" .state printed || return 1; done; }
+got() { [ -n "$(received_line "$1" "$2")" ]; }     # got PRINTER ID
+# jobs_where JQ-COND: ids of our not-completed jobs matching the condition
+jobs_where() {
+    curl -s --unix-socket "$SOCK" 'http://x/v1/jobs?limit=1000' | jq -r ".jobs[] | select($1) | .id"
+}
+upload_n() {      # upload_n N TAG: N one-page jobs; their ids in IDS
+    local i
+    IDS=()
+    for i in $(seq "$1"); do
+        upload "$T/a4.pdf" "order=ORD-$2-$i"
+        [ "$STATUS" = 201 ] || diag "upload $2-$i: $STATUS $BODY"
+        IDS+=("$(id_of)")
+    done
+}
+waiting_on() {    # waiting_on PRINTER: a job of ours is sent to PRINTER, not printing
+    [ -n "$(jobs_where ".printer == \"$1\" and .state == \"sent\"")" ]
+}
+
+# ------------------------------------------------------------ 1. stopped in CUPS
+printer_knobs p1 DELAY=4
+printer_knobs p2 DELAY=1
+upload_n 6 stop
+check "p1 has a job waiting behind the one it prints" wait_until 30 waiting_on p1
+cupsdisable p1 || diag "cupsdisable p1 failed"
+moved=$(jobs_where '.printer == "p1" and .state != "printing"' | tr '\n' ' ')
+stopped_at=$(jobs_where '.printer == "p1" and .state == "printing"' | tr '\n' ' ')
+diag "on p1 and not printing when it stopped: $moved"
+check "GET /v1/printers shows p1 stopped" wait_until 10 printer_is p1 .state stopped
+like "... with the reason paused" "$(printer_field p1 '.state_reasons | join(",")')" 'paused'
+# The job p1 was printing is CUPS's to settle (it sets it back to pending);
+# every other job must print while p1 stays stopped.
+rest=()
+for j in "${IDS[@]}"; do [[ " $stopped_at " == *" $j "* ]] || rest+=("$j"); done
+check "the other jobs print while p1 stays stopped" wait_until 90 all_printed "${rest[@]}"
+for j in $moved; do
+    is "job $j (on p1, not printing) ended on p2" "$(job_field "$j" .printer)" p2
+    check "... p2 received it" got p2 "$j"
+    check "... p1 never did" bash -c "! grep -qE 'IPP_JOB_NAME=copees-[0-9a-f]+-$j( |\$)' '$(printer_log p1)'"
+done
+check "there was such a job to move" test -n "$moved"
+cupsenable p1
+check "all six print once p1 is enabled again" wait_until 60 all_printed "${IDS[@]}"
+check "p1 is idle again in GET /v1/printers" wait_until 20 printer_is p1 .state idle
+printer_knobs p1
+printer_knobs p2
+
+# ------------------------------------------------------------ 2. out of paper
+cups_env printer-media p1 empty > "$T/media.out" 2>&1; rc=$?
+is "p1 reports media-empty (ippeveprinter's /media form)" "$rc" 0
+printer_knobs p2 DELAY=2
+upload_n 4 paper
+check "the four jobs are handed to CUPS" wait_until 30 bash -c \
+    "[ \"\$(curl -s --unix-socket '$SOCK' 'http://x/v1/jobs?limit=1000' | jq '[.jobs[] | select(.printer != null)] | length')\" -ge 4 ]"
+on_p1=$(for j in "${IDS[@]}"; do [ "$(job_field "$j" .printer)" = p1 ] && echo "$j"; done)
+diag "handed to p1 (out of paper): $(tr '\n' ' ' <<<"$on_p1")"
+X=$(head -1 <<<"$on_p1") Y=$(sed -n 2p <<<"$on_p1")
+check "p1 got two of them (one to wait at the printer, one behind it)" test -n "$Y"
+check "CUPS shows p1 out of media" wait_until 20 bash -c "lpstat -l -p p1 | grep -q 'media-empty'"
+check "GET /v1/printers shows p1's media-empty reason" wait_until 10 bash -c \
+    "curl -s --unix-socket '$SOCK' http://x/v1/printers | jq -e '.printers[] | select(.name == \"p1\") | .state_reasons | map(select(startswith(\"media-empty\"))) | length > 0'"
+check "the job behind the waiting one prints on p2" wait_until 60 job_is "${Y:-0}" .state printed
+is "... p2 it is" "$(job_field "${Y:-0}" .printer)" p2
+check "... which received it" got p2 "${Y:-0}"
+is "the job waiting at p1 is still there (printing)" "$(job_field "${X:-0}" .state)" printing
+cups_env printer-media p1 loaded > "$T/media.out" 2>&1; rc=$?
+is "paper again in p1" "$rc" 0
+check "the waiting job then prints on p1" wait_until 60 job_is "${X:-0}" .state printed
+check "... which received it" got p1 "${X:-0}"
+check "all four printed" wait_until 60 all_printed "${IDS[@]}"
+check "p1 is back without the reason" wait_until 30 bash -c \
+    "curl -s --unix-socket '$SOCK' http://x/v1/printers | jq -e '.printers[] | select(.name == \"p1\") | .state_reasons | map(select(startswith(\"media-empty\"))) | length == 0'"
+printer_knobs p2
+
+# ------------------------------------------------------------ 3. printer killed
+printer_knobs p1 DELAY=4
+printer_knobs p2 DELAY=1
+upload_n 6 kill
+check "p1 prints one job with another waiting behind it" wait_until 30 bash -c \
+    "[ -n \"\$(curl -s --unix-socket '$SOCK' 'http://x/v1/jobs?limit=1000' | jq -r '.jobs[] | select(.printer == \"p1\" and .state == \"printing\") | .id')\" ] &&
+     [ -n \"\$(curl -s --unix-socket '$SOCK' 'http://x/v1/jobs?limit=1000' | jq -r '.jobs[] | select(.printer == \"p1\" and .state == \"sent\") | .id')\" ]"
+cups_env kill-printer p1 > "$T/kill.out" 2>&1 || diag "kill-printer: $(cat "$T/kill.out")"
+killed_at=$(jobs_where '.printer == "p1" and .state == "printing"' | tr '\n' ' ')
+behind=$(jobs_where '.printer == "p1" and .state != "printing"' | tr '\n' ' ')
+diag "p1 killed while printing $killed_at with $behind behind"
+check "there was a job behind" test -n "$behind"
+for j in $behind; do
+    check "job $j (waiting behind the dead printer) prints" wait_until 90 job_is "$j" .state printed
+    is "... on p2" "$(job_field "$j" .printer)" p2
+    check "... which received it" got p2 "$j"
+done
+others=()
+for j in "${IDS[@]}"; do [[ " $killed_at " == *" $j "* ]] || others+=("$j"); done
+check "every job not at the dead printer prints" wait_until 90 all_printed "${others[@]}"
+cups_env restart-printer p1 > "$T/kill.out" 2>&1 || diag "restart-printer: $(cat "$T/kill.out")"
+printer_knobs p1
+for j in $killed_at; do
+    wait_until 30 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/jobs/$j | jq -e '.state != \"printing\"'"
+    diag "job $j, printing when p1 died: now $(job_field "$j" '.state + " " + (.state_reasons | join(","))'), \
+received by p1: $(got p1 "$j" && echo yes || echo no), by p2: $(got p2 "$j" && echo yes || echo no)"
+done
+printer_knobs p2
+
+# ------------------------------------------------------------ 4. CUPS unreachable
+cups_env stop-cupsd > "$T/cupsd.out" 2>&1 || diag "stop-cupsd: $(cat "$T/cupsd.out")"
+check "GET /v1/health notices: cups unreachable" wait_until 20 bash -c "[ \"\$(curl -s --max-time 5 --unix-socket '$SOCK' http://copees/v1/health | jq -r .cups)\" = unreachable ]"
+t=$(curl -s -o "$T/health.json" -w '%{time_total}' --max-time 5 --unix-socket "$SOCK" http://copees/v1/health)
+diag "GET /v1/health took $t s with cupsd down"
+check "... and answers within 1 s" awk -v t="$t" 'BEGIN { exit !(t > 0 && t < 1) }'
+is "... saying so" "$(jq -r .cups "$T/health.json")" unreachable
+upload_n 2 outage
+is "an upload with cupsd down still gets 201" "$STATUS" 201
+check "the jobs stay queued while cupsd is down (3 s)" stays 3 bash -c \
+    "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/${IDS[0]} | jq -r .state)\" = queued ] &&
+     [ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/${IDS[1]} | jq -r .state)\" = queued ]"
+cups_env start-cupsd > "$T/cupsd.out" 2>&1; rc=$?
+is "cupsd is back" "$rc" 0
+check "the jobs print by themselves" wait_until 90 all_printed "${IDS[@]}"
+check "GET /v1/health says cups ok again" wait_until 20 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://copees/v1/health | jq -r .cups)\" = ok ]"
+# A job a printer was printing when it failed may have reached paper
+# there; no other job may be received twice.
+dups=$(cat "$T"/cups/ipp-jobs-*.log | sed -n 's/.*IPP_JOB_NAME=copees-[0-9a-f]*-\([0-9]*\).*/\1/p' | sort | uniq -d | tr '\n' ' ')
+diag "received twice by the printers: ${dups:-none} (printing at a failure: $stopped_at $killed_at)"
+bad=""
+for j in $dups; do [[ " $stopped_at $killed_at " == *" $j "* ]] || bad+="$j "; done
+is "no other job was received twice" "$bad" ""
+done_testing
