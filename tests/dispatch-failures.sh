@@ -16,7 +16,10 @@
 # collection value."); the backend logs "Printer cannot print with
 # supplied options." and exits 5 (cancel job); the offending attribute is
 # named only in CUPS's debug log (unsupported-attributes-tag media-col),
-# not in any job attribute.
+# not in any job attribute.  So copeesd checks the job's media, sides and
+# colour mode against the queue's media-supported, sides-supported and
+# print-color-mode-supported before sending: no CUPS job is made, and the
+# reason names the attribute (media-not-supported).
 . "$(dirname "$0")/lib.sh"
 
 start_cups
@@ -69,12 +72,15 @@ is "... after going to a4only" "$(job_field "$U" .printer)" a4only
 check "the printer received nothing of it" test -z "$(received_line a4only "$U")"
 reasons=$(job_field "$U" '.state_reasons | join(",")')
 diag "state_reasons: $reasons"
-like "state_reasons names the option (media)" "$reasons" 'media'
+like "state_reasons names the option (media)" "$reasons" 'media-not-supported'
+like "... the audit log says which media" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT detail FROM events WHERE job_id=$U AND type='state' ORDER BY id DESC LIMIT 1")" \
+    'does not support media iso_a3_297x420mm'
 cid=$(job_field "$U" .cups_job_id)
 diag "CUPS job $cid: $(cups_says "$cid" | tr '\n' '|')"
 n=$(cups_jobs_for "$U")
 check "it stays failed, not retried (3 s)" stays 3 job_is "$U" .state failed
 is "... and no new CUPS job is made for it meanwhile" "$(cups_jobs_for "$U")" "$n"
-check "at most a few CUPS jobs were made for it in all ($n)" test "$n" -ge 1 -a "$n" -le 3
+is "no CUPS job was made for it: the queue's media-supported lacks A3" "$n" 0
 is "the document stays present" "$(job_field "$U" .document)" present
 done_testing

@@ -3,7 +3,10 @@
 # ticket arrive at a real ippeveprinter; pages_printed = pages x copies;
 # the order reference reaches no file of CUPS or of the printer; and a
 # printer with cover_sheet=true gets a cover page (job id, never the order
-# reference) in front of the document, in the same CUPS job.
+# reference) just before the document: its own one-page CUPS job named
+# copees-<instance>-<id>-cover, queued right before the job (a second
+# document in the same CUPS job reaches an IPP printer concatenated with
+# the first, and a PDF printer sees only the last PDF).
 #
 # What ippeveprinter really passes to its per-job command (measured with
 # CUPS 2.4.2): CUPS's ipp backend sends the size as media-col, never as
@@ -91,23 +94,31 @@ CV=$(id_of)
 check "it reaches printed" wait_until 90 job_is "$CV" .state printed
 is "... on the cover-sheet printer" "$(job_field "$CV" .printer)" cover
 cid=$(job_field "$CV" .cups_job_id)
-ndocs=$(grep -c "\[Job $cid\] File of type .* queued by" "$T/cups/log/error_log")
-is "the CUPS job has 2 documents (cover sheet first, then the document)" "$ndocs" 2
-diag "cover-sheet job at the printer: $(recv "$CV")"
-pages=$(recv "$CV" | sed -n 's/^pages=\([0-9]*\) .*/\1/p' | paste -sd+ | bc)
-is "the printer received one page more than the document (2 + 1)" "${pages:-0}" 3
-files=$(recv "$CV" | sed -n 's/^pages=[^ ]* file=\([^ ]*\) .*/\1/p')
+cover_line=$(received_line cover "$CV-cover")
+job_line=$(received_line cover "$CV")
+check "the printer received a cover sheet job for it" test -n "$cover_line"
+diag "cover sheet at the printer: $(cut -c1-160 <<<"$cover_line")"
+is "the cover sheet is one page" "$(sed -n 's/^pages=\([0-9]*\) .*/\1/p' <<<"$cover_line")" 1
+is "the document's own pages arrive as ever (2)" "$(sed -n 's/^pages=\([0-9]*\) .*/\1/p' <<<"$job_line")" 2
+log=$(printer_log cover)
+cl=$(grep -nE "IPP_JOB_NAME=copees-[0-9a-f]+-$CV-cover( |\$)" "$log" | cut -d: -f1)
+jl=$(grep -nE "IPP_JOB_NAME=copees-[0-9a-f]+-$CV( |\$)" "$log" | cut -d: -f1)
+check "the cover sheet reached the printer right before the job" test "${cl:-0}" -gt 0 -a "$((cl + 1))" = "${jl:-0}"
+files=$(printf '%s\n%s\n' "$cover_line" "$job_line" | sed -n 's/^pages=[^ ]* file=\([^ ]*\) .*/\1/p')
 check "the printer kept what it received" test -n "$files"
 : > "$T/cover.txt"
 for f in $files; do
     pdftotext "$T/cups/ipp-spool-cover/$f" - >> "$T/cover.txt" 2>/dev/null
-    diag "$f: $(grep -a -c '%PDF-' "$T/cups/ipp-spool-cover/$f") PDF header(s)"
 done
-first=$(for f in $files; do pdftotext -f 1 -l 1 "$T/cups/ipp-spool-cover/$f" - 2>/dev/null; break; done)
-diag "text of the first page received: $(tr '\n' ' ' <<<"$first" | cut -c1-200)"
-like "the first page received carries the job id" "$first" "(^|[^0-9])$CV([^0-9]|$)"
+cf=$(sed -n 's/^pages=[^ ]* file=\([^ ]*\) .*/\1/p' <<<"$cover_line")
+first=$(pdftotext -f 1 -l 1 "$T/cups/ipp-spool-cover/$cf" - 2>/dev/null)
+diag "text of the cover sheet: $(tr '\n' ' ' <<<"$first" | cut -c1-200)"
+like "the cover sheet carries the job id" "$first" "copees job $CV([^0-9]|\$)"
+like "... the copies and page count" "$first" 'Copies: 1 +Pages: 2'
 if [[ -n $first && $first != *"page 1 of 2"* ]]; then ok "... and is not the document's first page"
 else not_ok "... and is not the document's first page"; fi
+check "CUPS is left with nothing of the cover sheet once printed" wait_until 30 bash -c \
+    "! lpstat -W all -o cover 2>/dev/null | grep -q ."
 check "no page received carries the order reference" bash -c "! grep -qF '$REF' '$T/cover.txt'"
 
 # ------------------------------------------------------------ privacy
