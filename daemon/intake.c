@@ -11,6 +11,15 @@
  * job, or 422 once a rejected document has been shredded.  A retry of a
  * known job (idem.c) is matched once its body is committed and hashed; its
  * own copy is then shredded and it gets the first attempt's answer.
+ *
+ * Group commit: the row insert and the verdict are deferred store writes
+ * (store_defer_begin), so they join the batch the store commits at the end
+ * of the loop turn, and preflight starts without waiting for the insert's
+ * commit (a crash before it leaves a file without a row, shredded at
+ * start-up, and no answer was given).  Every answer waits for
+ * store_sync(): it is sent once the commit holding the job's row and
+ * verdict is done, so a 201 or 422 still means both are durable, while
+ * the uploads answered in one loop turn share one fsync of the WAL.
  */
 #include "config.h"
 
@@ -49,6 +58,8 @@ struct intake {
     bool reject;
     int64_t pf_started;        /* mono ms */
     int64_t prev_id;           /* PHASE_REPLAY: the job this attempt repeats */
+    int ans_status;            /* PHASE_ANSWER: the answer, sent once durable */
+    json_t *ans_body;
 };
 
 static int busy;
@@ -65,6 +76,7 @@ static void intake_free(struct intake *in)
     spool_upload_free(in->up);
     job_clear(&in->job);
     json_decref(in->report);
+    json_decref(in->ans_body);
     free(in);
     busy--;
 }
@@ -78,20 +90,33 @@ static void ctx_free(void *ctx)
 
 /* ------------------------------------------------------------ ticket */
 
-static bool matches(const char *re, const char *s)
+/* The ticket's patterns, compiled once. */
+enum rx_id { RX_DIGITS, RX_ORDER, RX_MEDIA, RX_KEY, RX_COUNT };
+
+static const char *const rx_src[RX_COUNT] = {
+    [RX_DIGITS] = "^[0-9]+$",
+    [RX_ORDER] = "^[A-Za-z0-9._-]{1,64}$",
+    [RX_MEDIA] = "^[a-z0-9]+_[a-z0-9.-]+_[0-9.]+x[0-9.]+(mm|in)$",
+    [RX_KEY] = "^[!-~]+$",
+};
+static regex_t rx[RX_COUNT];
+static bool rx_ready;
+
+static bool matches(enum rx_id id, const char *s)
 {
-    regex_t rx;
-    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
-        return false;
-    bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return ok;
+    if (!rx_ready) {
+        for (int i = 0; i < RX_COUNT; i++)
+            if (regcomp(&rx[i], rx_src[i], REG_EXTENDED | REG_NOSUB) != 0)
+                fatal("intake: cannot compile a ticket pattern");
+        rx_ready = true;
+    }
+    return regexec(&rx[id], s, 0, NULL, 0) == 0;
 }
 
 static bool int_in(const char *s, int lo, int hi, int *out)
 {
     char *end;
-    if (!s || !*s || !matches("^[0-9]+$", s))
+    if (!s || !*s || !matches(RX_DIGITS, s))
         return false;
     long v = strtol(s, &end, 10);
     if (*end || v < lo || v > hi)
@@ -122,7 +147,7 @@ static bool ticket_parse(struct http_req *req, struct job *j)
         goto out;
     field = "order";
     rule = "is required: 1 to 64 characters from A-Z a-z 0-9 . _ -";
-    if (!v[0] || !matches("^[A-Za-z0-9._-]{1,64}$", v[0]))
+    if (!v[0] || !matches(RX_ORDER, v[0]))
         goto out;
     xstrlcpy(j->order, v[0], sizeof j->order);
     field = "copies";
@@ -146,7 +171,7 @@ static bool ticket_parse(struct http_req *req, struct job *j)
     }
     field = "media";
     rule = "must be a PWG self-describing media name such as iso_a4_210x297mm";
-    if (v[4] && !matches("^[a-z0-9]+_[a-z0-9.-]+_[0-9.]+x[0-9.]+(mm|in)$", v[4]))
+    if (v[4] && !matches(RX_MEDIA, v[4]))
         goto out;
     xstrlcpy(j->media, v[4] ? v[4] : D.conf->default_media, sizeof j->media);
     field = "due";
@@ -201,7 +226,7 @@ bool intake_headers(struct http_req *req)
     }
     if (req->idem_key) {
         size_t kl = strlen(req->idem_key);
-        if (kl == 0 || kl >= sizeof j.idem_key || !matches("^[!-~]+$", req->idem_key)) {
+        if (kl == 0 || kl >= sizeof j.idem_key || !matches(RX_KEY, req->idem_key)) {
             job_clear(&j);
             metrics_upload_rejected("bad-ticket");
             http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
@@ -338,10 +363,37 @@ void intake_abort(struct http_req *req)
      * into the void (http_respond frees it): the job is finished anyway. */
 }
 
-/* Answer the client, if any, and let the intake go. */
-static void intake_answer(struct intake *in, int status, json_t *body)
+static void unrecorded_work(void *arg);
+static void unrecorded_done(void *arg);
+
+/* The writes behind in's answer are committed (ok) or rolled back: answer
+ * the client, if any, and let the intake go.  After a failed commit the
+ * answer is 500, and a document whose job row went with the rollback is
+ * shredded first (nothing acknowledged it). */
+static void answer_synced(void *arg, bool ok)
 {
-    in->phase = PHASE_ANSWER;
+    struct intake *in = arg;
+    int status = in->ans_status;
+    json_t *body = in->ans_body;
+
+    in->ans_body = NULL;
+    if (!ok) {
+        json_decref(body);
+        struct job cur;
+        job_init(&cur);
+        if (in->job.id > 0 && in->job.doc_name[0] &&
+            store_job_get(D.store, in->job.id, &cur) < 0 && errno == ENOENT) {
+            log_err("intake: the job's record was rolled back; its document is shredded");
+            in->job.id = 0;
+            iopool_submit(unrecorded_work, unrecorded_done, in);
+            return;
+        }
+        job_clear(&cur);
+        log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: the job's record could not be committed");
+        status = 500;
+        body = json_pack("{s:s, s:s}", "error", "internal",
+                         "message", "The spooler cannot record the job.");
+    }
     if (in->req) {
         struct http_req *req = in->req;
         req->ctx = NULL;
@@ -352,6 +404,18 @@ static void intake_answer(struct intake *in, int status, json_t *body)
         json_decref(body);
     }
     intake_free(in);
+}
+
+/* Answer the client, if any, once every write made so far (this job's row
+ * and verdict among them) is committed, then let the intake go.  Many
+ * uploads answered in one loop turn share that one commit. */
+static void intake_answer(struct intake *in, int status, json_t *body)
+{
+    in->phase = PHASE_ANSWER;
+    in->ans_status = status;
+    json_decref(in->ans_body);
+    in->ans_body = body;
+    store_sync(D.store, answer_synced, in);
 }
 
 static void rejected_shredded(void *arg)
@@ -399,12 +463,16 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
                 strcat(codes, c);
             }
         }
+        store_defer_begin(D.store);
         job_set_state(D.store, j, JOB_STATE_REJECTED, -1, "preflight: %s", codes);
+        store_defer_end(D.store);
         retention_shred_job(j->id, "rejected", rejected_shredded, in);
         return;
     }
+    store_defer_begin(D.store);
     job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
                   "preflight: accepted, %d pages", j->pages);
+    store_defer_end(D.store);
     log_job(LOG_LVL_INFO, j->id, NULL, "intake: accepted, %d pages, %lld bytes", j->pages,
             (long long)j->bytes);
     sched_kick();
@@ -424,7 +492,9 @@ static void intake_preflight(struct intake *in)
                 strerror(errno));
         job_reason_add(&in->job, "document-lost");
         in->job.document_present = false;
+        store_defer_begin(D.store);
         job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1, "document lost before preflight");
+        store_defer_end(D.store);
         intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
                                          "message", "The stored document was lost."));
         return;
@@ -537,7 +607,10 @@ static void commit_done(void *arg)
         j->due = j->created_at + D.conf->default_due_ms / 1000;
     j->state = JOB_STATE_PREFLIGHT;
     j->document_present = true;
-    if (store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1) < 0) {
+    store_defer_begin(D.store);
+    int rc = store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1);
+    store_defer_end(D.store);
+    if (rc < 0) {
         if (errno == EEXIST && idem_find(j, &prev) == 0) {   /* a key raced us */
             intake_replay(in, &prev);
             job_clear(&prev);
