@@ -3,7 +3,11 @@
  *
  * Design notes: the body goes straight from the socket buffer into the
  * incoming file (spool_upload_write hashes it on the way), so memory does
- * not grow with the document.  The commit (fdatasync, rename, directory
+ * not grow with the document.  A large upload (Content-Length of a few
+ * megabytes) is staged: spool.c hands its chunks to the data lane of the
+ * I/O workers while more arrives, and when both of its buffers are taken
+ * the request is paused (http_req_pause) until upload_ready(); the commit
+ * or discard of a staged upload waits for its last chunk the same way.  The commit (fdatasync, rename, directory
  * fsync) runs on an I/O worker; only then is the job row inserted (state
  * preflight), which is the point of no return: from there the job is
  * finished whatever the client does, and after a crash intake_resume()
@@ -46,7 +50,9 @@
 #include "store.h"
 #include "util.h"
 
-enum intake_phase { PHASE_UPLOAD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_REPLAY, PHASE_ANSWER };
+enum intake_phase {
+    PHASE_UPLOAD, PHASE_DISCARD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_REPLAY, PHASE_ANSWER
+};
 
 struct intake {
     enum intake_phase phase;
@@ -60,7 +66,13 @@ struct intake {
     int64_t prev_id;           /* PHASE_REPLAY: the job this attempt repeats */
     int ans_status;            /* PHASE_ANSWER: the answer, sent once durable */
     json_t *ans_body;
+    bool waiting_idle;         /* PHASE_COMMIT / PHASE_DISCARD: for the upload's last chunk */
 };
+
+/* Uploads under way from which an answer waits up to INTAKE_SHARE_MS for
+ * its commit, so that more answers share it. */
+#define INTAKE_SHARE_BUSY 8
+#define INTAKE_SHARE_MS 3
 
 static int busy;
 
@@ -216,6 +228,8 @@ static void respond_disk_error(struct http_req *req, int e)
     }
 }
 
+static void upload_ready(void *arg);
+
 bool intake_headers(struct http_req *req)
 {
     struct job j;
@@ -302,6 +316,9 @@ bool intake_headers(struct http_req *req)
         respond_disk_error(req, e);
         return false;
     }
+    if (req->has_length)
+        spool_upload_expect(in->up, req->content_length);
+    spool_upload_on_ready(in->up, upload_ready, in);
     in->req = req;
     req->ctx = in;
     req->ctx_free = ctx_free;
@@ -319,7 +336,8 @@ static void discard_done(void *arg)
     intake_free(arg);
 }
 
-/* Give the intake to a worker to discard its file, detached from req. */
+/* Give the intake to a worker to discard its file, detached from req
+ * (once the upload's last staged chunk is written). */
 static void intake_discard(struct intake *in)
 {
     if (in->req) {
@@ -327,7 +345,32 @@ static void intake_discard(struct intake *in)
         in->req->ctx_free = NULL;
         in->req = NULL;
     }
-    iopool_submit(discard_work, discard_done, in);
+    in->phase = PHASE_DISCARD;
+    in->waiting_idle = !spool_upload_idle(in->up);
+    if (!in->waiting_idle)
+        iopool_submit(discard_work, discard_done, in);
+}
+
+static void commit_work(void *arg);
+static void commit_done(void *arg);
+
+/* The upload wrote a staged chunk: read on, or go on with the commit or
+ * discard that waited for it. */
+static void upload_ready(void *arg)
+{
+    struct intake *in = arg;
+    if (in->phase == PHASE_UPLOAD) {
+        if (in->req)
+            http_req_resume(in->req);
+        return;
+    }
+    if (!in->waiting_idle || !spool_upload_idle(in->up))
+        return;
+    in->waiting_idle = false;
+    if (in->phase == PHASE_COMMIT)
+        iopool_submit(commit_work, commit_done, in);
+    else if (in->phase == PHASE_DISCARD)
+        iopool_submit(discard_work, discard_done, in);
 }
 
 int intake_body(struct http_req *req, const char *data, size_t len)
@@ -341,13 +384,16 @@ int intake_body(struct http_req *req, const char *data, size_t len)
         return -1;
     }
     metrics_bytes_received(len);
-    if (spool_upload_write(in->up, data, len) < 0) {
+    int rc = spool_upload_write(in->up, data, len);
+    if (rc < 0) {
         int e = errno;
         intake_discard(in);
         log_err("intake: writing an upload failed: %s", strerror(e));
         respond_disk_error(req, e);
         return -1;
     }
+    if (rc == 1)            /* the upload's buffers are full: upload_ready resumes */
+        http_req_pause(req);
     return 0;
 }
 
@@ -415,7 +461,9 @@ static void intake_answer(struct intake *in, int status, json_t *body)
     in->ans_status = status;
     json_decref(in->ans_body);
     in->ans_body = body;
-    store_sync(D.store, answer_synced, in);
+    /* with many uploads under way, give a few more verdicts the chance to
+     * share this commit */
+    store_sync_within(D.store, answer_synced, in, busy >= INTAKE_SHARE_BUSY ? INTAKE_SHARE_MS : 0);
 }
 
 static void rejected_shredded(void *arg)
@@ -622,7 +670,7 @@ static void commit_done(void *arg)
         iopool_submit(unrecorded_work, unrecorded_done, in);
         return;
     }
-    log_job(LOG_LVL_INFO, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
+    log_job(LOG_LVL_DEBUG, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
     intake_preflight(in);
 }
 
@@ -636,7 +684,9 @@ void intake_complete(struct http_req *req)
         return;
     }
     in->phase = PHASE_COMMIT;
-    iopool_submit(commit_work, commit_done, in);
+    in->waiting_idle = !spool_upload_idle(in->up);
+    if (!in->waiting_idle)
+        iopool_submit(commit_work, commit_done, in);
 }
 
 static int resume_one(const struct job *j, void *arg)

@@ -48,8 +48,9 @@ struct store {
     /* batched commits (store.c) */
     int defer;                      /* store_defer_begin() depth */
     int64_t batch_writes;           /* writes in the open batch */
-    struct event *commit_ev;        /* commits the batch at the end of the loop turn */
-    bool commit_armed;
+    struct event *commit_ev;        /* commits the batch: now (active) or at a deadline */
+    bool commit_now;                /* commit_ev is active */
+    int64_t commit_at;              /* ... else its deadline (mono ms), 0 = none */
     struct store_waiter *pending;   /* store_sync() callers waiting for the open batch */
     struct store_waiter *ready;     /* ... whose commit is done, to run from commit_ev */
     struct store_stats stats;

@@ -24,12 +24,18 @@
  *    its caller goes on, which every caller outside intake relies on (the
  *    scheduler records a dispatch before CUPS sees the job; a cancel is
  *    answered once recorded).  Writes made between store_defer_begin()
- *    and store_defer_end() leave the batch open instead; it is committed
- *    once, at the end of the loop turn, by a zero-delay event (or earlier
- *    by any plain write), so under load one fsync of the WAL serves every
- *    upload that turn answers.  A deferred writer learns that its writes
- *    are durable through store_sync(): its callback runs on the loop after
- *    the commit that holds them, never from inside store_sync().
+ *    and store_defer_end() leave the batch open instead.  It is committed
+ *    once, at the end of the loop turn in which someone calls store_sync()
+ *    (a zero-delay event), by any plain write, or at the earliest deadline
+ *    set: a waiter may accept a few milliseconds (store_sync_within) to
+ *    share the commit with others under load, and a deferred write nobody
+ *    waits for is committed within STORE_BATCH_MAX_MS.  So an upload's row
+ *    insert rides along with the commit of some verdict instead of costing
+ *    an fsync of its own, and under load one fsync of the WAL serves every
+ *    upload answered in those milliseconds.  A deferred writer
+ *    learns that its writes are durable through store_sync(): its
+ *    callback runs on the loop after the commit that holds them, never
+ *    from inside store_sync().
  *  - Deferred writes are visible at once to readers in this process (one
  *    connection), and the job hook runs when a row is written, before its
  *    commit: events and the scheduler may see a state that a crash in that
@@ -68,6 +74,7 @@
 #include "util.h"
 
 #define STORE_BUSY_MS 5000
+#define STORE_BATCH_MAX_MS 10    /* a deferred write nobody waits for commits within this */
 
 /* ------------------------------------------------------------ statements */
 
@@ -234,13 +241,25 @@ static bool can_defer(struct store *st)
     return st->commit_ev != NULL;
 }
 
-/* Have commit_cb run at the end of this loop turn. */
-static void arm_commit(struct store *st)
+/* Have commit_cb run within delay_ms: at the end of this loop turn when
+ * 0, else at that deadline unless an earlier one is set. */
+static void arm_commit(struct store *st, int delay_ms)
 {
-    if (!st->commit_armed && st->commit_ev) {
-        st->commit_armed = true;
+    if (!st->commit_ev || st->commit_now)
+        return;
+    if (delay_ms <= 0) {
+        st->commit_now = true;
+        st->commit_at = 0;
+        event_del(st->commit_ev);
         event_active(st->commit_ev, EV_TIMEOUT, 0);
+        return;
     }
+    int64_t at = mono_ms() + delay_ms;
+    if (st->commit_at && st->commit_at <= at)
+        return;
+    st->commit_at = at;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(st->commit_ev, &tv);
 }
 
 /* Commit the open batch, if any; the waiters for it become ready with the
@@ -266,8 +285,6 @@ static int batch_commit(struct store *st)
         w->ok = rc == 0;
     waiters_append(&st->ready, st->pending);
     st->pending = NULL;
-    if (st->ready)
-        arm_commit(st);
     return rc;
 }
 
@@ -287,7 +304,9 @@ static void run_ready(struct store *st)
 static void commit_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct store *st = arg;
-    st->commit_armed = false;
+    st->commit_now = false;
+    st->commit_at = 0;
+    event_del(st->commit_ev);          /* a deadline may still be pending */
     batch_commit(st);
     run_ready(st);
 }
@@ -318,10 +337,13 @@ static int write_end(struct store *st, bool ok)
     if (st->defer > 0 && can_defer(st)) {
         if (ok)
             st->stats.deferred++;
-        arm_commit(st);
+        arm_commit(st, STORE_BATCH_MAX_MS);
         return ok ? 0 : -1;
     }
-    if (batch_commit(st) < 0)
+    int rc = batch_commit(st);
+    if (st->ready)
+        arm_commit(st, 0);
+    if (rc < 0)
         return -1;
     return ok ? 0 : -1;
 }
@@ -339,6 +361,11 @@ void store_defer_end(struct store *st)
 
 void store_sync(struct store *st, void (*fn)(void *arg, bool ok), void *arg)
 {
+    store_sync_within(st, fn, arg, 0);
+}
+
+void store_sync_within(struct store *st, void (*fn)(void *arg, bool ok), void *arg, int max_ms)
+{
     if (!can_defer(st)) {        /* no loop: every write is committed already */
         fn(arg, true);
         return;
@@ -349,16 +376,21 @@ void store_sync(struct store *st, void (*fn)(void *arg, bool ok), void *arg)
     w->fn = fn;
     w->arg = arg;
     w->ok = true;
-    if (!sqlite3_get_autocommit(st->db))
+    if (!sqlite3_get_autocommit(st->db)) {
         waiters_append(&st->pending, w);
-    else
-        waiters_append(&st->ready, w);
-    arm_commit(st);
+        arm_commit(st, max_ms);
+    } else {
+        waiters_append(&st->ready, w);        /* durable already: no need to wait */
+        arm_commit(st, 0);
+    }
 }
 
 int store_flush(struct store *st)
 {
-    return batch_commit(st);
+    int rc = batch_commit(st);
+    if (st->ready)
+        arm_commit(st, 0);
+    return rc;
 }
 
 void store_get_stats(const struct store *st, struct store_stats *out)

@@ -52,9 +52,11 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
                     const char *detail);
 
 /* Writes made until the matching store_defer_end() are deferred: they
- * join the open batch, committed at the end of the loop turn (or by the
- * next plain write), instead of each committing before it returns.
- * Calls nest.  Without an event loop (D.base unset) writes stay plain. */
+ * join the open batch instead of each committing before it returns.  The
+ * batch is committed at the end of a loop turn in which store_sync() is
+ * called, by the next plain write, or within a few milliseconds of a
+ * deferred write when nobody waits.  Calls nest.  Without an event loop
+ * (D.base unset) writes stay plain. */
 void store_defer_begin(struct store *st);
 void store_defer_end(struct store *st);
 /* Call fn(arg, ok) on the loop once every write made so far is committed:
@@ -62,6 +64,9 @@ void store_defer_end(struct store *st);
  * Never called from inside store_sync(), except without an event loop,
  * where every write is committed already and fn runs at once. */
 void store_sync(struct store *st, void (*fn)(void *arg, bool ok), void *arg);
+/* The same, but the commit may wait up to max_ms for more writes to
+ * share it (an earlier deadline or a plain write commits sooner). */
+void store_sync_within(struct store *st, void (*fn)(void *arg, bool ok), void *arg, int max_ms);
 /* Commit the open batch now (its waiters still run from the loop).
  * 0 / -1. */
 int store_flush(struct store *st);

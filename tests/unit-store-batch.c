@@ -1,5 +1,5 @@
 /* unit-store-batch.c - the store's batched commits (deferred writes, their
- * commit at the end of the loop turn, store_sync), the schema migration
+ * commit at the end of the loop turn or at their deadline, store_sync), the schema migration
  * from version 1, the count of kept documents and the (order, SHA-256)
  * lookup's cost, on a real SQLite file and a real libevent loop.
  *
@@ -150,6 +150,23 @@ static void test_deferred_one_commit(void **state)
     assert_int_equal(b.commits - a.commits, 1);
     assert_int_equal(b.writes - a.writes, 3);
     assert_int_equal(b.deferred - a.deferred, 3);
+}
+
+/* A deferred write that nobody waits for is committed anyway, within a
+ * few milliseconds: the loop's timer, not a store_sync(), brings it. */
+static void test_deferred_deadline(void **state)
+{
+    struct fx *f = *state;
+
+    store_defer_begin(f->st);
+    insert(f->st, "ORD-T", 1);
+    store_defer_end(f->st);
+    loop_once();
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM jobs"), 0);
+    /* the commit timer is the only event: the loop waits for it, runs it
+     * and returns */
+    assert_int_equal(event_base_loop(D.base, EVLOOP_ONCE), 0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM jobs"), 1);
 }
 
 /* A plain write commits the open batch before it returns; a waiter for
@@ -345,6 +362,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_deferred_one_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_write_commits_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_failure_is_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_once_per_write, setup, teardown),
