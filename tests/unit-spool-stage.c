@@ -314,19 +314,19 @@ static void test_staged_concurrent(void **state)
     }
 }
 
+#define T(fn, setup, label) \
+    {.name = #fn " (" label ")", .test_func = fn, .setup_func = setup, .teardown_func = teardown}
+
 int main(void)
 {
-    const struct CMUnitTest disk[] = {
-        cmocka_unit_test_setup_teardown(test_staged_roundtrip, setup_disk, teardown),
-        cmocka_unit_test_setup_teardown(test_staged_odd_pieces, setup_disk, teardown),
-        cmocka_unit_test_setup_teardown(test_small_not_staged, setup_disk, teardown),
-        cmocka_unit_test_setup_teardown(test_staged_concurrent, setup_disk, teardown),
+    const struct CMUnitTest tests[] = {
+        T(test_staged_roundtrip, setup_disk, "direct"),
+        T(test_staged_odd_pieces, setup_disk, "direct"),
+        T(test_small_not_staged, setup_disk, "direct"),
+        T(test_staged_concurrent, setup_disk, "direct"),
+        T(test_staged_roundtrip, setup_buffered, "buffered"),
+        T(test_staged_odd_pieces, setup_buffered, "buffered"),
+        T(test_staged_concurrent, setup_buffered, "buffered"),
     };
-    const struct CMUnitTest buffered[] = {
-        cmocka_unit_test_setup_teardown(test_staged_roundtrip, setup_buffered, teardown),
-        cmocka_unit_test_setup_teardown(test_staged_odd_pieces, setup_buffered, teardown),
-        cmocka_unit_test_setup_teardown(test_staged_concurrent, setup_buffered, teardown),
-    };
-    int rc = cmocka_run_group_tests_name("direct", disk, NULL, NULL);
-    return rc + cmocka_run_group_tests_name("buffered", buffered, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }
