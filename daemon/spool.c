@@ -311,13 +311,27 @@ bool spool_upload_idle(const struct upload *up)
     return !up->inflight;
 }
 
+/* Stop writing up directly (worker; one task at a time per upload).
+ * 0 / -1. */
+static int direct_off(struct upload *up)
+{
+    int fl = fcntl(up->fd, F_GETFL);
+    if (fl < 0 || fcntl(up->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+        return -1;
+    up->direct = false;
+    return 0;
+}
+
 /* Data lane: hash and write the chunk in flight. */
 static void chunk_work(void *arg)
 {
     struct upload *up = arg;
     up->task_err = 0;
     EVP_DigestUpdate(up->md, up->task_buf, up->task_len);
-    if (pwrite_all(up->fd, up->task_buf, up->task_len, up->task_off) < 0) {
+    int rc = pwrite_all(up->fd, up->task_buf, up->task_len, up->task_off);
+    if (rc < 0 && errno == EINVAL && up->direct && direct_off(up) == 0)
+        rc = pwrite_all(up->fd, up->task_buf, up->task_len, up->task_off);  /* alignment refused */
+    if (rc < 0) {
         up->task_err = errno;
         return;
     }
@@ -444,13 +458,14 @@ static int stage_finish(struct upload *up)
     char *b = up->buf[up->cur];
     size_t n = up->fill & ~(size_t)(STAGE_ALIGN - 1);
     EVP_DigestUpdate(up->md, b, up->fill);
-    if (n > 0 && pwrite_all(up->fd, b, n, up->written) < 0)
-        return -1;
-    if (up->fill > n) {
-        int fl = fcntl(up->fd, F_GETFL);
-        if (up->direct && (fl < 0 || fcntl(up->fd, F_SETFL, fl & ~O_DIRECT) < 0))
+    if (n > 0 && pwrite_all(up->fd, b, n, up->written) < 0) {
+        if (errno != EINVAL || !up->direct || direct_off(up) < 0 ||
+            pwrite_all(up->fd, b, n, up->written) < 0)
             return -1;
-        up->direct = false;
+    }
+    if (up->fill > n) {
+        if (up->direct && direct_off(up) < 0)
+            return -1;
         if (pwrite_all(up->fd, b + n, up->fill - n, up->written + (int64_t)n) < 0)
             return -1;
     }
