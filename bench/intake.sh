@@ -1,21 +1,35 @@
 #!/bin/bash
 # bench/intake.sh - intake figures, each against a baseline measured in
-# the same run on the same machine (not a test: it prints, it asserts
-# nothing).  Run from a built tree:  bash bench/intake.sh [N_JOBS]
+# the same run on the same machine, in interleaved rounds whose medians
+# are compared, so that a machine whose load drifts slows both sides alike
+# (not a test: it prints, it asserts nothing).  Run from a built tree:
+#   bash bench/intake.sh [N_JOBS]    (BENCH_ROUNDS, BENCH_BIG_ROUNDS)
+# What is timed, and why, is in bench/README.md.
 #
-#  1. one-page PDFs at 16 concurrent clients: copeesd's accepted jobs/s and
-#     p50/p99 latency (preflight included) vs `lp` submitting the same file
-#     to the same private cupsd (raw queue to /dev/null);
-#  2. peak RSS of copeesd while 8 clients each upload a 200 MB body at
-#     once, and upload throughput (SHA-256 and fdatasync included) vs
-#     `dd conv=fdatasync` writing the same amount to the same disk;
-#  3. GET /v1/health latency (p50/p99) while a 1 GB upload commits and is
-#     then shredded (a non-PDF: rejected, so shredded at once).
+#  1. one-page PDFs at 16 concurrent clients, preflight included:
+#     copeesd's accepted jobs/s and p50/p99 latency, each client one
+#     keep-alive connection (as the web tier keeps one), against `lp`
+#     submitting the same file to the same private cupsd (raw queue to
+#     /dev/null), one lp process per job; for information also cupsd with
+#     16 persistent IPP clients (ipptool) and copeesd with one curl
+#     process per job;
+#  2. 8 clients each uploading a valid 200 MiB PDF at once: upload-to-
+#     commit throughput (SHA-256, fdatasync, rename, directory fsync and
+#     the job row; timed to the last "created" event on GET /v1/events)
+#     against `dd conv=fdatasync` writing the same bytes to the same disk,
+#     copeesd's peak RSS, and for information the time to the last 201
+#     (preflight included);
+#  3. GET /v1/health latency (p50/p99), asked 200 times a second on one
+#     connection, while a 1 GB upload commits, is preflighted and (a
+#     non-PDF: rejected) shredded.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 export top_srcdir=$here top_builddir=${top_builddir:-$here}
-N=${1:-800}
+N=${1:-2000}
 CLIENTS=16
+ROUNDS=${BENCH_ROUNDS:-5}
+BIG_MIB=200
+BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
 # shellcheck source=../tests/lib.sh
 . "$here/tests/lib.sh" >/dev/null
 trap '_cleanup >/dev/null 2>&1' EXIT
@@ -23,76 +37,206 @@ trap '_cleanup >/dev/null 2>&1' EXIT
 pct() {    # pct P FILE-of-seconds: the P-th percentile in ms
     sort -n "$2" | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; printf "%.1f", a[i]*1000}'
 }
+now() { echo "$EPOCHREALTIME"; }
+waitjobs() { wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null; }
+
+# mkbigpdf FILE MIB: a valid one-page A4 PDF whose page draws one
+# DeviceGray image of MIB MiB of random samples (no filter), so the
+# document is as large as asked and poppler must read all of it.
+mkbigpdf() {
+    local f=$1 w=16384 h len content off=() o
+    h=$(($2 * 1024 * 1024 / w))
+    len=$((w * h))
+    content='q 595 0 0 842 0 0 cm /Im1 Do Q'
+    printf '%%PDF-1.4\n%%\xe2\xe3\xcf\xd3\n' > "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '4 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' ${#content} "$content" >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '5 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>\nstream\n' \
+        $w $h $len >> "$f"
+    head -c $len /dev/urandom >> "$f"
+    printf '\nendstream\nendobj\n' >> "$f"
+    o=$(stat -c %s "$f")
+    { printf 'xref\n0 6\n0000000000 65535 f \n'
+      printf '%010d 00000 n \n' "${off[@]}"
+      printf 'trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' "$o"; } >> "$f"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {printf "%.1f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 start_cups
 DAEMON_EXTRA="max_upload = 2G" write_conf
 start_copeesd
 "$MKPDF" --pages 1 "$T/one.pdf"
+per=$((N / CLIENTS / ROUNDS))
+N=$((per * CLIENTS * ROUNDS))
+lpadmin -p benchnull -E -v file:///dev/null -m raw 2>/dev/null
 
-echo "== 1. intake of one-page PDFs, $CLIENTS clients, $N jobs"
-per=$((N / CLIENTS))
-t0=$(date +%s.%N)
-for c in $(seq $CLIENTS); do
-    ( for i in $(seq $per); do
+# ticks CPU-seconds: user + system time of copeesd (every thread), or of
+# the preflight helper server and the children it reaped
+cpu_daemon() { awk '{print $14 + $15}' "/proc/$COPEESD_PID/stat"; }
+cpu_preflight() {
+    local p
+    p=$(pgrep -P "$COPEESD_PID" -x preflight | head -1)
+    [ -n "$p" ] && awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" || echo 0
+}
+hz=$(getconf CLK_TCK)
+
+# round_copeesd R: $CLIENTS curl processes, each sending its $per uploads
+# over one keep-alive connection; prints jobs/s
+round_copeesd() {
+    local t0 t1 c
+    t0=$(now)
+    for c in $(seq $CLIENTS); do
         curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --unix-socket "$SOCK" \
-             -H 'Content-Type: application/pdf' -H "Idempotency-Key: b-$c-$i" \
-             --data-binary @"$T/one.pdf" "http://copees/v1/jobs?order=BENCH-$c-$i&hold=true"
-      done > "$T/lat.$c" ) &
+             -H 'Content-Type: application/pdf' --data-binary @"$T/one.pdf" \
+             "http://copees/v1/jobs?order=BENCH-$1-$c-[1-$per]&hold=true" > "$T/lat.$1.$c" &
+    done
+    waitjobs
+    t1=$(now)
+    echo "$(cat "$T"/lat."$1".* | grep -c '^201 ') / ($t1 - $t0)" | bc -l
+}
+# round_lp: $CLIENTS shells, each running lp $per times; prints jobs/s
+round_lp() {
+    local t0 t1 c
+    t0=$(now)
+    for c in $(seq $CLIENTS); do
+        ( for i in $(seq $per); do lp -d benchnull "$T/one.pdf"; done ) > "$T/lp.$c" 2>/dev/null &
+    done
+    waitjobs
+    t1=$(now)
+    echo "$(cat "$T"/lp.* | grep -c '^request id') / ($t1 - $t0)" | bc -l
+}
+
+echo "== 1. intake of one-page PDFs, $CLIENTS clients, $ROUNDS interleaved rounds of $((per * CLIENTS)) jobs each"
+cd0=$(cpu_daemon) cp0=$(cpu_preflight)
+: > "$T/rates.copeesd"; : > "$T/rates.lp"
+for r in $(seq "$ROUNDS"); do
+    round_copeesd "$r" >> "$T/rates.copeesd"
+    round_lp >> "$T/rates.lp"
+    cancel -a benchnull 2>/dev/null
 done
-wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null
-t1=$(date +%s.%N)
+cd1=$(cpu_daemon) cp1=$(cpu_preflight)
 cat "$T"/lat.* > "$T/lat"
 ok201=$(grep -c '^201 ' "$T/lat")
 awk '{print $2}' "$T/lat" > "$T/lat.s"
-rate=$(echo "$ok201 / ($t1 - $t0)" | bc -l)
-printf 'copeesd: %d accepted in %.2f s = %.1f jobs/s, latency p50 %s ms, p99 %s ms\n' \
-    "$ok201" "$(echo "$t1 - $t0" | bc -l)" "$rate" "$(pct 50 "$T/lat.s")" "$(pct 99 "$T/lat.s")"
+rate=$(median < "$T/rates.copeesd") lprate=$(median < "$T/rates.lp")
+printf 'copeesd: %d of %d accepted; jobs/s per round: %s; median %s; latency p50 %s ms, p99 %s ms\n' \
+    "$ok201" $N "$(xargs printf '%.0f ' < "$T/rates.copeesd")" "$rate" "$(pct 50 "$T/lat.s")" \
+    "$(pct 99 "$T/lat.s")"
+printf 'lp:      one process per job; jobs/s per round: %s; median %s\n' \
+    "$(xargs printf '%.0f ' < "$T/rates.lp")" "$lprate"
+printf 'ratio copeesd/lp (medians): %.2fx (target >= 3x)\n' "$(echo "$rate / $lprate" | bc -l)"
+printf 'info: CPU per job: copeesd %.2f ms, preflight helper %.2f ms\n' \
+    "$(echo "($cd1 - $cd0) * 1000 / $hz / $N" | bc -l)" \
+    "$(echo "($cp1 - $cp0) * 1000 / $hz / $N" | bc -l)"
 
-lpadmin -p benchnull -E -v file:///dev/null -m raw 2>/dev/null
-t0=$(date +%s.%N)
+# For information: cupsd with persistent clients, copeesd with a process per job.
+uri="ipp://$(printf %s "$CUPS_SERVER" | sed 's|/|%2F|g')/printers/benchnull"
+for i in $(seq $per); do cat /usr/share/cups/ipptool/print-job.test; done > "$T/print-n.test"
+t0=$(now)
 for c in $(seq $CLIENTS); do
-    ( for i in $(seq $per); do lp -d benchnull "$T/one.pdf" >/dev/null; done ) &
+    # one test file of $per Print-Job requests: one connection per client
+    ipptool -t -f "$T/one.pdf" "$uri" "$T/print-n.test" > "$T/ipptool.$c" 2>&1 &
 done
-wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null
-t1=$(date +%s.%N)
-lprate=$(echo "$per * $CLIENTS / ($t1 - $t0)" | bc -l)
-printf 'lp:      %d submitted in %.2f s = %.1f jobs/s\n' $((per * CLIENTS)) "$(echo "$t1 - $t0" | bc -l)" "$lprate"
-printf 'ratio copeesd/lp: %.2fx (target >= 3x)\n' "$(echo "$rate / $lprate" | bc -l)"
+waitjobs
+t1=$(now)
+ipp_ok=$(cat "$T"/ipptool.* | grep -c 'Print-Job.*\[PASS\]')
+printf 'info: cupsd, %d ipptool clients on one connection each: %d of %d accepted, %.1f jobs/s\n' \
+    $CLIENTS "$ipp_ok" $((per * CLIENTS)) "$(echo "$ipp_ok / ($t1 - $t0)" | bc -l)"
 cancel -a benchnull 2>/dev/null
+t0=$(now)
+for c in $(seq $CLIENTS); do
+    ( for i in $(seq $per); do
+        curl -s -o /dev/null -w '%{http_code}\n' --unix-socket "$SOCK" \
+             -H 'Content-Type: application/pdf' -H "Idempotency-Key: p-$c-$i" \
+             --data-binary @"$T/one.pdf" "http://copees/v1/jobs?order=PROC-$c-$i&hold=true"
+      done > "$T/proc.$c" ) &
+done
+waitjobs
+t1=$(now)
+printf 'info: copeesd, one curl process per job: %.1f jobs/s\n' \
+    "$(cat "$T"/proc.* | grep -c '^201' | sed "s|\$| / ($t1 - $t0)|" | bc -l)"
 
-echo "== 2. 8 concurrent 200 MB uploads"
-head -c $((200 * 1024 * 1024)) /dev/urandom > "$T/big.bin"
-sync
-t0=$(date +%s.%N)
-for c in $(seq 8); do
-    curl -s -o /dev/null --unix-socket "$SOCK" -H 'Content-Type: application/pdf' \
-         -X POST -T "$T/big.bin" "http://copees/v1/jobs?order=BIG-$c" &
+echo "== 2. 8 concurrent uploads of a ${BIG_MIB} MiB PDF, $BIG_ROUNDS interleaved rounds"
+mkbigpdf "$T/big.pdf" $BIG_MIB
+bytes=$(stat -c %s "$T/big.pdf")
+mib=$(echo "8 * $bytes / 1048576" | bc -l)
+# The commit point of each upload is its job's "created" event (state
+# preflight): the document is then fdatasync'ed, renamed into jobs/, the
+# directory fsync'ed and the job row written.
+mkfifo "$T/ev.fifo"
+curl -sN --unix-socket "$SOCK" http://copees/v1/events > "$T/ev.fifo" &
+evpid=$!
+( while IFS= read -r l; do
+      case $l in
+      retry:*) echo "ready $EPOCHREALTIME" ;;
+      data:*'"order":"BIG-'*'"state":"preflight"'*) echo "commit $EPOCHREALTIME" ;;
+      esac
+  done < "$T/ev.fifo" > "$T/ev.t" ) &
+rdpid=$!
+wait_until 10 grep -q ready "$T/ev.t"
+waitbig() { wait $(jobs -p | grep -v -e "^$COPEESD_PID$" -e "^$evpid$" -e "^$rdpid$") 2>/dev/null; }
+: > "$T/rates.dd"; : > "$T/rates.up"; : > "$T/answers"; : > "$T/answered"
+for r in $(seq "$BIG_ROUNDS"); do
+    sync
+    t0=$(now)
+    for c in $(seq 8); do
+        dd if="$T/big.pdf" of="$T/dd.$c" bs=1M conv=fdatasync status=none &
+    done
+    waitbig
+    t1=$(now)
+    echo "$mib / ($t1 - $t0)" | bc -l >> "$T/rates.dd"
+    rm -f "$T"/dd.*
+    sync
+    ncommit0=$(grep -c '^commit' "$T/ev.t")
+    t0=$(now)
+    for c in $(seq 8); do
+        curl -s -o /dev/null -w '%{http_code}\n' --unix-socket "$SOCK" \
+             -H 'Content-Type: application/pdf' -X POST -T "$T/big.pdf" \
+             "http://copees/v1/jobs?order=BIG-$r-$c&hold=true" >> "$T/answers" &
+    done
+    waitbig
+    t1=$(now)
+    wait_until 10 test "$(grep -c '^commit' "$T/ev.t")" -ge $((ncommit0 + 8))
+    tc=$(awk '/^commit/{t=$2} END {print t}' "$T/ev.t")
+    echo "$mib / ($tc - $t0)" | bc -l >> "$T/rates.up"
+    printf '%.2f\n' "$(echo "$t1 - $t0" | bc -l)" >> "$T/answered"
 done
-wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null
-t1=$(date +%s.%N)
+kill "$evpid" 2>/dev/null
+wait "$rdpid" 2>/dev/null
 hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$COPEESD_PID/status")
-up=$(echo "8 * 200 / ($t1 - $t0)" | bc -l)
-t0=$(date +%s.%N)
-for c in $(seq 8); do
-    dd if="$T/big.bin" of="$T/dd.$c" bs=1M conv=fdatasync status=none &
-done
-wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null
-t1=$(date +%s.%N)
-ddr=$(echo "8 * 200 / ($t1 - $t0)" | bc -l)
-rm -f "$T"/dd.*
+up=$(median < "$T/rates.up") ddr=$(median < "$T/rates.dd")
+codes=$(awk '{print $1}' "$T/answers" | sort | uniq -c | awk '{printf "%s x %s ", $1, $2}')
 printf 'copeesd peak RSS: %d kB (target < 65536 kB)\n' "$hwm"
-printf 'upload: %.0f MB/s (8 x 200 MB, SHA-256, fdatasync, preflight, shred included); dd conv=fdatasync: %.0f MB/s; ratio %.2f (target >= 0.8)\n' \
-    "$up" "$ddr" "$(echo "$up / $ddr" | bc -l)"
+printf 'upload to commit (8 x %.1f MiB: SHA-256, fdatasync, rename, dir fsync, job row): MiB/s per round: %s; median %s\n' \
+    "$(echo "$bytes / 1048576" | bc -l)" "$(xargs printf '%.0f ' < "$T/rates.up")" "$up"
+printf 'dd conv=fdatasync, 8 x the same file: MiB/s per round: %s; median %s\n' \
+    "$(xargs printf '%.0f ' < "$T/rates.dd")" "$ddr"
+printf 'ratio upload/dd (medians): %.2f (target >= 0.8)\n' "$(echo "$up / $ddr" | bc -l)"
+printf 'info: answers %s; the last of a round after %s s (preflight of every page included)\n' \
+    "$codes" "$(xargs < "$T/answered")"
 
 echo "== 3. /v1/health while a 1 GB upload commits and is shredded"
 head -c $((1024 * 1024 * 1024)) /dev/zero > "$T/giga.bin"
-( while [ ! -e "$T/stop" ]; do
-    curl -s -o /dev/null -w '%{time_total}\n' --unix-socket "$SOCK" http://copees/v1/health
-  done > "$T/health.s" ) &
+sync
+# One client on one connection asking 200 times a second, so that what is
+# timed is the daemon's answer, not the start of a process per request.
+stdbuf -oL curl -s --rate 200/s -o /dev/null -w '%{time_total}\n' --unix-socket "$SOCK" \
+     "http://copees/v1/health?n=[1-1000000]" > "$T/health.s" &
 hp=$!
+t0=$(now)
 curl -s -o /dev/null --unix-socket "$SOCK" -H 'Content-Type: application/pdf' \
      -X POST -T "$T/giga.bin" "http://copees/v1/jobs?order=GIGA"
-touch "$T/stop"
-wait $hp
-printf 'health during 1 GB commit+shred: %d requests, p50 %s ms, p99 %s ms (target p99 < 10 ms)\n' \
-    "$(wc -l < "$T/health.s")" "$(pct 50 "$T/health.s")" "$(pct 99 "$T/health.s")"
+t1=$(now)
+kill "$hp" 2>/dev/null
+wait "$hp" 2>/dev/null
+printf 'health during 1 GB upload, commit, preflight, shred (%.1f s): %d requests, p50 %s ms, p99 %s ms (target p99 < 10 ms)\n' \
+    "$(echo "$t1 - $t0" | bc -l)" "$(wc -l < "$T/health.s")" "$(pct 50 "$T/health.s")" \
+    "$(pct 99 "$T/health.s")"

@@ -51,7 +51,39 @@ static bool in_group(const char *name, uid_t uid, gid_t gid)
     return pw->pw_gid == g->gr_gid;
 }
 
+/* Roles of Unix-socket peers are remembered per (uid, gid) for
+ * ROLE_CACHE_TTL_MS: working them out reads /etc/passwd and /etc/group,
+ * which would otherwise happen for every request.  A changed group
+ * membership therefore counts within that time; a reload (a new D.conf)
+ * forgets every role at once. */
+#define ROLE_CACHE 32
+#define ROLE_CACHE_TTL_MS 30000
+static struct role_memo { uid_t uid; gid_t gid; enum role role; int64_t until; } role_cache[ROLE_CACHE];
+static const struct conf *role_cache_conf;
+static unsigned role_cache_next;
+
+static enum role peer_role_lookup(const struct http_req *req);
+
 static enum role peer_role(const struct http_req *req)
+{
+    if (req->tls)
+        return peer_role_lookup(req);
+    int64_t now = mono_ms();
+    if (role_cache_conf != D.conf) {
+        memset(role_cache, 0, sizeof role_cache);
+        role_cache_conf = D.conf;
+    }
+    for (int i = 0; i < ROLE_CACHE; i++)
+        if (role_cache[i].until > now && role_cache[i].uid == req->uid &&
+            role_cache[i].gid == req->gid)
+            return role_cache[i].role;
+    enum role r = peer_role_lookup(req);
+    role_cache[role_cache_next] = (struct role_memo){req->uid, req->gid, r, now + ROLE_CACHE_TTL_MS};
+    role_cache_next = (role_cache_next + 1) % ROLE_CACHE;
+    return r;
+}
+
+static enum role peer_role_lookup(const struct http_req *req)
 {
     /* Over TLS the verified client certificate's CN names the role
      * ([tls] admin_cn, then submit_cn); no CN or another CN: none. */

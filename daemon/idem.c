@@ -5,7 +5,8 @@
  * carrying a known Idempotency-Key with another ticket is refused (409)
  * already from its head.  The event loop inserts rows one at a time, so of
  * two concurrent attempts the second to finish its commit always finds
- * the first's row: they make one job.  Waiters (retries that arrived
+ * the first's row (a deferred insert is visible in the process at once,
+ * before its batch is committed): they make one job.  Waiters (retries that arrived
  * during the first attempt's preflight) are a short list per job, woken
  * when the verdict is recorded; the store stays the only truth.
  */

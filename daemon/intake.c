@@ -3,7 +3,11 @@
  *
  * Design notes: the body goes straight from the socket buffer into the
  * incoming file (spool_upload_write hashes it on the way), so memory does
- * not grow with the document.  The commit (fdatasync, rename, directory
+ * not grow with the document.  A large upload (Content-Length of a few
+ * megabytes) is staged: spool.c hands its chunks to the data lane of the
+ * I/O workers while more arrives, and when both of its buffers are taken
+ * the request is paused (http_req_pause) until upload_ready(); the commit
+ * or discard of a staged upload waits for its last chunk the same way.  The commit (fdatasync, rename, directory
  * fsync) runs on an I/O worker; only then is the job row inserted (state
  * preflight), which is the point of no return: from there the job is
  * finished whatever the client does, and after a crash intake_resume()
@@ -11,11 +15,19 @@
  * job, or 422 once a rejected document has been shredded.  A retry of a
  * known job (idem.c) is matched once its body is committed and hashed; its
  * own copy is then shredded and it gets the first attempt's answer.
+ *
+ * Group commit: the row insert and the verdict are deferred store writes
+ * (store_defer_begin), so they join the batch the store commits at the end
+ * of the loop turn, and preflight starts without waiting for the insert's
+ * commit (a crash before it leaves a file without a row, shredded at
+ * start-up, and no answer was given).  Every answer waits for
+ * store_sync(): it is sent once the commit holding the job's row and
+ * verdict is done, so a 201 or 422 still means both are durable, while
+ * the uploads answered in one loop turn share one fsync of the WAL.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +37,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "idem.h"
+#include "intake-ticket.h"
 #include "iopool.h"
 #include "job.h"
 #include "log.h"
@@ -37,7 +50,9 @@
 #include "store.h"
 #include "util.h"
 
-enum intake_phase { PHASE_UPLOAD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_REPLAY, PHASE_ANSWER };
+enum intake_phase {
+    PHASE_UPLOAD, PHASE_DISCARD, PHASE_COMMIT, PHASE_PREFLIGHT, PHASE_REPLAY, PHASE_ANSWER
+};
 
 struct intake {
     enum intake_phase phase;
@@ -49,7 +64,15 @@ struct intake {
     bool reject;
     int64_t pf_started;        /* mono ms */
     int64_t prev_id;           /* PHASE_REPLAY: the job this attempt repeats */
+    int ans_status;            /* PHASE_ANSWER: the answer, sent once durable */
+    json_t *ans_body;
+    bool waiting_idle;         /* PHASE_COMMIT / PHASE_DISCARD: for the upload's last chunk */
 };
+
+/* Uploads under way from which an answer waits up to INTAKE_SHARE_MS for
+ * its commit, so that more answers share it. */
+#define INTAKE_SHARE_BUSY 8
+#define INTAKE_SHARE_MS 3
 
 static int busy;
 
@@ -65,6 +88,7 @@ static void intake_free(struct intake *in)
     spool_upload_free(in->up);
     job_clear(&in->job);
     json_decref(in->report);
+    json_decref(in->ans_body);
     free(in);
     busy--;
 }
@@ -74,108 +98,6 @@ static void ctx_free(void *ctx)
     struct intake *in = ctx;
     /* The request is going away: keep the intake if work is pending. */
     in->req = NULL;
-}
-
-/* ------------------------------------------------------------ ticket */
-
-static bool matches(const char *re, const char *s)
-{
-    regex_t rx;
-    if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0)
-        return false;
-    bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
-    regfree(&rx);
-    return ok;
-}
-
-static bool int_in(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    if (!s || !*s || !matches("^[0-9]+$", s))
-        return false;
-    long v = strtol(s, &end, 10);
-    if (*end || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-/* Fill j from the query; on a bad field answer 400 and return false. */
-static bool ticket_parse(struct http_req *req, struct job *j)
-{
-    static const char *fields[] = {"order", "copies", "sides", "color", "media", "due",
-                                   "priority", "hold"};
-    char *v[8];
-    bool bad = false, ok = false;
-    const char *field = NULL, *rule = NULL;
-
-    for (int i = 0; i < 8; i++) {
-        bool b;
-        v[i] = http_query_get(req->query, fields[i], &b);
-        if (b && !bad) {
-            bad = true;
-            field = fields[i];
-            rule = "is not correctly percent-encoded";
-        }
-    }
-    if (bad)
-        goto out;
-    field = "order";
-    rule = "is required: 1 to 64 characters from A-Z a-z 0-9 . _ -";
-    if (!v[0] || !matches("^[A-Za-z0-9._-]{1,64}$", v[0]))
-        goto out;
-    xstrlcpy(j->order, v[0], sizeof j->order);
-    field = "copies";
-    rule = "must be an integer from 1 to 999";
-    if (v[1] && !int_in(v[1], 1, 999, &j->copies))
-        goto out;
-    field = "sides";
-    rule = "must be one-sided, two-sided-long-edge or two-sided-short-edge";
-    if (v[2]) {
-        if (strcmp(v[2], "one-sided") && strcmp(v[2], "two-sided-long-edge") &&
-            strcmp(v[2], "two-sided-short-edge"))
-            goto out;
-        xstrlcpy(j->sides, v[2], sizeof j->sides);
-    }
-    field = "color";
-    rule = "must be monochrome or color";
-    if (v[3]) {
-        if (strcmp(v[3], "monochrome") && strcmp(v[3], "color"))
-            goto out;
-        xstrlcpy(j->color, v[3], sizeof j->color);
-    }
-    field = "media";
-    rule = "must be a PWG self-describing media name such as iso_a4_210x297mm";
-    if (v[4] && !matches("^[a-z0-9]+_[a-z0-9.-]+_[0-9.]+x[0-9.]+(mm|in)$", v[4]))
-        goto out;
-    xstrlcpy(j->media, v[4] ? v[4] : D.conf->default_media, sizeof j->media);
-    field = "due";
-    rule = "must be an RFC 3339 date-time such as 2026-11-24T17:30:00+01:00";
-    if (v[5] && time_parse_rfc3339(v[5], &j->due) < 0)
-        goto out;
-    field = "priority";
-    rule = "must be an integer from 1 to 100";
-    if (v[6] && !int_in(v[6], 1, 100, &j->priority))
-        goto out;
-    field = "hold";
-    rule = "must be true or false";
-    if (v[7]) {
-        if (strcmp(v[7], "true") && strcmp(v[7], "false"))
-            goto out;
-        j->hold = strcmp(v[7], "true") == 0;
-    }
-    ok = true;
-out:
-    for (int i = 0; i < 8; i++)
-        free(v[i]);
-    if (!ok) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "%s %s", field, rule);
-        metrics_upload_rejected("bad-ticket");
-        http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
-                                              "field", field, "message", msg));
-    }
-    return ok;
 }
 
 /* ------------------------------------------------------------ upload */
@@ -191,17 +113,19 @@ static void respond_disk_error(struct http_req *req, int e)
     }
 }
 
+static void upload_ready(void *arg);
+
 bool intake_headers(struct http_req *req)
 {
     struct job j;
     job_init(&j);
-    if (!ticket_parse(req, &j)) {
+    if (!intake_ticket_parse(req, &j)) {
         job_clear(&j);
         return false;
     }
     if (req->idem_key) {
         size_t kl = strlen(req->idem_key);
-        if (kl == 0 || kl >= sizeof j.idem_key || !matches("^[!-~]+$", req->idem_key)) {
+        if (kl == 0 || kl >= sizeof j.idem_key || !intake_key_valid(req->idem_key)) {
             job_clear(&j);
             metrics_upload_rejected("bad-ticket");
             http_respond_json(req, 400, json_pack("{s:s, s:s, s:s}", "error", "bad-ticket",
@@ -277,6 +201,9 @@ bool intake_headers(struct http_req *req)
         respond_disk_error(req, e);
         return false;
     }
+    if (req->has_length)
+        spool_upload_expect(in->up, req->content_length);
+    spool_upload_on_ready(in->up, upload_ready, in);
     in->req = req;
     req->ctx = in;
     req->ctx_free = ctx_free;
@@ -294,7 +221,8 @@ static void discard_done(void *arg)
     intake_free(arg);
 }
 
-/* Give the intake to a worker to discard its file, detached from req. */
+/* Give the intake to a worker to discard its file, detached from req
+ * (once the upload's last staged chunk is written). */
 static void intake_discard(struct intake *in)
 {
     if (in->req) {
@@ -302,7 +230,32 @@ static void intake_discard(struct intake *in)
         in->req->ctx_free = NULL;
         in->req = NULL;
     }
-    iopool_submit(discard_work, discard_done, in);
+    in->phase = PHASE_DISCARD;
+    in->waiting_idle = !spool_upload_idle(in->up);
+    if (!in->waiting_idle)
+        iopool_submit(discard_work, discard_done, in);
+}
+
+static void commit_work(void *arg);
+static void commit_done(void *arg);
+
+/* The upload wrote a staged chunk: read on, or go on with the commit or
+ * discard that waited for it. */
+static void upload_ready(void *arg)
+{
+    struct intake *in = arg;
+    if (in->phase == PHASE_UPLOAD) {
+        if (in->req)
+            http_req_resume(in->req);
+        return;
+    }
+    if (!in->waiting_idle || !spool_upload_idle(in->up))
+        return;
+    in->waiting_idle = false;
+    if (in->phase == PHASE_COMMIT)
+        iopool_submit(commit_work, commit_done, in);
+    else if (in->phase == PHASE_DISCARD)
+        iopool_submit(discard_work, discard_done, in);
 }
 
 int intake_body(struct http_req *req, const char *data, size_t len)
@@ -316,13 +269,16 @@ int intake_body(struct http_req *req, const char *data, size_t len)
         return -1;
     }
     metrics_bytes_received(len);
-    if (spool_upload_write(in->up, data, len) < 0) {
+    int rc = spool_upload_write(in->up, data, len);
+    if (rc < 0) {
         int e = errno;
         intake_discard(in);
         log_err("intake: writing an upload failed: %s", strerror(e));
         respond_disk_error(req, e);
         return -1;
     }
+    if (rc == 1)            /* the upload's buffers are full: upload_ready resumes */
+        http_req_pause(req);
     return 0;
 }
 
@@ -338,10 +294,37 @@ void intake_abort(struct http_req *req)
      * into the void (http_respond frees it): the job is finished anyway. */
 }
 
-/* Answer the client, if any, and let the intake go. */
-static void intake_answer(struct intake *in, int status, json_t *body)
+static void unrecorded_work(void *arg);
+static void unrecorded_done(void *arg);
+
+/* The writes behind in's answer are committed (ok) or rolled back: answer
+ * the client, if any, and let the intake go.  After a failed commit the
+ * answer is 500, and a document whose job row went with the rollback is
+ * shredded first (nothing acknowledged it). */
+static void answer_synced(void *arg, bool ok)
 {
-    in->phase = PHASE_ANSWER;
+    struct intake *in = arg;
+    int status = in->ans_status;
+    json_t *body = in->ans_body;
+
+    in->ans_body = NULL;
+    if (!ok) {
+        json_decref(body);
+        struct job cur;
+        job_init(&cur);
+        if (in->job.id > 0 && in->job.doc_name[0] &&
+            store_job_get(D.store, in->job.id, &cur) < 0 && errno == ENOENT) {
+            log_err("intake: the job's record was rolled back; its document is shredded");
+            in->job.id = 0;
+            iopool_submit(unrecorded_work, unrecorded_done, in);
+            return;
+        }
+        job_clear(&cur);
+        log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: the job's record could not be committed");
+        status = 500;
+        body = json_pack("{s:s, s:s}", "error", "internal",
+                         "message", "The spooler cannot record the job.");
+    }
     if (in->req) {
         struct http_req *req = in->req;
         req->ctx = NULL;
@@ -352,6 +335,20 @@ static void intake_answer(struct intake *in, int status, json_t *body)
         json_decref(body);
     }
     intake_free(in);
+}
+
+/* Answer the client, if any, once every write made so far (this job's row
+ * and verdict among them) is committed, then let the intake go.  Many
+ * uploads answered in one loop turn share that one commit. */
+static void intake_answer(struct intake *in, int status, json_t *body)
+{
+    in->phase = PHASE_ANSWER;
+    in->ans_status = status;
+    json_decref(in->ans_body);
+    in->ans_body = body;
+    /* with many uploads under way, give a few more verdicts the chance to
+     * share this commit */
+    store_sync_within(D.store, answer_synced, in, busy >= INTAKE_SHARE_BUSY ? INTAKE_SHARE_MS : 0);
 }
 
 static void rejected_shredded(void *arg)
@@ -399,12 +396,16 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
                 strcat(codes, c);
             }
         }
+        store_defer_begin(D.store);
         job_set_state(D.store, j, JOB_STATE_REJECTED, -1, "preflight: %s", codes);
+        store_defer_end(D.store);
         retention_shred_job(j->id, "rejected", rejected_shredded, in);
         return;
     }
+    store_defer_begin(D.store);
     job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
                   "preflight: accepted, %d pages", j->pages);
+    store_defer_end(D.store);
     log_job(LOG_LVL_INFO, j->id, NULL, "intake: accepted, %d pages, %lld bytes", j->pages,
             (long long)j->bytes);
     sched_kick();
@@ -424,7 +425,9 @@ static void intake_preflight(struct intake *in)
                 strerror(errno));
         job_reason_add(&in->job, "document-lost");
         in->job.document_present = false;
+        store_defer_begin(D.store);
         job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1, "document lost before preflight");
+        store_defer_end(D.store);
         intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
                                          "message", "The stored document was lost."));
         return;
@@ -537,7 +540,10 @@ static void commit_done(void *arg)
         j->due = j->created_at + D.conf->default_due_ms / 1000;
     j->state = JOB_STATE_PREFLIGHT;
     j->document_present = true;
-    if (store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1) < 0) {
+    store_defer_begin(D.store);
+    int rc = store_job_insert(D.store, j, in->req ? (int64_t)in->req->uid : -1);
+    store_defer_end(D.store);
+    if (rc < 0) {
         if (errno == EEXIST && idem_find(j, &prev) == 0) {   /* a key raced us */
             intake_replay(in, &prev);
             job_clear(&prev);
@@ -549,7 +555,7 @@ static void commit_done(void *arg)
         iopool_submit(unrecorded_work, unrecorded_done, in);
         return;
     }
-    log_job(LOG_LVL_INFO, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
+    log_job(LOG_LVL_DEBUG, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
     intake_preflight(in);
 }
 
@@ -563,7 +569,9 @@ void intake_complete(struct http_req *req)
         return;
     }
     in->phase = PHASE_COMMIT;
-    iopool_submit(commit_work, commit_done, in);
+    in->waiting_idle = !spool_upload_idle(in->up);
+    if (!in->waiting_idle)
+        iopool_submit(commit_work, commit_done, in);
 }
 
 static int resume_one(const struct job *j, void *arg)

@@ -1,11 +1,17 @@
 /* iopool.c - I/O worker threads and the loop's mailbox.
  *
- * Design notes: one mutex guards two FIFO lists, the work queue (for the
- * workers) and the mailbox (callbacks for the loop).  The loop is woken by
- * event_active() on a persistent user event; libevent is made thread-aware
- * with evthread_use_pthreads() in main() before the base is created, so
+ * Design notes: one mutex guards the work queues (for the workers) and the
+ * mailbox (callbacks for the loop).  The loop is woken by event_active()
+ * on a persistent user event; libevent is made thread-aware with
+ * evthread_use_pthreads() in main() before the base is created, so
  * event_active() from another thread is safe.  Completions always run on
  * the loop, so every module's state stays single-threaded.
+ *
+ * Two lanes, each a FIFO with its own threads: the general lane (commits,
+ * shreds, directory fsyncs: work that may take seconds) and the data lane
+ * (the chunks of large uploads being hashed and written while they
+ * arrive: short steps that a client is waiting on).  An upload's next
+ * chunk never queues behind a 1 GB shred or fdatasync.
  */
 #include "config.h"
 
@@ -16,6 +22,8 @@
 #include "iopool.h"
 #include "log.h"
 
+#define DATA_THREADS 2
+
 struct item {
     void (*work)(void *);
     void (*done)(void *);
@@ -25,12 +33,18 @@ struct item {
 
 struct fifo { struct item *head, *tail; };
 
+struct lane {
+    struct fifo q;
+    pthread_cond_t cv;
+    pthread_t *threads;
+    int nthreads;
+};
+
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct fifo workq, mailbox;
+static struct lane general = {.cv = PTHREAD_COND_INITIALIZER};
+static struct lane data = {.cv = PTHREAD_COND_INITIALIZER};
+static struct fifo mailbox;
 static struct event *wake_ev;
-static pthread_t *threads;
-static int nthreads_running;
 static int stopping;
 static int pending;
 
@@ -66,13 +80,14 @@ static struct item *item_new(void (*work)(void *), void (*done)(void *), void *a
     return it;
 }
 
-static void *worker_main(void *unused)
+static void *worker_main(void *arg)
 {
+    struct lane *l = arg;
     pthread_mutex_lock(&mu);
     for (;;) {
         struct item *it;
-        while (!(it = fifo_pop(&workq)) && !stopping)
-            pthread_cond_wait(&cv, &mu);
+        while (!(it = fifo_pop(&l->q)) && !stopping)
+            pthread_cond_wait(&l->cv, &mu);
         if (!it)
             break;
         pthread_mutex_unlock(&mu);
@@ -112,30 +127,56 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     mailbox_drain();
 }
 
+static int lane_start(struct lane *l, int n)
+{
+    l->threads = calloc((size_t)n, sizeof *l->threads);
+    if (!l->threads)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&l->threads[i], NULL, worker_main, l) != 0)
+            return -1;
+        l->nthreads++;
+    }
+    return 0;
+}
+
+static void lane_join(struct lane *l)
+{
+    for (int i = 0; i < l->nthreads; i++)
+        pthread_join(l->threads[i], NULL);
+    l->nthreads = 0;
+    free(l->threads);
+    l->threads = NULL;
+}
+
 int iopool_start(struct event_base *base, int nthreads)
 {
     wake_ev = event_new(base, -1, EV_PERSIST, wake_cb, NULL);
     if (!wake_ev)
         return -1;
-    threads = calloc((size_t)nthreads, sizeof *threads);
-    if (!threads)
+    if (lane_start(&general, nthreads) < 0 || lane_start(&data, DATA_THREADS) < 0)
         return -1;
-    for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&threads[i], NULL, worker_main, NULL) != 0)
-            return -1;
-        nthreads_running++;
-    }
     return 0;
 }
 
-void iopool_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+static void submit(struct lane *l, void (*work)(void *arg), void (*done)(void *arg), void *arg)
 {
     struct item *it = item_new(work, done, arg);
     pthread_mutex_lock(&mu);
     pending++;
-    fifo_push(&workq, it);
-    pthread_cond_signal(&cv);
+    fifo_push(&l->q, it);
+    pthread_cond_signal(&l->cv);
     pthread_mutex_unlock(&mu);
+}
+
+void iopool_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+    submit(&general, work, done, arg);
+}
+
+void iopool_submit_data(void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+    submit(&data, work, done, arg);
 }
 
 void iopool_post(void (*fn)(void *arg), void *arg)
@@ -160,14 +201,12 @@ void iopool_stop(void)
 {
     pthread_mutex_lock(&mu);
     stopping = 1;
-    pthread_cond_broadcast(&cv);
+    pthread_cond_broadcast(&general.cv);
+    pthread_cond_broadcast(&data.cv);
     pthread_mutex_unlock(&mu);
-    for (int i = 0; i < nthreads_running; i++)
-        pthread_join(threads[i], NULL);
-    nthreads_running = 0;
+    lane_join(&general);
+    lane_join(&data);
     mailbox_drain();
-    free(threads);
-    threads = NULL;
     if (wake_ev)
         event_free(wake_ev);
     wake_ev = NULL;

@@ -7,10 +7,15 @@
 
 struct event_base;
 
-/* Start nthreads workers; completions run on base's thread.  0 / -1. */
+/* Start nthreads general workers and the data lane's threads;
+ * completions run on base's thread.  0 / -1. */
 int iopool_start(struct event_base *base, int nthreads);
 /* Run work(arg) on a worker, then done(arg) on the loop. */
 void iopool_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+/* The same on the data lane: threads of their own for short steps a
+ * client waits on (a large upload's chunks), never queued behind the
+ * general lane's long work.  FIFO per lane. */
+void iopool_submit_data(void (*work)(void *arg), void (*done)(void *arg), void *arg);
 /* From any thread: run fn(arg) on the loop soon. */
 void iopool_post(void (*fn)(void *arg), void *arg);
 /* Finish queued work, join the workers (run on the loop thread). */

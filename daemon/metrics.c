@@ -2,7 +2,8 @@
  *
  * Design notes: counters live in RAM since start (Prometheus handles
  * resets); gauges are read from the store at scrape time, so they cannot
- * drift from the truth.  Histograms use fixed buckets chosen for what they
+ * drift from the truth, each by one COUNT query answered from an index
+ * (never by loading rows).  Histograms use fixed buckets chosen for what they
  * measure: preflight in milliseconds to tens of seconds, dispatch latency
  * in milliseconds (the next free slot) to hours (a printer down).
  */
@@ -114,13 +115,6 @@ static void hist_render(struct buf *b, const char *name, const char *help, const
         (unsigned long long)cum, name, h->sum, name, (unsigned long long)h->n);
 }
 
-static int count_present(const struct job *j, void *arg)
-{
-    (void)j;
-    (*(int64_t *)arg)++;
-    return 0;
-}
-
 char *metrics_render(void)
 {
     struct buf b = {malloc(4096), 0, 4096};
@@ -144,13 +138,21 @@ char *metrics_render(void)
     hist_render(&b, "copees_preflight_duration_seconds", "Time to a preflight verdict.", &pf_hist);
     hist_render(&b, "copees_dispatch_latency_seconds",
                 "Time from a job being queued to CUPS having it (Create-Job and its document sent).", &dl_hist);
-    int64_t present = 0;
-    struct store_filter f = STORE_FILTER_INIT;
-    f.document = 1;
-    store_jobs_query(D.store, &f, count_present, &present);
+    int64_t present = store_count_present(D.store);
     out(&b, "# HELP copees_documents_present Documents kept in the spool.\n"
             "# TYPE copees_documents_present gauge\ncopees_documents_present %lld\n",
-        (long long)present);
+        (long long)(present < 0 ? 0 : present));
+    struct store_stats ss;
+    store_get_stats(D.store, &ss);
+    out(&b, "# HELP copees_store_commits_total Store transactions committed (one may hold "
+            "many writes).\n# TYPE copees_store_commits_total counter\n"
+            "copees_store_commits_total %llu\n", (unsigned long long)ss.commits);
+    out(&b, "# HELP copees_store_writes_total Job rows and events written to the store.\n"
+            "# TYPE copees_store_writes_total counter\ncopees_store_writes_total %llu\n",
+        (unsigned long long)ss.writes);
+    out(&b, "# HELP copees_store_commit_failures_total Store commits that failed (their "
+            "writes rolled back).\n# TYPE copees_store_commit_failures_total counter\n"
+            "copees_store_commit_failures_total %llu\n", (unsigned long long)ss.commit_failures);
     int64_t next = store_next_retain(D.store), overdue = 0;
     if (next > 0 && next < now_s())
         overdue = now_s() - next;

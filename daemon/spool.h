@@ -28,17 +28,38 @@ const char *spool_jobs_dir(const struct spool *sp);
 /* Start an upload: a new 0600 file in incoming/ with a random name.  NULL
  * with errno on failure. */
 struct upload *spool_upload_new(struct spool *sp);
-/* Append data (hashing it on the way).  0 / -1 (errno; ENOSPC = full). */
+/* The upload announces len bytes (Content-Length), before any data: from
+ * a few megabytes on it is staged, i.e. hashed and written by data-lane
+ * workers (iopool) while it arrives, directly to disk where the
+ * filesystem allows; otherwise (or when the staging memory of all uploads
+ * is taken) writes happen in spool_upload_write itself. */
+void spool_upload_expect(struct upload *up, uint64_t len);
+/* Whether staged uploads may use O_DIRECT (default yes, where the
+ * filesystem takes it); without, each chunk's writeback is started as it
+ * is written. */
+void spool_allow_direct(struct spool *sp, bool on);
+/* Append data (copied; hashed on the way).  0; 1 when a staged upload's
+ * buffers are both taken: stop reading until the ready callback; -1 with
+ * errno (ENOSPC = full) when this or an earlier write failed. */
 int spool_upload_write(struct upload *up, const void *data, size_t len);
-/* Bytes written so far. */
+/* Call ready(arg) on the loop each time a staged chunk has been written
+ * (or failed): the upload takes data again, and may be idle. */
+void spool_upload_on_ready(struct upload *up, void (*ready)(void *arg), void *arg);
+/* No chunk write in flight: commit and discard may run (an upload that
+ * is not staged is always idle). */
+bool spool_upload_idle(const struct upload *up);
+/* Bytes taken so far. */
 int64_t spool_upload_bytes(const struct upload *up);
-/* BLOCKING.  Finish the hash, fdatasync, rename into jobs/ under a new
- * random name, fsync jobs/.  On success fills name (JOB_NAME_MAX) and
- * sha256 (65 bytes, lowercase hex).  0 / -1 (errno). */
+/* BLOCKING, on an idle upload.  Write what is still staged, finish the
+ * hash, fdatasync, rename into jobs/ under a new random name, fsync jobs/
+ * (one fsync serves the renames of concurrent commits).  On success fills
+ * name (JOB_NAME_MAX) and sha256 (65 bytes, lowercase hex).  0 / -1
+ * (errno; a staged write's failure is reported here too). */
 int spool_upload_commit(struct upload *up, char *name, char *sha256);
-/* BLOCKING.  Shred and remove an upload that will not be committed. */
+/* BLOCKING, on an idle upload.  Shred and remove an upload that will not
+ * be committed. */
 void spool_upload_discard(struct upload *up);
-/* Free the handle (after commit or discard). */
+/* Free the handle (after commit or discard; on the loop). */
 void spool_upload_free(struct upload *up);
 
 /* Open a committed document read-only.  fd / -1 (errno). */

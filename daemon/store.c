@@ -1,17 +1,14 @@
-/* store.c - the SQLite store: jobs, events, meta (see store.h).
+/* store.c - the SQLite store: jobs, events, meta (see store.h): opening,
+ * statements, job rows and the batched commits.  The schema and its
+ * migrations are in store-schema.c, queries and counts in store-query.c.
  *
  * Design notes:
- *  - This is the only file that includes sqlite3.h: SQLite enters the
- *    daemon through this one door, and only the main thread uses it.
+ *  - Only the store's files include sqlite3.h: SQLite enters the daemon
+ *    through this one door, and only the main thread uses it.
  *  - The database file is created 0600 by us (O_EXCL|O_NOFOLLOW) before
  *    SQLite opens it, because SQLite would create it 0644 & ~umask; SQLite
  *    gives its -wal and -shm files the main file's mode.  An existing file
  *    that others can read is tightened to 0600 with a warning.
- *  - Schema versions: PRAGMA user_version is the number of migration steps
- *    applied.  migrations[v] takes a database from version v to v + 1, in
- *    its own BEGIN IMMEDIATE transaction together with the user_version
- *    bump, so a crash never leaves half a step.  A later version appends a
- *    step; a database newer than the steps this code knows is refused.
  *  - Column mapping: one column per field of struct job.  Times (epoch
  *    seconds) are NULL when 0; idem_key, printer, complaint and order_ref
  *    are NULL when empty; cups_job_id is NULL when 0; state is the state's
@@ -20,21 +17,40 @@
  *  - events is append-only: triggers RAISE on UPDATE and DELETE.  Its
  *    job_id references jobs(id) (foreign_keys=ON), and job rows are never
  *    deleted (history retention only clears the order reference).
- *  - Writes: store_job_insert and store_job_save run the row write and
- *    the event insert in one transaction (BEGIN IMMEDIATE ... COMMIT,
- *    ROLLBACK on any error).  When a transaction is already open on the
- *    connection (a caller batching commits), they use a SAVEPOINT instead,
- *    so they nest and still roll back their own part alone.
- *  - store_jobs_query first collects the matching ids (one SELECT, reset
- *    before any callback runs), then loads each job and checks the filter
- *    again before calling back.  Callbacks may therefore write to the store
- *    (change states, save rows, run nested queries) without the undefined
- *    results SQLite gives for a table changed under a running SELECT, and
- *    a job a previous callback moved out of the filter is not visited.
- *    Only ids are held in memory (8 bytes a job).
- *  - Query SQL is built from the filter's shape only; every value is a
- *    bound parameter.  The few shapes in use are kept prepared in a small
- *    cache keyed by the SQL text.
+ *  - Writes.  Each write (a job insert or save with its event, or a lone
+ *    event) runs in a SAVEPOINT inside one open transaction, the batch, so
+ *    a failed write rolls back its own part alone.  A plain write commits
+ *    the batch before it returns: it is durable (synchronous=FULL) when
+ *    its caller goes on, which every caller outside intake relies on (the
+ *    scheduler records a dispatch before CUPS sees the job; a cancel is
+ *    answered once recorded).  Writes made between store_defer_begin()
+ *    and store_defer_end() leave the batch open instead.  It is committed
+ *    once, at the end of the loop turn in which someone calls store_sync()
+ *    (a zero-delay event), by any plain write, or at the earliest deadline
+ *    set: a waiter may accept a few milliseconds (store_sync_within) to
+ *    share the commit with others under load, and a deferred write nobody
+ *    waits for is committed within STORE_BATCH_MAX_MS.  So an upload's row
+ *    insert rides along with the commit of some verdict instead of costing
+ *    an fsync of its own, and under load one fsync of the WAL serves every
+ *    upload answered in those milliseconds.  A deferred writer
+ *    learns that its writes are durable through store_sync(): its
+ *    callback runs on the loop after the commit that holds them, never
+ *    from inside store_sync().
+ *  - Deferred writes are visible at once to readers in this process (one
+ *    connection), and the job hook runs when a row is written, before its
+ *    commit: events and the scheduler may see a state that a crash in that
+ *    same loop turn undoes (a job still in preflight is preflighted again
+ *    at start-up).  Whatever must be durable before something outside the
+ *    process sees it is written plainly, which commits the batch first.
+ *  - A failed commit rolls the whole batch back: its waiters hear
+ *    ok = false, and rows already published for it are gone (the id of a
+ *    rolled-back insert may be handed out again, as it never existed on
+ *    disk).
+ *  - Without a loop (D.base unset, as in the unit tests) every write is
+ *    plain and store_sync() calls back at once.
+ *  - Lookups by (order, SHA-256) name their index: the planner would
+ *    otherwise take the unique Idempotency-Key index for "idem_key IS
+ *    NULL" and walk every job uploaded without a key.
  *  - Log lines carry SQLite's message and our step, never a value: no
  *    order reference, idempotency key or document name.
  */
@@ -48,100 +64,19 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <event2/event.h>
 #include <sqlite3.h>
 
+#include "daemon.h"
 #include "job.h"
 #include "log.h"
-#include "store.h"
+#include "store-private.h"
 #include "util.h"
 
 #define STORE_BUSY_MS 5000
-#define QUERY_CACHE 8
-
-/* ------------------------------------------------------------ schema */
-
-static const char schema_v1[] =
-    "CREATE TABLE meta ("
-    "  key TEXT PRIMARY KEY NOT NULL,"
-    "  value TEXT NOT NULL"
-    ");"
-    "CREATE TABLE jobs ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  order_ref TEXT,"
-    "  idem_key TEXT,"
-    "  state TEXT NOT NULL CHECK (state IN ('preflight', 'rejected', 'held', 'queued',"
-    "    'sent', 'printing', 'printed', 'failed', 'canceled')),"
-    "  reasons TEXT NOT NULL DEFAULT '',"
-    "  pages INTEGER NOT NULL DEFAULT 0,"
-    "  pages_printed INTEGER NOT NULL DEFAULT 0,"
-    "  copies INTEGER NOT NULL DEFAULT 1,"
-    "  sides TEXT NOT NULL,"
-    "  color TEXT NOT NULL,"
-    "  media TEXT NOT NULL,"
-    "  due INTEGER,"
-    "  priority INTEGER NOT NULL DEFAULT 50,"
-    "  hold INTEGER NOT NULL DEFAULT 0 CHECK (hold IN (0, 1)),"
-    "  printer TEXT,"
-    "  cups_job_id INTEGER,"
-    "  reprints INTEGER NOT NULL DEFAULT 0,"
-    "  bytes INTEGER NOT NULL DEFAULT 0,"
-    "  sha256 TEXT NOT NULL,"
-    "  preflight TEXT,"
-    "  created_at INTEGER NOT NULL,"
-    "  printed_at INTEGER,"
-    "  delivered_at INTEGER,"
-    "  retain_until INTEGER,"
-    "  shredded_at INTEGER,"
-    "  complaint TEXT CHECK (complaint IN ('open', 'closed')),"
-    "  complaint_opened_at INTEGER,"
-    "  document_present INTEGER NOT NULL DEFAULT 1 CHECK (document_present IN (0, 1)),"
-    "  doc_name TEXT NOT NULL DEFAULT ''"
-    ");"
-    "CREATE UNIQUE INDEX jobs_idem_key ON jobs (idem_key);"
-    "CREATE INDEX jobs_order_sha ON jobs (order_ref, sha256);"
-    "CREATE INDEX jobs_dispatch ON jobs (state, due, priority DESC, id);"
-    "CREATE INDEX jobs_retain ON jobs (retain_until)"
-    "  WHERE document_present = 1 AND retain_until IS NOT NULL;"
-    "CREATE TABLE events ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    "  job_id INTEGER REFERENCES jobs (id),"
-    "  at INTEGER NOT NULL,"
-    "  type TEXT NOT NULL,"
-    "  uid INTEGER,"
-    "  detail TEXT"
-    ");"
-    "CREATE INDEX events_job ON events (job_id, type);"
-    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
-    "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;"
-    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
-    "  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;";
-
-/* A migration step takes the database from version v to v + 1; it runs
- * inside the step's transaction.  0 / -1. */
-typedef int (*migration_fn)(sqlite3 *db);
-
-static int migrate_v1(sqlite3 *db);
-
-static const migration_fn migrations[] = {
-    [0] = migrate_v1,           /* 0 -> 1: the first schema, the instance id */
-};
-
-#define STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+#define STORE_BATCH_MAX_MS 10    /* a deferred write nobody waits for commits within this */
 
 /* ------------------------------------------------------------ statements */
-
-enum stmt_id {
-    ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_SAVEPOINT, ST_RELEASE, ST_ROLLBACK_TO,
-    ST_JOB_INSERT, ST_JOB_UPDATE, ST_JOB_GET, ST_JOB_BY_KEY, ST_JOB_BY_ORDER_SHA,
-    ST_EVENT_INSERT, ST_NEXT_RETAIN, ST_COUNT_STATES, ST_EVENT_COUNT,
-    ST_COUNT
-};
-
-#define JOB_COLS \
-    "id, order_ref, idem_key, state, reasons, pages, pages_printed, copies, sides, color, " \
-    "media, due, priority, hold, printer, cups_job_id, reprints, bytes, sha256, preflight, " \
-    "created_at, printed_at, delivered_at, retain_until, shredded_at, complaint, " \
-    "complaint_opened_at, document_present, doc_name"
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -150,9 +85,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT store_write",
     [ST_RELEASE] = "RELEASE store_write",
     [ST_ROLLBACK_TO] = "ROLLBACK TO store_write",
-    /* Parameters ?2.. follow JOB_COLS order; ?1 is the id (NULL on insert). */
-    [ST_JOB_INSERT] = "INSERT INTO jobs (" JOB_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                      "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
+    /* Parameters ?2.. follow STORE_JOB_COLS order; ?1 is the id (NULL on insert). */
+    [ST_JOB_INSERT] = "INSERT INTO jobs (" STORE_JOB_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                      "?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, "
                       "?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
     /* Every column but id and created_at. */
     [ST_JOB_UPDATE] = "UPDATE jobs SET order_ref = ?2, idem_key = ?3, state = ?4, "
@@ -163,46 +98,30 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "retain_until = ?24, shredded_at = ?25, complaint = ?26, "
                       "complaint_opened_at = ?27, document_present = ?28, doc_name = ?29 "
                       "WHERE id = ?1",
-    [ST_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
-    [ST_JOB_BY_KEY] = "SELECT " JOB_COLS " FROM jobs WHERE idem_key = ?1",
-    [ST_JOB_BY_ORDER_SHA] = "SELECT " JOB_COLS " FROM jobs WHERE order_ref = ?1 AND "
-                            "sha256 = ?2 AND idem_key IS NULL ORDER BY id LIMIT 1",
+    [ST_JOB_GET] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE id = ?1",
+    [ST_JOB_BY_KEY] = "SELECT " STORE_JOB_COLS " FROM jobs WHERE idem_key = ?1",
+    [ST_JOB_BY_ORDER_SHA] = "SELECT " STORE_JOB_COLS " FROM jobs INDEXED BY jobs_order_sha "
+                            "WHERE order_ref = ?1 AND sha256 = ?2 AND idem_key IS NULL "
+                            "ORDER BY id LIMIT 1",
     [ST_EVENT_INSERT] = "INSERT INTO events (job_id, at, type, uid, detail) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_NEXT_RETAIN] = "SELECT min(retain_until) FROM jobs "
                        "WHERE document_present = 1 AND retain_until IS NOT NULL",
     [ST_COUNT_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
+    [ST_COUNT_PRESENT] = "SELECT count(*) FROM jobs INDEXED BY jobs_present "
+                         "WHERE document_present = 1",
     [ST_EVENT_COUNT] = "SELECT count(*) FROM events WHERE job_id IS ?1 "
                        "AND (?2 IS NULL OR type = ?2)",
 };
 
-struct query_slot {
-    char *sql;
-    sqlite3_stmt *stmt;
-};
-
-struct store {
-    sqlite3 *db;
-    char instance[9];
-    sqlite3_stmt *stmt[ST_COUNT];
-    struct query_slot qcache[QUERY_CACHE];
-    unsigned qnext;                 /* next cache slot to replace */
-    void (*job_hook)(const struct job *j, void *arg);   /* store_set_job_hook */
-    void *job_hook_arg;
-};
-
 /* ------------------------------------------------------------ helpers */
 
-/* Log an SQLite failure: our step and SQLite's message, never a value. */
-static void db_err(sqlite3 *db, const char *what)
+void store_db_err(sqlite3 *db, const char *what)
 {
     log_err("store: %s: %s", what, sqlite3_errmsg(db));
 }
 
-/* Set *err (when err) to a malloc'd message; each failure path of
- * store_open sets it exactly once. */
-static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char **err, const char *fmt, ...)
+void store_set_err(char **err, const char *fmt, ...)
 {
     va_list ap;
     if (!err)
@@ -213,8 +132,7 @@ static void set_err(char **err, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Run SQL without results (several statements allowed).  0 / -1. */
-static int exec_sql(sqlite3 *db, const char *sql, const char *what)
+int store_exec(sqlite3 *db, const char *sql, const char *what)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -225,8 +143,7 @@ static int exec_sql(sqlite3 *db, const char *sql, const char *what)
     return 0;
 }
 
-/* One integer from a single-row query (PRAGMA user_version...).  0 / -1. */
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+int store_query_int(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
@@ -241,13 +158,12 @@ out:
     return rc;
 }
 
-/* The cached statement id, reset and unbound; NULL (logged) on error. */
-static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
+sqlite3_stmt *store_stmt(struct store *st, enum stmt_id id)
 {
     if (!st->stmt[id]) {
         if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                &st->stmt[id], NULL) != SQLITE_OK) {
-            db_err(st->db, "preparing a statement");
+            store_db_err(st->db, "preparing a statement");
             st->stmt[id] = NULL;
             return NULL;
         }
@@ -262,12 +178,19 @@ static int stmt_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
-        db_err(st->db, what);
+        store_db_err(st->db, what);
         sqlite3_reset(s);
         return -1;
     }
     sqlite3_reset(s);
     return 0;
+}
+
+/* Run one of the fixed statements that return no row.  0 / -1. */
+static int run_stmt(struct store *st, enum stmt_id id, const char *what)
+{
+    sqlite3_stmt *s = store_stmt(st, id);
+    return s ? stmt_done(st, s, what) : -1;
 }
 
 static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
@@ -277,7 +200,7 @@ static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
     return sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
 }
 
-static int bind_int_or_null(sqlite3_stmt *s, int i, int64_t v)
+int store_bind_int_or_null(sqlite3_stmt *s, int i, int64_t v)
 {
     if (v == 0)
         return sqlite3_bind_null(s, i);
@@ -290,111 +213,189 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
     xstrlcpy(dst, v ? (const char *)v : "", len);
 }
 
-/* ------------------------------------------------------------ transactions */
+/* ------------------------------------------------------------ batches */
 
-/* Open a write transaction, or a savepoint inside the caller's one
- * (*nested set).  0 / -1. */
-static int tx_begin(struct store *st, bool *nested)
+struct store_waiter {
+    void (*fn)(void *arg, bool ok);
+    void *arg;
+    bool ok;
+    struct store_waiter *next;
+};
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Append list b (in order) to the end of list *a. */
+static void waiters_append(struct store_waiter **a, struct store_waiter *b)
 {
-    *nested = !sqlite3_get_autocommit(st->db);
-    sqlite3_stmt *s = stmt_get(st, *nested ? ST_SAVEPOINT : ST_BEGIN);
-    if (!s)
-        return -1;
-    return stmt_done(st, s, "beginning a transaction");
+    while (*a)
+        a = &(*a)->next;
+    *a = b;
 }
 
-/* Commit (ok) or roll back what tx_begin opened.  0 / -1. */
-static int tx_end(struct store *st, bool nested, bool ok)
+/* Whether commits may wait for the end of the loop turn: there is a loop
+ * (the commit event is made on first use). */
+static bool can_defer(struct store *st)
 {
-    sqlite3_stmt *s;
-    if (ok) {
-        s = stmt_get(st, nested ? ST_RELEASE : ST_COMMIT);
-        if (s && stmt_done(st, s, "committing") == 0)
-            return 0;
-    }
-    if (nested) {
-        s = stmt_get(st, ST_ROLLBACK_TO);
-        if (s)
-            stmt_done(st, s, "rolling back to the savepoint");
-        s = stmt_get(st, ST_RELEASE);
-        if (s)
-            stmt_done(st, s, "releasing the savepoint");
-    } else if (!sqlite3_get_autocommit(st->db)) {
-        s = stmt_get(st, ST_ROLLBACK);
-        if (s)
-            stmt_done(st, s, "rolling back");
-    }
-    return -1;
+    if (!st->commit_ev && D.base)
+        st->commit_ev = event_new(D.base, -1, 0, commit_cb, st);
+    return st->commit_ev != NULL;
 }
 
-/* ------------------------------------------------------------ migrations */
-
-static int migrate_v1(sqlite3 *db)
+/* Have commit_cb run within delay_ms: at the end of this loop turn when
+ * 0, else at that deadline unless an earlier one is set. */
+static void arm_commit(struct store *st, int delay_ms)
 {
-    char inst[9], created[24];
-    sqlite3_stmt *s = NULL;
-    int rc = -1;
+    if (!st->commit_ev || st->commit_now)
+        return;
+    if (delay_ms <= 0) {
+        st->commit_now = true;
+        st->commit_at = 0;
+        event_del(st->commit_ev);
+        event_active(st->commit_ev, EV_TIMEOUT, 0);
+        return;
+    }
+    int64_t at = mono_ms() + delay_ms;
+    if (st->commit_at && st->commit_at <= at)
+        return;
+    st->commit_at = at;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+    evtimer_add(st->commit_ev, &tv);
+}
 
-    if (exec_sql(db, schema_v1, "creating the schema") < 0)
-        return -1;
-    random_hex(inst, 4);
-    snprintf(created, sizeof created, "%lld", (long long)now_s());
-    if (sqlite3_prepare_v2(db, "INSERT INTO meta (key, value) VALUES ('instance', ?1), "
-                           "('created_at', ?2)", -1, &s, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_text(s, 1, inst, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, created, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        goto out;
-    rc = 0;
-out:
-    if (rc < 0)
-        db_err(db, "writing the instance id");
-    sqlite3_finalize(s);
+/* Commit the open batch, if any; the waiters for it become ready with the
+ * outcome (they run from commit_cb).  0 / -1 (the batch is rolled back). */
+static int batch_commit(struct store *st)
+{
+    int rc = 0;
+
+    if (!sqlite3_get_autocommit(st->db)) {
+        rc = run_stmt(st, ST_COMMIT, "committing");
+        if (rc == 0) {
+            st->stats.commits++;
+        } else {
+            log_err("store: a commit of %lld writes failed; they are rolled back",
+                    (long long)st->batch_writes);
+            st->stats.commit_failures++;
+            if (!sqlite3_get_autocommit(st->db))
+                run_stmt(st, ST_ROLLBACK, "rolling back");
+        }
+        st->batch_writes = 0;
+    }
+    for (struct store_waiter *w = st->pending; w; w = w->next)
+        w->ok = rc == 0;
+    waiters_append(&st->ready, st->pending);
+    st->pending = NULL;
     return rc;
 }
 
-/* Bring the schema to STORE_VERSION, one step per transaction.  0 / -1. */
-static int store_migrate(sqlite3 *db, char **err)
+/* Call back every waiter whose commit is done (in the order they came). */
+static void run_ready(struct store *st)
 {
-    for (;;) {
-        int64_t v;
-        char sql[48];
-
-        if (exec_sql(db, "BEGIN IMMEDIATE", "beginning a migration") < 0) {
-            set_err(err, "cannot lock the database: %s", sqlite3_errmsg(db));
-            return -1;
-        }
-        /* read the version under the write lock: a second opener waits */
-        if (query_int(db, "PRAGMA user_version", &v) < 0) {
-            set_err(err, "cannot read the schema version: %s", sqlite3_errmsg(db));
-            goto fail;
-        }
-        if (v > STORE_VERSION || v < 0) {
-            set_err(err, "the database has schema version %lld; this copeesd knows up to %d",
-                    (long long)v, STORE_VERSION);
-            goto fail;
-        }
-        if (v == STORE_VERSION)
-            return exec_sql(db, "COMMIT", "ending the version check") == 0 ? 0 : -1;
-        if (migrations[v](db) < 0) {
-            set_err(err, "migrating the schema to version %lld failed: %s", (long long)v + 1,
-                    sqlite3_errmsg(db));
-            goto fail;
-        }
-        snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", (long long)v + 1);
-        if (exec_sql(db, sql, "setting the schema version") < 0 ||
-            exec_sql(db, "COMMIT", "committing a migration") < 0) {
-            set_err(err, "migrating the schema to version %lld failed: %s", (long long)v + 1,
-                    sqlite3_errmsg(db));
-            goto fail;
-        }
-        log_info("store: schema migrated to version %lld", (long long)v + 1);
+    struct store_waiter *w = st->ready;
+    st->ready = NULL;
+    while (w) {
+        struct store_waiter *next = w->next;
+        w->fn(w->arg, w->ok);
+        free(w);
+        w = next;
     }
-fail:
-    if (!sqlite3_get_autocommit(db))
-        exec_sql(db, "ROLLBACK", "rolling back a migration");
-    return -1;
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct store *st = arg;
+    st->commit_now = false;
+    st->commit_at = 0;
+    event_del(st->commit_ev);          /* a deadline may still be pending */
+    batch_commit(st);
+    run_ready(st);
+}
+
+/* Start a write: open the batch when none is open, then a savepoint for
+ * this write alone.  0 / -1. */
+static int write_begin(struct store *st)
+{
+    if (sqlite3_get_autocommit(st->db) && run_stmt(st, ST_BEGIN, "beginning a transaction") < 0)
+        return -1;
+    return run_stmt(st, ST_SAVEPOINT, "beginning a write");
+}
+
+/* End a write begun by write_begin(): keep it (ok) or roll its part back;
+ * then commit the batch, unless the write is deferred.  0; -1 when the
+ * write failed or, for a plain write, its commit did. */
+static int write_end(struct store *st, bool ok)
+{
+    if (ok && run_stmt(st, ST_RELEASE, "ending a write") < 0)
+        ok = false;
+    if (!ok) {
+        run_stmt(st, ST_ROLLBACK_TO, "rolling back a write");
+        run_stmt(st, ST_RELEASE, "ending a write");
+    } else {
+        st->batch_writes++;
+        st->stats.writes++;
+    }
+    if (st->defer > 0 && can_defer(st)) {
+        if (ok)
+            st->stats.deferred++;
+        arm_commit(st, STORE_BATCH_MAX_MS);
+        return ok ? 0 : -1;
+    }
+    int rc = batch_commit(st);
+    if (st->ready)
+        arm_commit(st, 0);
+    if (rc < 0)
+        return -1;
+    return ok ? 0 : -1;
+}
+
+void store_defer_begin(struct store *st)
+{
+    st->defer++;
+}
+
+void store_defer_end(struct store *st)
+{
+    if (st->defer > 0)
+        st->defer--;
+}
+
+void store_sync(struct store *st, void (*fn)(void *arg, bool ok), void *arg)
+{
+    store_sync_within(st, fn, arg, 0);
+}
+
+void store_sync_within(struct store *st, void (*fn)(void *arg, bool ok), void *arg, int max_ms)
+{
+    if (!can_defer(st)) {        /* no loop: every write is committed already */
+        fn(arg, true);
+        return;
+    }
+    struct store_waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        fatal("store: out of memory");
+    w->fn = fn;
+    w->arg = arg;
+    w->ok = true;
+    if (!sqlite3_get_autocommit(st->db)) {
+        waiters_append(&st->pending, w);
+        arm_commit(st, max_ms);
+    } else {
+        waiters_append(&st->ready, w);        /* durable already: no need to wait */
+        arm_commit(st, 0);
+    }
+}
+
+int store_flush(struct store *st)
+{
+    int rc = batch_commit(st);
+    if (st->ready)
+        arm_commit(st, 0);
+    return rc;
+}
+
+void store_get_stats(const struct store *st, struct store_stats *out)
+{
+    *out = st->stats;
 }
 
 /* ------------------------------------------------------------ open / close */
@@ -408,22 +409,22 @@ static int prepare_file(const char *path, char **err)
         return 0;
     }
     if (errno != EEXIST) {
-        set_err(err, "cannot create %s: %s", path, strerror(errno));
+        store_set_err(err, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, "cannot open %s: %s", path, strerror(errno));
+        store_set_err(err, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat sb;
     int rc = -1;
     if (fstat(fd, &sb) < 0) {
-        set_err(err, "cannot stat %s: %s", path, strerror(errno));
+        store_set_err(err, "cannot stat %s: %s", path, strerror(errno));
     } else if (!S_ISREG(sb.st_mode)) {
-        set_err(err, "%s is not a regular file", path);
+        store_set_err(err, "%s is not a regular file", path);
     } else if ((sb.st_mode & 077) && fchmod(fd, sb.st_mode & 0700) < 0) {
-        set_err(err, "cannot restrict the mode of %s: %s", path, strerror(errno));
+        store_set_err(err, "cannot restrict the mode of %s: %s", path, strerror(errno));
     } else {
         if (sb.st_mode & 077)
             log_warn("store: %s was readable by others; its mode is now 0600", path);
@@ -458,14 +459,14 @@ struct store *store_open(const char *path, char **err)
     int64_t v;
 
     if (!st) {
-        set_err(err, "out of memory");
+        store_set_err(err, "out of memory");
         return NULL;
     }
     if (prepare_file(path, err) < 0)
         goto fail;
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) !=
         SQLITE_OK) {
-        set_err(err, "cannot open the database %s: %s", path,
+        store_set_err(err, "cannot open the database %s: %s", path,
                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
@@ -473,13 +474,13 @@ struct store *store_open(const char *path, char **err)
     sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
     /* refuse a newer schema before changing anything in the file (the
      * journal mode is persistent); store_migrate checks again under lock */
-    if (query_int(st->db, "PRAGMA user_version", &v) < 0) {
-        set_err(err, "cannot read %s: %s", path, sqlite3_errmsg(st->db));
+    if (store_query_int(st->db, "PRAGMA user_version", &v) < 0) {
+        store_set_err(err, "cannot read %s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
     }
-    if (v > STORE_VERSION || v < 0) {
-        set_err(err, "%s has schema version %lld; this copeesd knows up to %d", path,
-                (long long)v, STORE_VERSION);
+    if (v > store_schema_version() || v < 0) {
+        store_set_err(err, "%s has schema version %lld; this copeesd knows up to %d", path,
+                (long long)v, store_schema_version());
         goto fail;
     }
     /* journal_mode answers the mode in force: check that WAL took */
@@ -488,19 +489,19 @@ struct store *store_open(const char *path, char **err)
         col_text(s, 0, mode, sizeof mode);
     sqlite3_finalize(s);
     if (strcmp(mode, "wal") != 0) {
-        set_err(err, "cannot put %s in WAL mode: %s", path, sqlite3_errmsg(st->db));
+        store_set_err(err, "cannot put %s in WAL mode: %s", path, sqlite3_errmsg(st->db));
         goto fail;
     }
-    if (exec_sql(st->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+    if (store_exec(st->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
                  "PRAGMA secure_delete = ON;", "setting pragmas") < 0 ||
-        query_int(st->db, "PRAGMA foreign_keys", &v) < 0 || v != 1) {
-        set_err(err, "cannot set the pragmas of %s: %s", path, sqlite3_errmsg(st->db));
+        store_query_int(st->db, "PRAGMA foreign_keys", &v) < 0 || v != 1) {
+        store_set_err(err, "cannot set the pragmas of %s: %s", path, sqlite3_errmsg(st->db));
         goto fail;
     }
     if (store_migrate(st->db, err) < 0)
         goto fail;
     if (load_instance(st) < 0) {
-        set_err(err, "%s has no valid instance id", path);
+        store_set_err(err, "%s has no valid instance id", path);
         goto fail;
     }
     return st;
@@ -508,19 +509,21 @@ fail:
     store_close(st);
     return NULL;
 }
-
 void store_close(struct store *st)
 {
     if (!st)
         return;
+    if (st->db) {
+        batch_commit(st);
+        run_ready(st);
+    }
+    if (st->commit_ev)
+        event_free(st->commit_ev);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
-    for (int i = 0; i < QUERY_CACHE; i++) {
-        sqlite3_finalize(st->qcache[i].stmt);
-        free(st->qcache[i].sql);
-    }
+    store_query_cache_free(st);
     if (st->db && sqlite3_close(st->db) != SQLITE_OK)
-        db_err(st->db, "closing the database");
+        store_db_err(st->db, "closing the database");
     free(st);
 }
 
@@ -542,7 +545,7 @@ static int bind_job(sqlite3_stmt *s, const struct job *j)
         errno = EINVAL;
         return -1;
     }
-    rc |= bind_int_or_null(s, 1, j->id);
+    rc |= store_bind_int_or_null(s, 1, j->id);
     rc |= bind_text_or_null(s, 2, j->order);
     rc |= bind_text_or_null(s, 3, j->idem_key);
     rc |= sqlite3_bind_text(s, 4, state, -1, SQLITE_STATIC);
@@ -553,11 +556,11 @@ static int bind_job(sqlite3_stmt *s, const struct job *j)
     rc |= sqlite3_bind_text(s, 9, j->sides, -1, SQLITE_TRANSIENT);
     rc |= sqlite3_bind_text(s, 10, j->color, -1, SQLITE_TRANSIENT);
     rc |= sqlite3_bind_text(s, 11, j->media, -1, SQLITE_TRANSIENT);
-    rc |= bind_int_or_null(s, 12, j->due);
+    rc |= store_bind_int_or_null(s, 12, j->due);
     rc |= sqlite3_bind_int(s, 13, j->priority);
     rc |= sqlite3_bind_int(s, 14, j->hold ? 1 : 0);
     rc |= bind_text_or_null(s, 15, j->printer);
-    rc |= bind_int_or_null(s, 16, j->cups_job_id);
+    rc |= store_bind_int_or_null(s, 16, j->cups_job_id);
     rc |= sqlite3_bind_int(s, 17, j->reprints);
     rc |= sqlite3_bind_int64(s, 18, j->bytes);
     rc |= sqlite3_bind_text(s, 19, j->sha256, -1, SQLITE_TRANSIENT);
@@ -565,13 +568,13 @@ static int bind_job(sqlite3_stmt *s, const struct job *j)
         rc |= sqlite3_bind_text(s, 20, j->preflight, -1, SQLITE_TRANSIENT);
     else
         rc |= sqlite3_bind_null(s, 20);
-    rc |= bind_int_or_null(s, 21, j->created_at);
-    rc |= bind_int_or_null(s, 22, j->printed_at);
-    rc |= bind_int_or_null(s, 23, j->delivered_at);
-    rc |= bind_int_or_null(s, 24, j->retain_until);
-    rc |= bind_int_or_null(s, 25, j->shredded_at);
+    rc |= store_bind_int_or_null(s, 21, j->created_at);
+    rc |= store_bind_int_or_null(s, 22, j->printed_at);
+    rc |= store_bind_int_or_null(s, 23, j->delivered_at);
+    rc |= store_bind_int_or_null(s, 24, j->retain_until);
+    rc |= store_bind_int_or_null(s, 25, j->shredded_at);
     rc |= bind_text_or_null(s, 26, j->complaint);
-    rc |= bind_int_or_null(s, 27, j->complaint_opened_at);
+    rc |= store_bind_int_or_null(s, 27, j->complaint_opened_at);
     rc |= sqlite3_bind_int(s, 28, j->document_present ? 1 : 0);
     rc |= sqlite3_bind_text(s, 29, j->doc_name, -1, SQLITE_TRANSIENT);
     if (rc != SQLITE_OK) {
@@ -650,7 +653,7 @@ static int fetch_one(struct store *st, sqlite3_stmt *s, struct job *out)
         e = ENOENT;
     } else {
         job_init(out);
-        db_err(st->db, "reading a job");
+        store_db_err(st->db, "reading a job");
     }
     sqlite3_reset(s);
     if (ret < 0) {
@@ -664,16 +667,16 @@ static int fetch_one(struct store *st, sqlite3_stmt *s, struct job *out)
 static int event_insert(struct store *st, int64_t job_id, const char *type, int64_t uid,
                         const char *detail)
 {
-    sqlite3_stmt *s = stmt_get(st, ST_EVENT_INSERT);
+    sqlite3_stmt *s = store_stmt(st, ST_EVENT_INSERT);
     if (!s)
         return -1;
-    if (bind_int_or_null(s, 1, job_id) != SQLITE_OK ||
+    if (store_bind_int_or_null(s, 1, job_id) != SQLITE_OK ||
         sqlite3_bind_int64(s, 2, now_s()) != SQLITE_OK ||
         sqlite3_bind_text(s, 3, type, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
         (uid >= 0 ? sqlite3_bind_int64(s, 4, uid) : sqlite3_bind_null(s, 4)) != SQLITE_OK ||
         (detail ? sqlite3_bind_text(s, 5, detail, -1, SQLITE_TRANSIENT)
                 : sqlite3_bind_null(s, 5)) != SQLITE_OK) {
-        db_err(st->db, "binding an event");
+        store_db_err(st->db, "binding an event");
         return -1;
     }
     return stmt_done(st, s, "inserting an event");
@@ -681,7 +684,6 @@ static int event_insert(struct store *st, int64_t job_id, const char *type, int6
 
 int store_job_insert(struct store *st, struct job *j, int64_t uid)
 {
-    bool nested;
     int e = EIO, rc;
     int64_t id;
     sqlite3_stmt *s;
@@ -692,11 +694,11 @@ int store_job_insert(struct store *st, struct job *j, int64_t uid)
     }
     if (j->created_at == 0)
         j->created_at = now_s();
-    if (tx_begin(st, &nested) < 0) {
+    if (write_begin(st) < 0) {
         errno = EIO;
         return -1;
     }
-    s = stmt_get(st, ST_JOB_INSERT);
+    s = store_stmt(st, ST_JOB_INSERT);
     if (!s || bind_job(s, j) < 0)
         goto fail;
     rc = sqlite3_step(s);
@@ -706,14 +708,14 @@ int store_job_insert(struct store *st, struct job *j, int64_t uid)
             e = EEXIST;         /* an Idempotency-Key already known */
             log_warn("store: inserting a job: %s", sqlite3_errmsg(st->db));
         } else {
-            db_err(st->db, "inserting a job");
+            store_db_err(st->db, "inserting a job");
         }
         goto fail;
     }
     id = sqlite3_last_insert_rowid(st->db);
     if (event_insert(st, id, "created", uid, job_state_name(j->state)) < 0)
         goto fail;
-    if (tx_end(st, nested, true) < 0) {
+    if (write_end(st, true) < 0) {
         errno = EIO;
         return -1;
     }
@@ -722,14 +724,14 @@ int store_job_insert(struct store *st, struct job *j, int64_t uid)
         st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
-    tx_end(st, nested, false);
+    write_end(st, false);
     errno = e;
     return -1;
 }
 
 int store_job_get(struct store *st, int64_t id, struct job *out)
 {
-    sqlite3_stmt *s = stmt_get(st, ST_JOB_GET);
+    sqlite3_stmt *s = store_stmt(st, ST_JOB_GET);
     if (!s) {
         job_init(out);
         errno = EIO;
@@ -746,7 +748,7 @@ int store_job_find_key(struct store *st, const char *idem_key, struct job *out)
         errno = ENOENT;
         return -1;
     }
-    sqlite3_stmt *s = stmt_get(st, ST_JOB_BY_KEY);
+    sqlite3_stmt *s = store_stmt(st, ST_JOB_BY_KEY);
     if (!s) {
         job_init(out);
         errno = EIO;
@@ -764,7 +766,7 @@ int store_job_find_order_sha(struct store *st, const char *order, const char *sh
         errno = ENOENT;
         return -1;
     }
-    sqlite3_stmt *s = stmt_get(st, ST_JOB_BY_ORDER_SHA);
+    sqlite3_stmt *s = store_stmt(st, ST_JOB_BY_ORDER_SHA);
     if (!s) {
         job_init(out);
         errno = EIO;
@@ -778,7 +780,6 @@ int store_job_find_order_sha(struct store *st, const char *order, const char *sh
 int store_job_save(struct store *st, const struct job *j, const char *type, int64_t uid,
                    const char *detail)
 {
-    bool nested;
     int e = EIO;
     sqlite3_stmt *s;
 
@@ -786,11 +787,11 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
         errno = EINVAL;
         return -1;
     }
-    if (tx_begin(st, &nested) < 0) {
+    if (write_begin(st) < 0) {
         errno = EIO;
         return -1;
     }
-    s = stmt_get(st, ST_JOB_UPDATE);
+    s = store_stmt(st, ST_JOB_UPDATE);
     if (!s || bind_job(s, j) < 0 || stmt_done(st, s, "saving a job") < 0)
         goto fail;
     if (sqlite3_changes(st->db) != 1) {
@@ -800,7 +801,7 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
     }
     if (event_insert(st, j->id, type, uid, detail) < 0)
         goto fail;
-    if (tx_end(st, nested, true) < 0) {
+    if (write_end(st, true) < 0) {
         errno = EIO;
         return -1;
     }
@@ -808,7 +809,7 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
         st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
-    tx_end(st, nested, false);
+    write_end(st, false);
     errno = e;
     return -1;
 }
@@ -826,248 +827,14 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
         errno = EINVAL;
         return -1;
     }
-    /* a single INSERT is its own transaction (or part of the caller's) */
-    if (event_insert(st, job_id, type, uid, detail) < 0) {
+    if (write_begin(st) < 0) {
+        errno = EIO;
+        return -1;
+    }
+    if (write_end(st, event_insert(st, job_id, type, uid, detail) == 0) < 0) {
         errno = EIO;
         return -1;
     }
     return 0;
 }
 
-/* ------------------------------------------------------------ queries */
-
-/* Append to a fixed SQL buffer; the filter has few clauses, so the
- * buffer cannot overflow, but check anyway.  0 / -1. */
-static int sql_add(char *buf, size_t len, const char *piece)
-{
-    size_t n = strlen(buf), m = strlen(piece);
-    if (n + m + 1 > len)
-        return -1;
-    memcpy(buf + n, piece, m + 1);
-    return 0;
-}
-
-/* A prepared statement for sql from the query cache (reset, unbound).
- * NULL (logged) on error. */
-static sqlite3_stmt *query_stmt(struct store *st, const char *sql)
-{
-    for (int i = 0; i < QUERY_CACHE; i++) {
-        struct query_slot *q = &st->qcache[i];
-        if (q->sql && strcmp(q->sql, sql) == 0) {
-            sqlite3_reset(q->stmt);
-            sqlite3_clear_bindings(q->stmt);
-            return q->stmt;
-        }
-    }
-    struct query_slot *q = &st->qcache[st->qnext];
-    sqlite3_stmt *s = NULL;
-    char *copy = strdup(sql);
-    if (!copy)
-        return NULL;
-    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-        db_err(st->db, "preparing a job query");
-        free(copy);
-        return NULL;
-    }
-    sqlite3_finalize(q->stmt);
-    free(q->sql);
-    q->sql = copy;
-    q->stmt = s;
-    st->qnext = (st->qnext + 1) % QUERY_CACHE;
-    return s;
-}
-
-/* Does j (freshly loaded) still match f?  after_id and limit are the
- * snapshot's business. */
-static bool filter_match(const struct store_filter *f, const struct job *j)
-{
-    if (f->states && !(f->states & (1u << j->state)))
-        return false;
-    if (f->order && strcmp(f->order, j->order) != 0)
-        return false;
-    if (f->document >= 0 && (int)j->document_present != f->document)
-        return false;
-    if (f->retain_before > 0 && (j->retain_until == 0 || j->retain_until > f->retain_before))
-        return false;
-    return true;
-}
-
-/* The ids matching f in f's order into a malloc'd array (*ids, *n).
- * 0 / -1. */
-static int query_ids(struct store *st, const struct store_filter *f, int64_t **ids, size_t *n)
-{
-    char sql[1024] = "SELECT id FROM jobs WHERE 1";
-    int nstates = 0, pi = 0, rc = -1, step;
-    size_t cap = 0;
-    sqlite3_stmt *s;
-
-    *ids = NULL;
-    *n = 0;
-    if (f->states) {
-        sql_add(sql, sizeof sql, " AND state IN (");
-        for (int i = 0; i < JOB_STATE_COUNT; i++) {
-            if (f->states & (1u << i)) {
-                sql_add(sql, sizeof sql, nstates ? ", ?" : "?");
-                nstates++;
-            }
-        }
-        sql_add(sql, sizeof sql, ")");
-        if (!nstates)           /* only bits for no state: nothing matches */
-            return 0;
-    }
-    if (f->order)
-        sql_add(sql, sizeof sql, " AND order_ref = ?");
-    if (f->after_id > 0)
-        sql_add(sql, sizeof sql, " AND id > ?");
-    if (f->document >= 0)
-        sql_add(sql, sizeof sql, " AND document_present = ?");
-    if (f->retain_before > 0)
-        sql_add(sql, sizeof sql, " AND retain_until IS NOT NULL AND retain_until <= ?");
-    switch (f->sort) {
-    case STORE_BY_DUE:
-        sql_add(sql, sizeof sql, " ORDER BY due NULLS LAST, priority DESC, id");
-        break;
-    case STORE_BY_RETAIN:
-        sql_add(sql, sizeof sql, " ORDER BY retain_until NULLS LAST, id");
-        break;
-    default:
-        sql_add(sql, sizeof sql, " ORDER BY id");
-        break;
-    }
-    if (f->limit > 0)
-        if (sql_add(sql, sizeof sql, " LIMIT ?") < 0)
-            return -1;
-
-    s = query_stmt(st, sql);
-    if (!s)
-        return -1;
-    for (int i = 0; i < JOB_STATE_COUNT; i++)
-        if (f->states & (1u << i))
-            sqlite3_bind_text(s, ++pi, job_state_name(i), -1, SQLITE_STATIC);
-    if (f->order)
-        sqlite3_bind_text(s, ++pi, f->order, -1, SQLITE_TRANSIENT);
-    if (f->after_id > 0)
-        sqlite3_bind_int64(s, ++pi, f->after_id);
-    if (f->document >= 0)
-        sqlite3_bind_int(s, ++pi, f->document ? 1 : 0);
-    if (f->retain_before > 0)
-        sqlite3_bind_int64(s, ++pi, f->retain_before);
-    if (f->limit > 0)
-        sqlite3_bind_int(s, ++pi, f->limit);
-
-    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            int64_t *p = realloc(*ids, ncap * sizeof *p);
-            if (!p) {
-                log_err("store: out of memory listing jobs");
-                goto out;
-            }
-            *ids = p;
-            cap = ncap;
-        }
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    if (step != SQLITE_DONE) {
-        db_err(st->db, "listing jobs");
-        goto out;
-    }
-    rc = 0;
-out:
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    if (rc < 0) {
-        free(*ids);
-        *ids = NULL;
-        *n = 0;
-    }
-    return rc;
-}
-
-int store_jobs_query(struct store *st, const struct store_filter *f,
-                     int (*cb)(const struct job *j, void *arg), void *arg)
-{
-    int64_t *ids;
-    size_t n;
-    int visited = 0;
-
-    if (query_ids(st, f, &ids, &n) < 0)
-        return -1;
-    if (!cb) {
-        free(ids);
-        return (int)n;
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct job j;
-        if (store_job_get(st, ids[i], &j) < 0) {
-            if (errno == ENOENT)
-                continue;
-            visited = -1;
-            break;
-        }
-        if (!filter_match(f, &j)) {      /* changed by an earlier callback */
-            job_clear(&j);
-            continue;
-        }
-        visited++;
-        int stop = cb(&j, arg);
-        job_clear(&j);
-        if (stop)
-            break;
-    }
-    free(ids);
-    return visited;
-}
-
-int64_t store_next_retain(struct store *st)
-{
-    sqlite3_stmt *s = stmt_get(st, ST_NEXT_RETAIN);
-    int64_t v = -1;
-    if (!s)
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);    /* min() of nothing is NULL: 0 */
-    else
-        db_err(st->db, "finding the next retention time");
-    sqlite3_reset(s);
-    return v;
-}
-
-int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT])
-{
-    sqlite3_stmt *s = stmt_get(st, ST_COUNT_STATES);
-    int rc;
-
-    for (int i = 0; i < JOB_STATE_COUNT; i++)
-        counts[i] = 0;
-    if (!s)
-        return -1;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        int state = job_state_from_name((const char *)sqlite3_column_text(s, 0));
-        if (state >= 0)
-            counts[state] = sqlite3_column_int64(s, 1);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        db_err(st->db, "counting jobs");
-        return -1;
-    }
-    return 0;
-}
-
-int store_event_count(struct store *st, int64_t job_id, const char *type)
-{
-    sqlite3_stmt *s = stmt_get(st, ST_EVENT_COUNT);
-    int n = -1;
-    if (!s)
-        return -1;
-    bind_int_or_null(s, 1, job_id);
-    if (type)
-        sqlite3_bind_text(s, 2, type, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int(s, 0);
-    else
-        db_err(st->db, "counting events");
-    sqlite3_reset(s);
-    return n;
-}

@@ -1,5 +1,12 @@
-/* store.h - the SQLite store: jobs, events, meta.  store.c is the only file
- * that includes sqlite3.h.  The main thread is the only user. */
+/* store.h - the SQLite store: jobs, events, meta.  Only the store's own
+ * files (store.c, store-schema.c, store-query.c) include sqlite3.h.  The
+ * main thread is the only user.
+ *
+ * Durability: a write returns once it is committed (synchronous=FULL),
+ * unless it is made between store_defer_begin() and store_defer_end():
+ * then it joins the open batch, which is committed at the end of the loop
+ * turn together with every other deferred write, and its writer learns
+ * that it is durable through store_sync(). */
 #ifndef COPEES_STORE_H
 #define COPEES_STORE_H
 
@@ -33,14 +40,45 @@ int store_job_find_order_sha(struct store *st, const char *order, const char *sh
  * transaction; detail may be NULL.  uid: actor, -1 = daemon.  0 / -1. */
 int store_job_save(struct store *st, const struct job *j, const char *type, int64_t uid,
                    const char *detail);
-/* Call fn(j, arg) after each job row written by store_job_insert() or
- * store_job_save() is committed (the one door every job change passes:
- * events.c publishes from it).  fn must not write to the store.  NULL
- * removes the hook. */
+/* Call fn(j, arg) once for each job row written by store_job_insert() or
+ * store_job_save(), after the row is in the database (visible to every
+ * reader in this process; a deferred write is committed later, with its
+ * batch).  This is the one door every job change passes: events.c
+ * publishes from it.  fn must not write to the store.  NULL removes the
+ * hook. */
 void store_set_job_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg);
 /* Append an event (job_id 0 = none).  0 / -1. */
 int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,
                     const char *detail);
+
+/* Writes made until the matching store_defer_end() are deferred: they
+ * join the open batch instead of each committing before it returns.  The
+ * batch is committed at the end of a loop turn in which store_sync() is
+ * called, by the next plain write, or within a few milliseconds of a
+ * deferred write when nobody waits.  Calls nest.  Without an event loop
+ * (D.base unset) writes stay plain. */
+void store_defer_begin(struct store *st);
+void store_defer_end(struct store *st);
+/* Call fn(arg, ok) on the loop once every write made so far is committed:
+ * ok is false when the commit holding them failed (they are rolled back).
+ * Never called from inside store_sync(), except without an event loop,
+ * where every write is committed already and fn runs at once. */
+void store_sync(struct store *st, void (*fn)(void *arg, bool ok), void *arg);
+/* The same, but the commit may wait up to max_ms for more writes to
+ * share it (an earlier deadline or a plain write commits sooner). */
+void store_sync_within(struct store *st, void (*fn)(void *arg, bool ok), void *arg, int max_ms);
+/* Commit the open batch now (its waiters still run from the loop).
+ * 0 / -1. */
+int store_flush(struct store *st);
+
+struct store_stats {
+    uint64_t commits;            /* transactions committed */
+    uint64_t writes;             /* inserts, saves and lone events written */
+    uint64_t deferred;           /* ... of them deferred into a batch */
+    uint64_t commit_failures;    /* commits that failed (rolled back) */
+};
+/* The counters since the store was opened. */
+void store_get_stats(const struct store *st, struct store_stats *out);
 
 enum store_order { STORE_BY_ID, STORE_BY_DUE /* due, priority desc, id */, STORE_BY_RETAIN };
 
@@ -63,6 +101,8 @@ int store_jobs_query(struct store *st, const struct store_filter *f,
 
 /* Smallest retain_until of a present document (0 if none).  -1 on error. */
 int64_t store_next_retain(struct store *st);
+/* Number of documents still kept (document present), -1 on error. */
+int64_t store_count_present(struct store *st);
 /* Count jobs per state into counts[JOB_STATE_COUNT].  0 / -1. */
 int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
 /* Count events of a job by type (tests, audits). -1 on error. */

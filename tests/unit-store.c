@@ -21,8 +21,12 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "daemon.h"
 #include "job.h"
 #include "store.h"
+
+/* No event loop here (D.base unset): every write commits before it returns. */
+struct daemon D;
 
 #define T_DUE 1795514462        /* 2026-11-24T10:01:02Z */
 
@@ -149,7 +153,7 @@ static void test_create(void **state)
     char buf[64], inst[9], wal[128];
     struct stat sb;
 
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
     raw_text(f->db, "PRAGMA journal_mode", buf, sizeof buf);
     assert_string_equal(buf, "wal");
     assert_int_equal(stat(f->db, &sb), 0);
@@ -170,7 +174,7 @@ static void test_create(void **state)
 
     reopen(f);
     assert_string_equal(store_instance(f->st), inst);
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
 }
 
 /* The file is 0600 even when the umask would let others read it. */
@@ -213,10 +217,10 @@ static void test_newer_version_refused(void **state)
 
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 2"), SQLITE_OK);
+    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 3"), SQLITE_OK);
     assert_null(store_open(f->db, &err));
     assert_non_null(err);
-    assert_non_null(strstr(err, "version 2"));
+    assert_non_null(strstr(err, "version 3"));
     free(err);
     err = NULL;
 
@@ -256,7 +260,8 @@ static void test_pragmas_and_schema(void **state)
     /* the unique idempotency index and the other indexes exist */
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
                                     "AND name IN ('jobs_idem_key', 'jobs_order_sha', "
-                                    "'jobs_dispatch', 'jobs_retain', 'events_job')"), 5);
+                                    "'jobs_dispatch', 'jobs_retain', 'jobs_present', "
+                                    "'events_job')"), 6);
     assert_int_equal(raw_int(f->db, "SELECT \"unique\" FROM pragma_index_list('jobs') "
                                     "WHERE name = 'jobs_idem_key'"), 1);
     assert_int_equal(raw_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
