@@ -160,7 +160,7 @@ static void on_abort(struct http_req *req)
 {
     if (req->ctx && is_upload(req))   /* uploads keep state across callbacks */
         intake_abort(req);
-    else
+    else if (!req->answer_pending)    /* else its handler answers into the void */
         http_req_free(req);
 }
 

@@ -51,6 +51,10 @@ struct http_req {
     char *tls_cn;                /* its verified client certificate's CN; NULL if none */
     /* the handler's own state */
     void *ctx;
+    /* Set by a handler that will answer later (a CUPS or disk operation
+     * under way): when the client goes away meanwhile, the request is not
+     * freed; the handler's answer into the void frees it. */
+    bool answer_pending;
     void (*ctx_free)(void *ctx); /* called when the request is freed */
 };
 

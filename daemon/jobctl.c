@@ -112,6 +112,7 @@ void jobctl_cancel(struct http_req *req, int64_t id)
         c->req = req;
         c->id = id;
         c->uid = (int64_t)req->uid;
+        req->answer_pending = true;
         if (s == JOB_STATE_SENT || s == JOB_STATE_PRINTING)
             sched_withdraw(&j, cancel_withdrawn, c);
         else
@@ -235,6 +236,7 @@ void jobctl_move(struct http_req *req, int64_t id)
         m->req = req;
         m->id = id;
         m->uid = (int64_t)req->uid;
+        req->answer_pending = true;
         xstrlcpy(m->printer, printer, sizeof m->printer);
         if (j.state == JOB_STATE_SENT && strcmp(j.printer, printer) != 0)
             sched_take_back(&j, move_taken_back, m);

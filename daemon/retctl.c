@@ -190,6 +190,7 @@ void retctl_shred(struct http_req *req, int64_t id)
             fatal("retctl: out of memory");
         e->req = req;
         e->id = id;
+        req->answer_pending = true;
         store_event_add(D.store, id, "erasure-requested", (int64_t)req->uid, NULL);
         retention_end_job(id, "erased", (int64_t)req->uid, erased, e);
     }

@@ -54,6 +54,16 @@ check "the released job goes to the printer" wait_until 60 bash -c "curl -s --un
 out=$(api POST "/v1/jobs/$R/release")
 like "release of a job that is not held: 409" "$out" 'HTTP 409$'
 
+# a client that goes away while its cancel waits for CUPS: the daemon
+# finishes the cancel and answers into the void (no use of a freed request)
+upload "$T/b.pdf" "order=ORD-GONE"
+G=$(jq -r .id <<<"$BODY")
+check "a job reaches CUPS" wait_until 60 bash -c "curl -s --unix-socket '$SOCK' http://x/v1/jobs/$G | jq -e '.state == \"sent\" or .state == \"printing\"'"
+curl -s -m 0.02 --unix-socket "$SOCK" -X DELETE "http://copees/v1/jobs/$G" > /dev/null 2>&1
+check "the cancel of the vanished client still completes" wait_until 30 job_is "$G" .state canceled
+check "copeesd still answers" curl -sf --unix-socket "$SOCK" http://copees/v1/health
+check "copeesd is still running" kill -0 "$COPEESD_PID"
+
 # the same through copeesctl, with its exit codes
 upload "$T/a.pdf" "order=ORD-CLI&hold=true"
 C=$(jq -r .id <<<"$BODY")
