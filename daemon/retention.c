@@ -295,9 +295,26 @@ static int due_one(const struct job *j, void *arg)
     return 0;
 }
 
+/* history_retention: at start, then at most hourly (more often for a
+ * short setting), order references leave finished jobs' rows. */
+static void forget_history(void)
+{
+    static int64_t last;
+    int64_t keep = D.conf->history_retention_ms / 1000;
+    int64_t every = keep / 10 < 3600 ? keep / 10 : 3600;
+    if (keep <= 0 || (last && now_s() - last < every))
+        return;
+    last = now_s();
+    int64_t n = store_forget_orders(D.store, now_s() - keep);
+    if (n > 0)
+        log_info("retention: order references removed from %lld jobs past history_retention",
+                 (long long)n);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what, (void)arg;
+    forget_history();
     char now[32];
     log_debug("retention: looking for documents due at %s", time_rfc3339(now_s(), now, sizeof now));
     struct store_filter f = STORE_FILTER_INIT;

@@ -838,3 +838,43 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
     return 0;
 }
 
+
+int64_t store_forget_orders(struct store *st, int64_t before)
+{
+    static const char sql[] =
+        "UPDATE jobs SET order_ref = NULL, idem_key = NULL"
+        " WHERE created_at < ?1 AND (order_ref IS NOT NULL OR idem_key IS NOT NULL)"
+        " AND document_present = 0"
+        " AND state IN ('printed', 'rejected', 'failed', 'canceled')";
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+
+    if (write_begin(st) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        store_db_err(st->db, "preparing the history clean-up");
+        write_end(st, false);
+        return -1;
+    }
+    sqlite3_bind_int64(s, 1, before);
+    if (sqlite3_step(s) == SQLITE_DONE)
+        n = sqlite3_changes(st->db);
+    else
+        store_db_err(st->db, "removing old order references");
+    sqlite3_finalize(s);
+    if (n > 0) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "order references removed from %lld finished jobs",
+                 (long long)n);
+        if (event_insert(st, 0, "history", -1, detail) < 0)
+            n = -1;
+    }
+    if (write_end(st, n >= 0) < 0)
+        return -1;
+    /* the old pages still hold the references in the WAL: checkpoint it
+     * into the database (secure_delete overwrote them there) and empty it */
+    if (n > 0 && store_flush(st) == 0 &&
+        sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+        store_db_err(st->db, "checkpointing after the history clean-up");
+    return n;
+}

@@ -108,4 +108,10 @@ int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
 /* Count events of a job by type (tests, audits). -1 on error. */
 int store_event_count(struct store *st, int64_t job_id, const char *type);
 
+/* history_retention: remove the order reference (and Idempotency-Key,
+ * which may carry one) from finished jobs without a document created
+ * before `before` (epoch s); the rows stay for accounting.  An event
+ * "history" counts them.  Number of jobs changed, -1 on error. */
+int64_t store_forget_orders(struct store *st, int64_t before);
+
 #endif

@@ -149,4 +149,22 @@ is "... the document is shredded" "$(job_field "$K" .document)" shredded
 ctl reprint "$K" 2> "$T/err"; is "copeesctl reprint of a shredded document: exit 6" "$?" 6
 like "... saying why on stderr" "$(cat "$T/err")" 'shredded'
 ctl delivered 99999 2> /dev/null; is "copeesctl delivered of an unknown job: exit 3" "$?" 3
+
+# --- history_retention: old finished rows lose their order reference
+stop_copeesd
+COMPLAINT_WINDOW=60s RETENTION_EXTRA="complaint_max = 120s
+max_retention = 300s
+history_retention = 2s" write_conf
+start_copeesd
+check "order references leave finished jobs past history_retention" \
+    wait_until 20 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$D1 | jq -r .order)\" = null ]"
+is "... the row stays (accounting)" "$(job_field "$D1" .state)" printed
+is "... its Idempotency-Key too" "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM jobs WHERE idem_key IS NOT NULL AND document_present = 0")" 0
+like "... an audit event counts them" "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE type='history'")" \
+    'order references removed from [0-9]+ finished jobs'
+check "no order reference of those jobs is left in the database's rows" bash -c \
+    "! sqlite3 '$T/state/copees.db' 'SELECT order_ref FROM jobs' | grep -q 'ORD-CMP'"
+check "... nor in its files' bytes (database and WAL: secure_delete, checkpoint)" bash -c \
+    "! grep -qa 'ORD-CMP' '$T/state/'copees.db*"
+like "copeesctl still lists them" "$(ctl -W completed -o)" "-$D1 "
 done_testing
