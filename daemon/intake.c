@@ -308,6 +308,8 @@ static void answer_synced(void *arg, bool ok)
     json_t *body = in->ans_body;
 
     in->ans_body = NULL;
+    if (ok)
+        fault_point("upload-before-answer");
     if (!ok) {
         json_decref(body);
         struct job cur;
@@ -556,6 +558,7 @@ static void commit_done(void *arg)
         return;
     }
     log_job(LOG_LVL_DEBUG, j->id, NULL, "intake: committed %lld bytes", (long long)j->bytes);
+    fault_point("upload-after-insert");
     intake_preflight(in);
 }
 

@@ -494,6 +494,7 @@ int spool_upload_commit(struct upload *up, char *name, char *sha256)
         snprintf(sha256 + 2 * i, 3, "%02x", md[i]);
     if (fdatasync(up->fd) < 0)
         return -1;
+    fault_point("upload-after-fdatasync");
     close(up->fd);
     up->fd = -1;
     random_hex(newname, 16);
@@ -502,11 +503,13 @@ int spool_upload_commit(struct upload *up, char *name, char *sha256)
     /* RENAME_NOREPLACE would be ideal; names are 128 random bits. */
     if (rename(from, to) < 0)
         return -1;
+    fault_point("upload-after-rename");
     pthread_mutex_lock(&up->sp->sync_mu);
     up->sp->renamed++;
     pthread_mutex_unlock(&up->sp->sync_mu);
     if (jobs_dir_sync(up->sp) < 0)
         return -1;
+    fault_point("upload-after-dirsync");
     xstrlcpy(up->name, newname, sizeof up->name);
     xstrlcpy(name, newname, JOB_NAME_MAX);
     return 0;
