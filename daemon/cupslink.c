@@ -480,13 +480,14 @@ static enum res op_submit(struct cups_op *op)
 static enum res op_job_state(struct cups_op *op)
 {
     static const char *const want[] = {"job-state", "job-state-reasons",
-                                       "job-impressions-completed"};
+                                       "job-impressions-completed", "time-at-processing"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
 
     op->jstate = CUPS_J_UNKNOWN;
     op->jreasons[0] = '\0';
     op->impressions = 0;
+    op->started = false;
     job_uri(uri, sizeof uri, op->cups_job_id);
     ipp_t *req = request_new(IPP_OP_GET_JOB_ATTRIBUTES, "job-uri", uri);
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
@@ -503,6 +504,8 @@ static enum res op_job_state(struct cups_op *op)
                   sizeof op->jreasons);
     a = ippFindAttribute(resp, "job-impressions-completed", IPP_TAG_INTEGER);
     op->impressions = a ? ippGetInteger(a, 0) : 0;
+    a = ippFindAttribute(resp, "time-at-processing", IPP_TAG_INTEGER);
+    op->started = a && ippGetInteger(a, 0) > 0;
     ippDelete(resp);
     return RES_OK;
 }

@@ -198,7 +198,7 @@ static void move_taken_back(void *arg, int r)
         http_respond_error(m->req, 503, "cups-unreachable",
                            "The job is in CUPS and CUPS cannot be reached to take it back; retry later.");
         free(m);
-    } else if (r > 0) {
+    } else if (r == 1) {
         http_respond_error(m->req, 409, "already-printing", "The printer has started the job.");
         free(m);
     } else {

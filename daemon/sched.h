@@ -22,8 +22,10 @@ void sched_job_changed(const struct job *j);
  * purge-job=true, its printer slot freed; then done(arg, ok) on the loop
  * (ok false: cupsd could not be reached or refused). */
 void sched_withdraw(const struct job *j, void (*done)(void *arg, bool ok), void *arg);
-/* Take a sent job back only if CUPS has not started it: done(arg, r) with
- * r 0 = taken back (slot freed; the caller requeues it), 1 = CUPS is
+/* Take a sent job back only if CUPS is not printing it now (pending or
+ * held): done(arg, r) with
+ * r 0 = taken back (slot freed; the caller requeues it), 2 = taken back
+ * but CUPS had begun printing it before putting it back, 1 = CUPS is
  * printing it (left alone), -1 = cupsd unreachable. */
 void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *arg);
 /* A dispatch or CUPS operation on job id is under way. */

@@ -129,6 +129,7 @@ struct withdraw {
     void *arg;
     char printer[64];
     int64_t pages;
+    bool started;              /* CUPS had begun printing it (time-at-processing) */
 };
 
 static void withdraw_done(struct cups_op *op)
@@ -145,7 +146,7 @@ static void withdraw_done(struct cups_op *op)
     if (w->done)
         w->done(w->arg, op->ok);
     else
-        w->done_r(w->arg, op->ok ? 0 : -1);
+        w->done_r(w->arg, op->ok ? (w->started ? 2 : 0) : -1);
     free(w);
     cups_op_free(op);
 }
@@ -185,6 +186,7 @@ static void take_back_state(struct cups_op *op)
     track_note_cups(op);
     bool gone = !op->ok && strcmp(op->error, "not-found") == 0;
     if (op->ok && (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD)) {
+        w->started = op->started;
         withdraw_start(w, op->job_id, op->cups_job_id);   /* stays busy */
     } else if (gone) {
         busy_del(op->job_id);
@@ -223,13 +225,15 @@ static void requeue_done(void *arg, int r)
 {
     struct requeue *rq = arg;
     struct job j;
-    if (r == 0 && store_job_get(D.store, rq->id, &j) == 0) {
+    if ((r == 0 || r == 2) && store_job_get(D.store, rq->id, &j) == 0) {
         if (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) {
             j.printer[0] = '\0';
             j.cups_job_id = 0;
+            /* r 2: CUPS had begun printing it there before putting it back
+             * (a stopped queue): part of it may be on that printer's tray */
             job_set_state(D.store, &j, JOB_STATE_QUEUED, -1,
-                          "taken back from printer %s (%s) for another printer", rq->printer,
-                          rq->why);
+                          "taken back from printer %s (%s) for another printer%s", rq->printer,
+                          rq->why, r == 2 ? "; it had started printing there" : "");
             log_job(LOG_LVL_INFO, j.id, rq->printer, "sched: taken back (%s); requeued", rq->why);
         }
         job_clear(&j);
