@@ -25,8 +25,8 @@
 start_cups
 # The failing printer takes 2 s before its command fails: when the job ends
 # before CUPS's ipp backend first asks for its state, the backend may take
-# the vanished job for a completed one ("Job completed.", seen once in 30
-# runs), and copeesd can only report what CUPS says.
+# the vanished job for a completed one ("Job completed.", seen in one of
+# our CI runs), and copeesd can only report what CUPS says.
 IPPEVE_DELAY=2 IPPEVE_EXIT=1 add_printer bad --media=iso_a5_148x210mm -s 20
 add_printer a4only --media=iso_a4_210x297mm -s 20
 PRINTERS="$(printer_section bad bad iso_a5_148x210mm false false 20)
