@@ -1,5 +1,6 @@
-/* cover.c - the cover sheet: a one-page PDF sent as the first document of
- * a job's CUPS job, so staff can match printed stacks to delivery bags.
+/* cover.c - the cover sheet: a one-page PDF sent as its own CUPS job just
+ * before the job (cupslink.c says why), so staff can match printed stacks
+ * to delivery bags.
  *
  * Design notes: the page is written by hand (a dozen lines of PDF with the
  * standard Helvetica font, which every PDF consumer has), so no drawing

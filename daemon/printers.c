@@ -72,39 +72,25 @@ bool printer_can(const struct printer *p, const struct qclass *c)
  * IPP printers add -error/-warning/-report suffixes: "-warning" still
  * prints; "connecting-to-device" and offline ones count after a grace of
  * five polls (every job starts with a short connecting-to-device). */
-static bool reason_blocks(const char *kw, bool *slow)
+static bool reason_blocks(const char *kw)
 {
     static const char *const hard[] = {"media-empty", "media-needed", "media-jam", "toner-empty",
                                        "marker-supply-empty", "door-open", "cover-open",
                                        "input-tray-missing", "output-area-full", "paused",
                                        "shutdown", "stopped", "interlock-open", NULL};
-    static const char *const soft[] = {"offline", "connecting-to-device", "timed-out", NULL};
     char base[64];
     xstrlcpy(base, kw, sizeof base);
     size_t n = strlen(base);
-    bool error = false;
-    bool warning = false;
-    const char *sfx[] = {"-error", "-warning", "-report"};
-    for (int i = 0; i < 3; i++) {
-        size_t l = strlen(sfx[i]);
-        if (n > l && strcmp(base + n - l, sfx[i]) == 0) {
-            warning = i == 1;
-            error = i == 0;
-            base[n - l] = '\0';
-            break;
-        }
-    }
-    for (int i = 0; soft[i]; i++)
-        if (strcmp(base, soft[i]) == 0) {
-            *slow = true;
-            return false;
-        }
+    bool error = n > 6 && strcmp(base + n - 6, "-error") == 0;
+    char *dash = strrchr(base, '-');
+    if (dash && (!strcmp(dash, "-error") || !strcmp(dash, "-warning") || !strcmp(dash, "-report")))
+        *dash = '\0';
     /* CUPS reports a printer's media-empty as media-empty-warning while a
-     * job waits for paper: these block whatever their severity */
+     * job waits for paper: these block whatever their severity.  Signs of
+     * an unreachable printer are printer_unreachable_sign()'s. */
     for (int i = 0; hard[i]; i++)
         if (strcmp(base, hard[i]) == 0)
             return true;
-    (void)warning;
     return error;
 }
 
@@ -137,10 +123,9 @@ static bool cups_ready(const struct printer *p)
     if (!p->cups_accepting || (p->pstate != 3 && p->pstate != 4))
         return false;
     char rs[sizeof p->preasons];
-    bool slow = false;
     xstrlcpy(rs, p->preasons, sizeof rs);
     for (char *save = NULL, *t = strtok_r(rs, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        if (reason_blocks(t, &slow))
+        if (reason_blocks(t))
             return false;
     return !(p->blocked_since &&
              mono_ms() - p->blocked_since >= 5 * D.conf->poll_interval_ms);
