@@ -3,7 +3,8 @@
 # the same run on the same machine, in interleaved rounds whose medians
 # are compared, so that a machine whose load drifts slows both sides alike
 # (not a test: it prints, it asserts nothing).  Run from a built tree:
-#   bash bench/intake.sh [N_JOBS]    (BENCH_ROUNDS, BENCH_BIG_ROUNDS)
+#   bash bench/intake.sh [N_JOBS]    (BENCH_ROUNDS, BENCH_BIG_ROUNDS,
+#                                      BENCH_SECTIONS: default "1 2 3")
 # What is timed, and why, is in bench/README.md.
 #
 #  1. one-page PDFs at 16 concurrent clients, preflight included:
@@ -30,6 +31,8 @@ CLIENTS=16
 ROUNDS=${BENCH_ROUNDS:-5}
 BIG_MIB=200
 BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
+SECTIONS=${BENCH_SECTIONS:-1 2 3}
+want() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 # shellcheck source=../tests/lib.sh
 . "$here/tests/lib.sh" >/dev/null
 trap '_cleanup >/dev/null 2>&1' EXIT
@@ -71,7 +74,7 @@ mkbigpdf() {
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.1f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 start_cups
-DAEMON_EXTRA="max_upload = 2G" write_conf
+DAEMON_EXTRA="max_upload = 2G" write_conf "$(printf "%b" "${BENCH_CONF:-}")"
 start_copeesd
 "$MKPDF" --pages 1 "$T/one.pdf"
 per=$((N / CLIENTS / ROUNDS))
@@ -114,6 +117,7 @@ round_lp() {
     echo "$(cat "$T"/lp.* | grep -c '^request id') / ($t1 - $t0)" | bc -l
 }
 
+if want 1; then
 echo "== 1. intake of one-page PDFs, $CLIENTS clients, $ROUNDS interleaved rounds of $((per * CLIENTS)) jobs each"
 cd0=$(cpu_daemon) cp0=$(cpu_preflight)
 : > "$T/rates.copeesd"; : > "$T/rates.lp"
@@ -164,6 +168,9 @@ t1=$(now)
 printf 'info: copeesd, one curl process per job: %.1f jobs/s\n' \
     "$(cat "$T"/proc.* | grep -c '^201' | sed "s|\$| / ($t1 - $t0)|" | bc -l)"
 
+fi
+
+if want 2; then
 echo "== 2. 8 concurrent uploads of a ${BIG_MIB} MiB PDF, $BIG_ROUNDS interleaved rounds"
 mkbigpdf "$T/big.pdf" $BIG_MIB
 bytes=$(stat -c %s "$T/big.pdf")
@@ -223,6 +230,9 @@ printf 'ratio upload/dd (medians): %.2f (target >= 0.8)\n' "$(echo "$up / $ddr" 
 printf 'info: answers %s; the last of a round after %s s (preflight of every page included)\n' \
     "$codes" "$(xargs < "$T/answered")"
 
+fi
+
+if want 3; then
 echo "== 3. /v1/health while a 1 GB upload commits and is shredded"
 head -c $((1024 * 1024 * 1024)) /dev/zero > "$T/giga.bin"
 sync
@@ -240,3 +250,4 @@ wait "$hp" 2>/dev/null
 printf 'health during 1 GB upload, commit, preflight, shred (%.1f s): %d requests, p50 %s ms, p99 %s ms (target p99 < 10 ms)\n' \
     "$(echo "$t1 - $t0" | bc -l)" "$(wc -l < "$T/health.s")" "$(pct 50 "$T/health.s")" \
     "$(pct 99 "$T/health.s")"
+fi

@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cairo.h>
@@ -51,6 +53,7 @@
 
 #define RENDER_DPI 18.0
 #define RENDER_MAX_SIDE 2048   /* pixels */
+#define MAP_MAX_NO_LIMIT (1ULL << 30)   /* mapped at most, with no address-space limit */
 #define COLOR_CHROMA 32        /* max - min channel above this: a colour pixel */
 
 static struct {
@@ -123,15 +126,10 @@ static void G_GNUC_PRINTF(3, 4) finding_add(json_t *report, enum pf_code code, c
 int pfc_report_write(int fd, const json_t *report)
 {
     char *text = json_dumps(report, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    int rc;
+    char *line = text ? g_strconcat(PFC_REPORT, text, "\n", NULL) : NULL;
+    int rc = line ? write_all(fd, line, strlen(line)) : -1;   /* one write: one relay */
 
-    if (!text)
-        return -1;
-    rc = write_all(fd, PFC_REPORT, strlen(PFC_REPORT));
-    if (rc == 0)
-        rc = write_all(fd, text, strlen(text));
-    if (rc == 0)
-        rc = write_all(fd, "\n", 1);
+    g_free(line);
     free(text);
     return rc;
 }
@@ -336,6 +334,25 @@ static void check_open(PopplerDocument *doc, const struct pfc_opts *o, const str
                     files ? "yes" : "no", ps.annots_file, sc->attachment ? "yes" : "no");
 }
 
+/* Map the document on fd for reading, or NULL when it is not a regular
+ * file, is empty, or is larger than a quarter of the address-space limit
+ * (the mapping counts against it): then poppler reads the fd. */
+static void *map_document(int fd, const struct pfc_opts *o, size_t *size)
+{
+    unsigned long long cap = o->memory ? o->memory / 4 : MAP_MAX_NO_LIMIT;
+    struct stat st;
+    void *p;
+
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        (unsigned long long)st.st_size > cap)
+        return NULL;
+    p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    *size = (size_t)st.st_size;
+    return p;
+}
+
 json_t *pfc_check(int fd, const struct pfc_opts *o)
 {
     json_t *report = json_pack("{s:i, s:[], s:[], s:i, s:[], s:[]}", "pages", 0, "page_sizes",
@@ -343,19 +360,30 @@ json_t *pfc_check(int fd, const struct pfc_opts *o)
     GError *err = NULL;
     PopplerDocument *doc;
     struct pfc_scan sc;
+    size_t size;
+    void *map;
 
     diag.out_fd = o->out_fd;
     if (!report) {
         close(fd);
         return NULL;
     }
-    pfc_scan_file(fd, o->knobs, &sc);
-    if (fd <= STDERR_FILENO) {   /* given fd 0, poppler would read it into memory */
-        int copy = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    if ((map = map_document(fd, o, &size)) != NULL) {
+        GBytes *bytes = g_bytes_new_static(map, size);
+        memset(&sc, 0, sizeof sc);
+        pfc_scan_chunk(map, size, o->knobs, &sc);
         close(fd);
-        fd = copy;
+        doc = poppler_document_new_from_bytes(bytes, NULL, &err);   /* holds bytes */
+        g_bytes_unref(bytes);
+    } else {
+        pfc_scan_file(fd, o->knobs, &sc);
+        if (fd <= STDERR_FILENO) {   /* given fd 0, poppler would read it into memory */
+            int copy = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+            close(fd);
+            fd = copy;
+        }
+        doc = fd < 0 ? NULL : poppler_document_new_from_fd(fd, NULL, &err);   /* owns fd */
     }
-    doc = fd < 0 ? NULL : poppler_document_new_from_fd(fd, NULL, &err);   /* owns fd */
     if (!doc) {
         if (g_error_matches(err, POPPLER_ERROR, POPPLER_ERROR_ENCRYPTED))
             finding_add(report, PF_ENCRYPTED, "a user password is needed to open it");

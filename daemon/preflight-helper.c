@@ -218,6 +218,7 @@ static int server(void)
         dprintf(STDERR_FILENO, "preflight: cannot start the PDF library\n");
         return 1;
     }
+    pfs_child_filter_prepare();
     if (pfs_server_filter() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot install the system call filter\n");
         return 1;

@@ -31,6 +31,16 @@
 #define PFP_PAYLOAD_MAX 32768      /* bytes after the header in one packet */
 #define PFP_STREAM_MAX (8u << 20)  /* a child that writes more is killed */
 
+/* The server's whole environment (nothing of the daemon's): the loader
+ * binds every symbol at start-up, so that no child resolves one (and
+ * writes a GOT page) again; malloc keeps its free memory and grows its
+ * heap a megabyte at a time, so that a child does not trim and regrow it
+ * around each page's render surface.  Measured in docs/preflight.md. */
+#define PFP_SERVER_ENV                                                                  \
+    {"LD_BIND_NOW=1",                                                                 \
+     "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216:glibc.malloc.top_pad=1048576", \
+     NULL}
+
 enum pfp_type {
     PFP_HELLO = 1, PFP_CHECK, PFP_STARTED, PFP_DATA, PFP_DONE,
 };

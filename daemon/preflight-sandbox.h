@@ -14,6 +14,9 @@ int pfs_server_filter(void);
  * and cpu_s + 1 hard (SIGXCPU, not SIGKILL, at the soft limit), 32 files,
  * no core, no file growth.  0 / -1 with errno. */
 int pfs_child_limits(unsigned long long memory, unsigned cpu_s);
+/* Compile the child's filter once, in the server before its own filter
+ * (children then only patch in their pid and load it). */
+void pfs_child_filter_prepare(void);
 /* A child's second, stricter filter: no fork, no wait, no limits, no more
  * filters, no sockets; abort only itself.  0 / -1. */
 int pfs_child_filter(void);

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,6 +115,9 @@ void pfc_knob_run(const char *knob, unsigned long long memory)
             fclose(f);
     } else if (strcmp(knob, "exec") == 0) {             /* forbidden: SIGSYS */
         execl("/bin/true", "true", (char *)NULL);
+    } else if (strcmp(knob, "tgkill") == 0) {           /* another pid: SIGSYS */
+        const pid_t none = 4194303;                      /* PID_MAX_LIMIT - 1: unused */
+        syscall(SYS_tgkill, none, none, SIGABRT);
     }
 }
 #endif

@@ -285,7 +285,7 @@ static int server_start(void)
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, def;
-    char *argv[] = {"preflight", "--server", NULL}, *envp[] = {NULL};
+    char *argv[] = {"preflight", "--server", NULL}, *envp[] = PFP_SERVER_ENV;
     int sv[2], e;
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {

@@ -62,7 +62,7 @@ static int64_t now_ms(void)
 static pid_t helper_start(void)
 {
     const char *path = getenv("COPEES_PREFLIGHT_HELPER");
-    char *argv[] = {"preflight", "--server", NULL}, *envp[] = {NULL};
+    char *argv[] = {"preflight", "--server", NULL}, *envp[] = PFP_SERVER_ENV;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     int sv[2];

@@ -206,13 +206,15 @@ up "$D/knob-crash.pdf"
 is "a check that crashes (SIGSEGV): 422 preflight-crashed" "$STATUS $(codes)" "422 R:preflight-crashed"
 up "$D/knob-abort.pdf"
 is "a check that aborts: 422 preflight-crashed" "$STATUS $(codes)" "422 R:preflight-crashed"
+check "... by its own SIGABRT (the filter lets a child signal itself)" \
+    grep -q "\[job $(pf .job.id)\].*killed by signal 6\b" "$T/copeesd.log"
 up "$D/knob-oom.pdf"
 is "a check that runs out of memory: 422 preflight-too-complex" "$STATUS $(codes)" "422 R:preflight-too-complex"
 up "$D/knob-slow=3000.pdf"
 is "60 pages checked in 3 s: the deadline grew by page_time per page (201)" "$STATUS" 201
 if has seccomp; then
     rm -f /tmp/copees-knob-write
-    for k in socket write exec; do
+    for k in socket write exec tgkill; do
         knob x $k
         up "$D/knob-$k.pdf"
         is "a check that tries $k: killed by the filter, 422 preflight-crashed" "$STATUS $(codes)" "422 R:preflight-crashed"
@@ -250,7 +252,9 @@ child_pid() { children_of "$(server_pid)" | head -1; }
 has_child() { [ -n "$(child_pid)" ]; }
 SERVER=$(server_pid)
 like "copeesd runs one helper server" "$SERVER" '^[0-9]+$'
-is "... with an empty environment" "$(tr -d '\0' < "/proc/$SERVER/environ" | wc -c)" 0
+is "... with no environment of the daemon's: the loader's and malloc's settings only" \
+    "$(tr '\0' '\n' < "/proc/$SERVER/environ" | grep -o '^[A-Z_][A-Z0-9_]*=' | sort | xargs)" \
+    "GLIBC_TUNABLES= LD_BIND_NOW="     # (glibc splits the tunables in place: only names count)
 is "... in a process group of its own" "$(stat_field "$SERVER" 5)" "$SERVER"
 curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' --data-binary @"$D/knob-spin.pdf" \
     -o "$D/spin2.out" -w '%{http_code}' "http://copees/v1/jobs?order=ORD-spin-2" > "$D/spin2.status" &
