@@ -437,13 +437,26 @@ static void intake_preflight(struct intake *in)
     preflight_submit(in->job.id, fd, &in->job, preflight_done, in);
 }
 
-static void commit_work(void *arg)
+static void commit_dir_work(void *arg)
 {
     struct intake *in = arg;
-    in->commit_rc = spool_upload_commit(in->up, in->job.doc_name, in->job.sha256);
+    in->commit_rc = spool_upload_commit_dir(in->up);
     in->commit_errno = errno;
     if (in->commit_rc < 0)
         spool_upload_discard(in->up);
+}
+
+/* fdatasync and rename; the directory fsync is a step of its own behind
+ * the commits queued meanwhile, so that one fsync makes them all durable. */
+static void commit_work(void *arg)
+{
+    struct intake *in = arg;
+    in->commit_rc = spool_upload_commit_file(in->up, in->job.doc_name, in->job.sha256);
+    in->commit_errno = errno;
+    if (in->commit_rc < 0)
+        spool_upload_discard(in->up);
+    else
+        iopool_then(commit_dir_work);
 }
 
 static void unrecorded_work(void *arg)

@@ -80,6 +80,13 @@ static struct item *item_new(void (*work)(void *), void (*done)(void *), void *a
     return it;
 }
 
+static __thread void (*then_work)(void *);   /* iopool_then() of the running item */
+
+void iopool_then(void (*work)(void *arg))
+{
+    then_work = work;
+}
+
 static void *worker_main(void *arg)
 {
     struct lane *l = arg;
@@ -91,9 +98,13 @@ static void *worker_main(void *arg)
         if (!it)
             break;
         pthread_mutex_unlock(&mu);
+        then_work = NULL;
         it->work(it->arg);
         pthread_mutex_lock(&mu);
-        if (it->done) {
+        if (then_work) {               /* its next step, behind what is queued now */
+            it->work = then_work;
+            fifo_push(&l->q, it);
+        } else if (it->done) {
             fifo_push(&mailbox, it);
             if (wake_ev)
                 event_active(wake_ev, EV_READ, 0);

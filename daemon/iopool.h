@@ -16,6 +16,11 @@ void iopool_submit(void (*work)(void *arg), void (*done)(void *arg), void *arg);
  * client waits on (a large upload's chunks), never queued behind the
  * general lane's long work.  FIFO per lane. */
 void iopool_submit_data(void (*work)(void *arg), void (*done)(void *arg), void *arg);
+/* From a work function: when it returns, queue work(arg) as the item's
+ * next step at the back of its lane (done still follows the last step).
+ * A commit uses it so that the commits queued behind it rename their
+ * files before the one directory fsync that serves them all. */
+void iopool_then(void (*work)(void *arg));
 /* From any thread: run fn(arg) on the loop soon. */
 void iopool_post(void (*fn)(void *arg), void *arg);
 /* Finish queued work, join the workers (run on the loop thread). */

@@ -72,6 +72,8 @@ struct upload {
     struct spool *sp;
     int fd;
     char name[JOB_NAME_MAX];
+    char pending_name[JOB_NAME_MAX]; /* its name in jobs/ until the directory fsync */
+    uint64_t renamed;                /* the number of its rename (jobs_dir_sync) */
     int64_t bytes;                   /* taken so far */
     EVP_MD_CTX *md;
     /* staging (large uploads); the loop owns every field but the task's */
@@ -415,13 +417,13 @@ int64_t spool_upload_bytes(const struct upload *up)
     return up->bytes;
 }
 
-/* Make every rename into jobs/ done so far durable: one fsync of jobs/,
- * shared with the commits of other workers.  0 / -1 (errno). */
-static int jobs_dir_sync(struct spool *sp)
+/* Make the renames into jobs/ up to number mine durable: one fsync of
+ * jobs/, shared with the commits of other workers (an fsync begun after
+ * a rename covers it).  0 / -1 (errno). */
+static int jobs_dir_sync(struct spool *sp, uint64_t mine)
 {
     int rc = 0;
     pthread_mutex_lock(&sp->sync_mu);
-    uint64_t mine = sp->renamed;
     while (sp->synced < mine) {
         if (sp->failed_upto >= mine) {           /* the fsync that covered it failed */
             errno = sp->failed_errno;
@@ -474,7 +476,7 @@ static int stage_finish(struct upload *up)
     return 0;
 }
 
-int spool_upload_commit(struct upload *up, char *name, char *sha256)
+int spool_upload_commit_file(struct upload *up, char *name, char *sha256)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -505,14 +507,25 @@ int spool_upload_commit(struct upload *up, char *name, char *sha256)
         return -1;
     fault_point("upload-after-rename");
     pthread_mutex_lock(&up->sp->sync_mu);
-    up->sp->renamed++;
+    up->renamed = ++up->sp->renamed;
     pthread_mutex_unlock(&up->sp->sync_mu);
-    if (jobs_dir_sync(up->sp) < 0)
+    xstrlcpy(name, newname, JOB_NAME_MAX);
+    xstrlcpy(up->pending_name, newname, sizeof up->pending_name);
+    return 0;
+}
+
+int spool_upload_commit_dir(struct upload *up)
+{
+    if (jobs_dir_sync(up->sp, up->renamed) < 0)
         return -1;
     fault_point("upload-after-dirsync");
-    xstrlcpy(up->name, newname, sizeof up->name);
-    xstrlcpy(name, newname, JOB_NAME_MAX);
+    xstrlcpy(up->name, up->pending_name, sizeof up->name);
     return 0;
+}
+
+int spool_upload_commit(struct upload *up, char *name, char *sha256)
+{
+    return spool_upload_commit_file(up, name, sha256) < 0 ? -1 : spool_upload_commit_dir(up);
 }
 
 void spool_upload_discard(struct upload *up)

@@ -56,6 +56,13 @@ int64_t spool_upload_bytes(const struct upload *up);
  * name (JOB_NAME_MAX) and sha256 (65 bytes, lowercase hex).  0 / -1
  * (errno; a staged write's failure is reported here too). */
 int spool_upload_commit(struct upload *up, char *name, char *sha256);
+/* The same in two steps, so that a worker can let other commits rename
+ * before the directory fsync that serves them all: _file does everything
+ * up to the rename and fills name and sha256 (the name is in jobs/ but
+ * not yet durable); _dir then fsyncs jobs/ unless a finished fsync
+ * already covered this rename.  0 / -1 (errno) each. */
+int spool_upload_commit_file(struct upload *up, char *name, char *sha256);
+int spool_upload_commit_dir(struct upload *up);
 /* BLOCKING, on an idle upload.  Shred and remove an upload that will not
  * be committed. */
 void spool_upload_discard(struct upload *up);

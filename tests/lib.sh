@@ -47,9 +47,10 @@ wait_until() {    # wait_until SECONDS CMD...  (poll every 100 ms)
 }
 
 # ------------------------------------------------------------ test directory
-# A fresh directory under /tmp that lp can traverse (cupsd runs filters as
-# lp): the copeesd spool/state inside it stay 0700.
-T=$(mktemp -d /tmp/copees-test.XXXXXXXX) || bail "mktemp failed"
+# A fresh directory under /tmp (or $COPEES_TEST_TMPDIR) that lp can
+# traverse (cupsd runs filters as lp): the copeesd spool/state inside it
+# stay 0700.
+T=$(mktemp -d "${COPEES_TEST_TMPDIR:-/tmp}/copees-test.XXXXXXXX") || bail "mktemp failed"
 chmod 0755 "$T"
 _cleanup() {
     local rc=$?
