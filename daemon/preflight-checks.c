@@ -24,6 +24,13 @@
  *   side) for printing on white; a page is in colour when one pixel's
  *   channels differ by more than COLOR_CHROMA (of 255).  At 18 dpi a thin
  *   coloured line blends with the paper but stays well above that.
+ * - The document is mapped and poppler reads it from memory: its fd
+ *   stream reads 256 bytes per system call (81 calls for a 5 KB file, and
+ *   every call passes two seccomp filters).  A file larger than a quarter
+ *   of the address-space limit is read through the fd instead.  Only a
+ *   truncation while the check runs could fault the mapping (SIGBUS:
+ *   preflight-crashed); the daemon truncates a document only to shred it,
+ *   and then the job's verdict no longer matters.
  * - poppler-glib does not see every action (document-level /OpenAction
  *   JavaScript, for one), so the raw bytes are scanned too
  *   (preflight-scan.c).
