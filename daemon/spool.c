@@ -531,11 +531,14 @@ int spool_upload_commit(struct upload *up, char *name, char *sha256)
 void spool_upload_discard(struct upload *up)
 {
     struct shred_receipt r;
+    /* renamed into jobs/ by a commit whose directory fsync failed: there */
+    bool renamed = up->pending_name[0] && strcmp(up->pending_name, up->name) != 0;
     if (up->fd >= 0) {
         close(up->fd);
         up->fd = -1;
     }
-    if (shred_file(up->sp->incoming, up->name, 1, &r) < 0 && errno != ENOENT)
+    if (shred_file(renamed ? up->sp->jobs : up->sp->incoming, renamed ? up->pending_name : up->name,
+                   1, &r) < 0 && errno != ENOENT)
         log_err("spool: discarding an upload failed: %s", strerror(errno));
 }
 

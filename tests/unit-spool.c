@@ -151,6 +151,41 @@ static void test_discard(void **state)
     assert_int_equal(count_files(inc), 0);
 }
 
+/* The two commit steps: after _file the document is in jobs/ under the
+ * name given; a discard then (the directory fsync failed) shreds it
+ * there, so nothing is left behind; _dir after _file commits. */
+static void test_commit_steps(void **state)
+{
+    struct fx *f = *state;
+    char name[40], sha[65], inc[256], jobs[256];
+    sub(inc, sizeof inc, f, "incoming");
+    sub(jobs, sizeof jobs, f, "jobs");
+
+    struct upload *up = spool_upload_new(f->sp);
+    assert_non_null(up);
+    assert_int_equal(spool_upload_write(up, "%PDF-1.4 one", 12), 0);
+    assert_int_equal(spool_upload_commit_file(up, name, sha), 0);
+    assert_int_equal(strlen(name), 32);
+    assert_int_equal(count_files(inc), 0);
+    assert_int_equal(count_files(jobs), 1);
+    spool_upload_discard(up);
+    spool_upload_free(up);
+    assert_int_equal(count_files(jobs), 0);
+
+    up = spool_upload_new(f->sp);
+    assert_non_null(up);
+    assert_int_equal(spool_upload_write(up, "%PDF-1.4 two", 12), 0);
+    assert_int_equal(spool_upload_commit_file(up, name, sha), 0);
+    assert_int_equal(spool_upload_commit_dir(up), 0);
+    spool_upload_free(up);
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", jobs, name);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 12);
+    assert_int_equal(count_files(inc), 0);
+}
+
 static void test_shred(void **state)
 {
     struct fx *f = *state;
@@ -242,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_open_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shred, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shred_overwrites, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
