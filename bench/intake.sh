@@ -101,10 +101,15 @@ cpu_preflight() {
 }
 hz=$(getconf CLK_TCK)
 
+# cpu_idle: "idle total" jiffies of the whole machine so far
+cpu_idle() { awk '/^cpu /{t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t}' /proc/stat; }
+
 # round_copeesd R: $CLIENTS curl processes, each sending its $per uploads
-# over one keep-alive connection; prints jobs/s
+# over one keep-alive connection; prints jobs/s (and adds the machine's
+# idle and total jiffies during the round to $T/idle)
 round_copeesd() {
-    local t0 t1 c
+    local t0 t1 c i0 i1
+    i0=$(cpu_idle)
     t0=$(now)
     for c in $(seq $CLIENTS); do
         curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --unix-socket "$SOCK" \
@@ -113,6 +118,8 @@ round_copeesd() {
     done
     waitjobs
     t1=$(now)
+    i1=$(cpu_idle)
+    echo "$i0 $i1" >> "$T/idle"
     echo "$(cat "$T"/lat."$1".* | grep -c '^201 ') / ($t1 - $t0)" | bc -l
 }
 # round_lp: $CLIENTS shells, each running lp $per times; prints jobs/s
@@ -147,9 +154,10 @@ printf 'copeesd: %d of %d accepted; jobs/s per round: %s; median %s; latency p50
 printf 'lp:      one process per job; jobs/s per round: %s; median %s\n' \
     "$(xargs printf '%.0f ' < "$T/rates.lp")" "$lprate"
 printf 'ratio copeesd/lp (medians): %.2fx (target >= 3x)\n' "$(echo "$rate / $lprate" | bc -l)"
-printf 'info: CPU per job: copeesd %.2f ms, preflight helper %.2f ms\n' \
+printf 'info: CPU per job: copeesd %.2f ms, preflight helper %.2f ms; the machine idle %.0f%% of copeesd'"'"'s rounds\n' \
     "$(echo "($cd1 - $cd0) * 1000 / $hz / $N" | bc -l)" \
-    "$(echo "($cp1 - $cp0) * 1000 / $hz / $N" | bc -l)"
+    "$(echo "($cp1 - $cp0) * 1000 / $hz / $N" | bc -l)" \
+    "$(awk '{i += $3 - $1; t += $4 - $2} END {print t ? 100 * i / t : 0}' "$T/idle")"
 
 # For information: cupsd with persistent clients, copeesd with a process per job.
 uri="ipp://$(printf %s "$CUPS_SERVER" | sed 's|/|%2F|g')/printers/benchnull"

@@ -89,7 +89,7 @@ static const struct key keys[] = {
     {"retention", "max_retention", K_DURATION, C(max_retention_ms), "72h", 1, DUR_MAX},
     {"retention", "history_retention", K_DURATION, C(history_retention_ms), "90d", 1, DUR_MAX},
     {"retention", "shred_passes", K_INT, C(shred_passes), "1", 1, 10},
-    {"preflight", "workers", K_INT, C(workers), NULL, 1, 64},      /* default: online cores */
+    {"preflight", "workers", K_INT, C(workers), NULL, 1, 64},      /* default: online cores + 1 */
     {"preflight", "timeout", K_DURATION, C(timeout_ms), "30s", 1000, DUR_MAX},
     {"preflight", "page_time", K_DURATION, C(page_time_ms), "50ms", 0, DUR_MAX},
     {"preflight", "memory", K_SIZE, C(memory), "512M", 16 << 20, INT64_MAX},
@@ -438,8 +438,10 @@ struct conf *conf_load(const char *path, char **err)
     if (err)
         *err = NULL;
     fields_walk(c, false, true);
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    c->workers = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+    /* one more than the cores: while the helper server forks the next
+     * child, the others keep every core busy (docs/preflight.md) */
+    long n = sysconf(_SC_NPROCESSORS_ONLN) + 1;
+    c->workers = n < 2 ? 2 : n > 64 ? 64 : (int)n;
     if (!path)
         return c;
     c->path = g_strdup(path);

@@ -84,10 +84,10 @@ static char *read_src(const char *rel)
     return buf;
 }
 
-static int cores(void)
+static int default_workers(void)   /* one more than the online cores, at most 64 */
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    long n = sysconf(_SC_NPROCESSORS_ONLN) + 1;
+    return n < 2 ? 2 : n > 64 ? 64 : (int)n;
 }
 
 /* The values of the design's defaults that do not depend on the build. */
@@ -127,7 +127,7 @@ static void test_defaults(void **state)
     assert_null(c->socket_group);
     assert_null(c->submit_group);
     assert_null(c->admin_group);
-    assert_int_equal(c->workers, cores());
+    assert_int_equal(c->workers, default_workers());
     assert_null(c->cups_server);
     assert_null(c->tls_listen);
     assert_null(c->tls_certificate);
@@ -161,7 +161,7 @@ static void test_empty_file(void **state)
 static void test_every_key(void **state)
 {
     char text[8192], verdicts[2048] = "";
-    int workers = cores() == 3 ? 5 : 3;
+    int workers = default_workers() == 3 ? 5 : 3;
     for (int i = 0; i < PF_CODE_COUNT; i++)   /* every verdict the opposite of its default */
         snprintf(verdicts + strlen(verdicts), sizeof verdicts - strlen(verdicts), "on_%s = %s\n",
                  pf_codes[i].name, pf_codes[i].reject ? "warn" : "reject");
