@@ -45,7 +45,9 @@ if [ -z "${COPEES_TEST_TMPDIR:-}" ] && BENCH_TOP=$(mktemp -d /copees-bench.XXXXX
 fi
 # shellcheck source=../tests/lib.sh
 . "$here/tests/lib.sh" >/dev/null
-trap '(_cleanup) >/dev/null 2>&1; [ -n "$BENCH_TOP" ] && rm -rf "$BENCH_TOP"' EXIT
+# (copeesd is stopped and waited for here: _cleanup, which exits, runs in
+# a subshell so that the directory above $T can go after it)
+trap 'stop_copeesd >/dev/null 2>&1; (_cleanup) >/dev/null 2>&1; [ -n "$BENCH_TOP" ] && rm -rf "$BENCH_TOP"' EXIT
 
 pct() {    # pct P FILE-of-seconds: the P-th percentile in ms
     sort -n "$2" | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; printf "%.1f", a[i]*1000}'
