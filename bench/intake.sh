@@ -55,34 +55,6 @@ pct() {    # pct P FILE-of-seconds: the P-th percentile in ms
 now() { echo "$EPOCHREALTIME"; }
 waitjobs() { wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null; }
 
-# mkbigpdf FILE MIB: a valid one-page A4 PDF whose page draws one
-# DeviceGray image of MIB MiB of random samples (no filter), so the
-# document is as large as asked and poppler must read all of it.
-mkbigpdf() {
-    local f=$1 w=16384 h len content off=() o
-    h=$(($2 * 1024 * 1024 / w))
-    len=$((w * h))
-    content='q 595 0 0 842 0 0 cm /Im1 Do Q'
-    printf '%%PDF-1.4\n%%\xe2\xe3\xcf\xd3\n' > "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '4 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' ${#content} "$content" >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '5 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>\nstream\n' \
-        $w $h $len >> "$f"
-    head -c $len /dev/urandom >> "$f"
-    printf '\nendstream\nendobj\n' >> "$f"
-    o=$(stat -c %s "$f")
-    { printf 'xref\n0 6\n0000000000 65535 f \n'
-      printf '%010d 00000 n \n' "${off[@]}"
-      printf 'trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' "$o"; } >> "$f"
-}
-
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.1f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 start_cups
@@ -192,7 +164,7 @@ fi
 
 if want 2; then
 echo "== 2. 8 concurrent uploads of a ${BIG_MIB} MiB PDF, $BIG_ROUNDS interleaved rounds"
-mkbigpdf "$T/big.pdf" $BIG_MIB
+mkimagepdf "$T/big.pdf" $((BIG_MIB * 64))   # 64 rows of 16 KiB a MiB
 bytes=$(stat -c %s "$T/big.pdf")
 mib=$(echo "8 * $bytes / 1048576" | bc -l)
 # The commit point of each upload is its job's "created" event (state

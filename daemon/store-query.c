@@ -207,18 +207,25 @@ int store_jobs_query(struct store *st, const struct store_filter *f,
     return visited;
 }
 
-int64_t store_next_retain(struct store *st)
+/* The one value of a one-row query s (bound already), -1 on an error
+ * (logged as "what"). */
+static int64_t one_value(struct store *st, sqlite3_stmt *s, const char *what)
 {
-    sqlite3_stmt *s = store_stmt(st, ST_NEXT_RETAIN);
     int64_t v = -1;
     if (!s)
         return -1;
     if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);    /* min() of nothing is NULL: 0 */
+        v = sqlite3_column_int64(s, 0);
     else
-        store_db_err(st->db, "finding the next retention time");
+        store_db_err(st->db, what);
     sqlite3_reset(s);
     return v;
+}
+
+int64_t store_next_retain(struct store *st)
+{
+    /* min() of nothing is NULL: 0 */
+    return one_value(st, store_stmt(st, ST_NEXT_RETAIN), "finding the next retention time");
 }
 
 int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT])
@@ -246,32 +253,17 @@ int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT])
 int store_event_count(struct store *st, int64_t job_id, const char *type)
 {
     sqlite3_stmt *s = store_stmt(st, ST_EVENT_COUNT);
-    int n = -1;
     if (!s)
         return -1;
     store_bind_int_or_null(s, 1, job_id);
     if (type)
         sqlite3_bind_text(s, 2, type, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int(s, 0);
-    else
-        store_db_err(st->db, "counting events");
-    sqlite3_reset(s);
-    return n;
+    return (int)one_value(st, s, "counting events");
 }
 
 int64_t store_count_present(struct store *st)
 {
-    sqlite3_stmt *s = store_stmt(st, ST_COUNT_PRESENT);
-    int64_t n = -1;
-    if (!s)
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int64(s, 0);
-    else
-        store_db_err(st->db, "counting documents");
-    sqlite3_reset(s);
-    return n;
+    return one_value(st, store_stmt(st, ST_COUNT_PRESENT), "counting documents");
 }
 
 void store_query_cache_free(struct store *st)

@@ -30,27 +30,8 @@ writes=$(metric copees_store_writes_total) commits=$(metric copees_store_commits
 check "each job's row and verdict were written" test "$writes" -ge $((2 * N))
 diag "$writes store writes in $commits commits"
 
-# A valid PDF of 24 MiB: one page drawing a 16384 x 1536 grey image of
-# random samples (no filter), with a correct cross-reference table.
-mkbig() {
-    local f=$1 w=16384 h=1536 off=() o content='q 595 0 0 842 0 0 cm /Im1 Do Q'
-    printf '%%PDF-1.4\n' > "$f"
-    off+=("$(stat -c %s "$f")"); printf '1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")"); printf '2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>\nendobj\n' >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '4 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' ${#content} "$content" >> "$f"
-    off+=("$(stat -c %s "$f")")
-    printf '5 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>\nstream\n' \
-        $w $h $((w * h)) >> "$f"
-    head -c $((w * h)) /dev/urandom >> "$f"
-    printf '\nendstream\nendobj\n' >> "$f"
-    o=$(stat -c %s "$f")
-    { printf 'xref\n0 6\n0000000000 65535 f \n'; printf '%010d 00000 n \n' "${off[@]}"
-      printf 'trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' "$o"; } >> "$f"
-}
-mkbig "$T/big.pdf"
+# A valid PDF of 24 MiB: one page drawing a 16384 x 1536 grey image.
+mkimagepdf "$T/big.pdf" 1536
 size=$(stat -c %s "$T/big.pdf")
 want=$(sha256sum < "$T/big.pdf" | cut -d' ' -f1)
 

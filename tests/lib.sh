@@ -46,6 +46,32 @@ wait_until() {    # wait_until SECONDS CMD...  (poll every 100 ms)
     done
 }
 
+# mkimagepdf FILE HEIGHT: a valid one-page A4 PDF whose page draws one
+# 16384 x HEIGHT DeviceGray image of random samples (no filter), with an
+# exact cross-reference table: a document as large as asked (16 KiB a
+# row) that poppler must read whole.
+mkimagepdf() {
+    local f=$1 w=16384 h=$2 off=() o content='q 595 0 0 842 0 0 cm /Im1 Do Q'
+    printf '%%PDF-1.4\n%%\xe2\xe3\xcf\xd3\n' > "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '2 0 obj\n<< /Type /Pages /Kids [3 0 R] /Count 1 >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 5 0 R >> >> /Contents 4 0 R >>\nendobj\n' >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '4 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' ${#content} "$content" >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '5 0 obj\n<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 /Length %d >>\nstream\n' \
+        $w "$h" $((w * h)) >> "$f"
+    head -c $((w * h)) /dev/urandom >> "$f"
+    printf '\nendstream\nendobj\n' >> "$f"
+    o=$(stat -c %s "$f")
+    { printf 'xref\n0 6\n0000000000 65535 f \n'
+      printf '%010d 00000 n \n' "${off[@]}"
+      printf 'trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' "$o"; } >> "$f"
+}
+
 # ------------------------------------------------------------ test directory
 # A fresh directory under /tmp (or $COPEES_TEST_TMPDIR) that lp can
 # traverse (cupsd runs filters as lp): the copeesd spool/state inside it
