@@ -43,6 +43,9 @@ if [ -z "${COPEES_TEST_TMPDIR:-}" ] && BENCH_TOP=$(mktemp -d /copees-bench.XXXXX
     chmod 0755 "$BENCH_TOP"
     export COPEES_TEST_TMPDIR=$BENCH_TOP
 fi
+# cupsd logs at Debian's default level, copeesd at its own (no -d): as on
+# a shop server.
+export CUPS_LOGLEVEL=${CUPS_LOGLEVEL:-warn} COPEESD_DEBUG=${COPEESD_DEBUG-}
 # shellcheck source=../tests/lib.sh
 . "$here/tests/lib.sh" >/dev/null
 # (copeesd is stopped and waited for here: _cleanup, which exits, runs in
@@ -57,6 +60,8 @@ waitjobs() { wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null; }
 
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.1f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
+make -s -C "$top_builddir" bench/upload tests/mkpdf >/dev/null || { echo "bench: build failed" >&2; exit 2; }
+UPLOAD=$top_builddir/bench/upload
 start_cups
 DAEMON_EXTRA="max_upload = 2G" write_conf "$(printf "%b" "${BENCH_CONF:-}")"
 start_copeesd
@@ -86,9 +91,7 @@ round_copeesd() {
     i0=$(cpu_idle)
     t0=$(now)
     for c in $(seq $CLIENTS); do
-        curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --unix-socket "$SOCK" \
-             -H 'Content-Type: application/pdf' --data-binary @"$T/one.pdf" \
-             "http://copees/v1/jobs?order=BENCH-$1-$c-[1-$per]&hold=true" > "$T/lat.$1.$c" &
+        "$UPLOAD" "$SOCK" "$T/one.pdf" "BENCH-$1-$c" $per hold=true > "$T/lat.$1.$c" &
     done
     waitjobs
     t1=$(now)
@@ -147,6 +150,16 @@ ipp_ok=$(cat "$T"/ipptool.* | grep -c 'Print-Job.*\[PASS\]')
 printf 'info: cupsd, %d ipptool clients on one connection each: %d of %d accepted, %.1f jobs/s\n' \
     $CLIENTS "$ipp_ok" $((per * CLIENTS)) "$(echo "$ipp_ok / ($t1 - $t0)" | bc -l)"
 cancel -a benchnull 2>/dev/null
+t0=$(now)
+for c in $(seq $CLIENTS); do
+    curl -s -o /dev/null -w '%{http_code}\n' --unix-socket "$SOCK" \
+         -H 'Content-Type: application/pdf' --data-binary @"$T/one.pdf" \
+         "http://copees/v1/jobs?order=CURL-$c-[1-$per]&hold=true" > "$T/curl.$c" &
+done
+waitjobs
+t1=$(now)
+printf 'info: copeesd, %d curl processes on one connection each: %.1f jobs/s\n' $CLIENTS \
+    "$(cat "$T"/curl.* | grep -c '^201' | sed "s|\$| / ($t1 - $t0)|" | bc -l)"
 t0=$(now)
 for c in $(seq $CLIENTS); do
     ( for i in $(seq $per); do

@@ -134,7 +134,7 @@ CONF
 
 COPEESD_PID=
 start_copeesd() { # start copeesd on $CONF, wait until /v1/health answers
-    "$COPEESD" -f -d -c "$CONF" >> "$T/copeesd.log" 2>&1 &
+    "$COPEESD" -f ${COPEESD_DEBUG--d} -c "$CONF" >> "$T/copeesd.log" 2>&1 &
     COPEESD_PID=$!
     wait_until 20 curl -sf --unix-socket "$SOCK" http://copees/v1/health \
         || { tail -20 "$T/copeesd.log" >&2; bail "copeesd did not come up"; }
