@@ -20,6 +20,9 @@ struct pfc_opts {
  * through the diagnostics counter.  Call once, before any sandbox filter.
  * 0 / -1. */
 int pfc_init(void);
+/* The whole check of pfc_init's built-in document again, in this process:
+ * 0 when it gives the expected findings. */
+int pfc_selftest(void);
 
 /* Check the PDF on fd (taken over: closed when done) and return the
  * report (new reference; the stream line "report" carries it), or NULL

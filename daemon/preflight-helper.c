@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "preflight-checks.h"
+#include "preflight-lean.h"
 #include "preflight-proto.h"
 #include "preflight-sandbox.h"
 
@@ -185,23 +186,26 @@ static void __attribute__((noreturn)) server_exit(void)
     _exit(0);
 }
 
-/* The features of this build: the sandbox's, and the test knobs. */
-static const char *features(void)
+/* The features of this build: the sandbox's, "lean" when the children
+ * go without the unused libraries (a server's, after pfl_setup), and the
+ * test knobs. */
+static const char *features(bool lean)
 {
+    static char buf[80];
 #ifdef COPEES_TEST_KNOBS
-    static char buf[64];
-    snprintf(buf, sizeof buf, "%s test-knobs", pfs_features());
-    return buf;
+    const char *knobs = " test-knobs";
 #else
-    return pfs_features();
+    const char *knobs = "";
 #endif
+    snprintf(buf, sizeof buf, "%s%s%s", pfs_features(), lean ? " lean" : "", knobs);
+    return buf;
 }
 
 static int server(void)
 {
     struct pollfd pfd[2 + MAX_CHILDREN];
     struct child *polled[MAX_CHILDREN];
-    const char *feat = features();
+    const char *feat;
     sigset_t mask;
     int sfd;
 
@@ -219,6 +223,7 @@ static int server(void)
         return 1;
     }
     pfs_child_filter_prepare();
+    feat = features(pfl_setup() > 0);
     if (pfs_server_filter() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot install the system call filter\n");
         return 1;
@@ -324,7 +329,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (mode == 'f')
-        return printf("%s\n", features()) < 0;
+        return printf("%s\n", features(false)) < 0;
     if (mode == 's')
         return server();
     return one_shot(memory, (unsigned)cpu, (int)pages, render);

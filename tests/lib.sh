@@ -33,6 +33,9 @@ is() {        # is DESCRIPTION GOT EXPECTED
 like() {      # like DESCRIPTION GOT REGEX
     if [[ $2 =~ $3 ]]; then ok "$1"; else not_ok "$1"; diag "got '$2', expected to match /$3/"; fi
 }
+unlike() {    # unlike DESCRIPTION GOT REGEX
+    if [[ $2 =~ $3 ]]; then not_ok "$1"; diag "matched /$3/: '${BASH_REMATCH[0]}'"; else ok "$1"; fi
+}
 diag() { printf '# %s\n' "$*" | head -40; }
 bail() { echo "Bail out! $*"; exit 1; }
 done_testing() { echo "1..$_tap_n"; }

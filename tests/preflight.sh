@@ -274,6 +274,21 @@ else
     ok "# SKIP no RLIMIT_AS in this build ($FEATURES)"
 fi
 
+# The children go without the libraries no check uses (preflight-lean.c)
+if ! has asan; then
+    check "the server checked that its children work without the unused libraries (lean)" \
+        grep -q "helper server $SERVER ready (.* lean" "$T/copeesd.log"
+    maps=$(cat "/proc/$CHILD/maps") srvmaps=$(cat "/proc/$SERVER/maps")
+    like "... the check has poppler's code" "$maps" ' r-xp [0-9a-f]+ [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/libpoppler\.so'
+    for lib in libnss3.so libX11.so libgio-2.0.so libtiff.so; do
+        like "... the server has $lib's code" "$srvmaps" " r-xp [0-9a-f]+ [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/${lib//./\\.}"
+        unlike "... the check does not" "$maps" " r-xp [0-9a-f]+ [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/${lib//./\\.}"
+    done
+    like "... but keeps the headers the unwinder reads" "$maps" ' 00000000 [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/libnss3\.so'
+else
+    ok "# SKIP ASan build: children inherit every library ($FEATURES)"
+fi
+
 # ------------------------------------------------------------ the server killed in the middle
 kill -KILL "$SERVER"
 wait "$spin_curl"
