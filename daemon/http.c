@@ -68,6 +68,7 @@
 
 #define HTTP_HEADER_MAX (16 * 1024)     /* request line + headers (431) */
 #define HTTP_READ_MAX (256 * 1024)      /* input buffered per connection */
+#define HTTP_READ_CHUNK (64 * 1024)     /* at most this much read at a time */
 #define HTTP_MAX_CONNS 512              /* connections served at once (503) */
 #define HTTP_MAX_CONNS_PER_PEER 128     /* ... per uid, or per client address over TLS */
 #define HTTP_MAX_REFUSING 64            /* 503 answers under way; beyond: closed at accept */
@@ -887,6 +888,9 @@ static void conn_accept(struct event_base *base, struct tls *t, evutil_socket_t 
     c->parser.data = c;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_READ_MAX);
+    /* libevent reads 4 KiB at a time by default: a one-page upload took
+     * two reads (and two wake-ups), a large one a read per 4 KiB */
+    bufferevent_set_max_single_read(c->bev, HTTP_READ_CHUNK);
     struct timeval wtv = {HTTP_WRITE_TIMEOUT, 0};
     bufferevent_set_timeouts(c->bev, NULL, &wtv);
     c->next = conns;

@@ -407,9 +407,7 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
     store_defer_begin(D.store);
     job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
                   "preflight: accepted, %d pages", j->pages);
-    store_defer_end(D.store);
-    log_job(LOG_LVL_INFO, j->id, NULL, "intake: accepted, %d pages, %lld bytes", j->pages,
-            (long long)j->bytes);
+    store_defer_end(D.store);     /* (logged: preflight's verdict, then the new state) */
     sched_kick();
     int64_t id = j->id;
     intake_answer(in, 201, job_to_json(j));

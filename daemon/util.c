@@ -163,6 +163,10 @@ void random_hex(char *buf, size_t nbytes)
 
     if (nbytes > sizeof raw)
         nbytes = sizeof raw;
+#ifdef HAVE_ARC4RANDOM_BUF
+    arc4random_buf(raw, nbytes);     /* seeded and reseeded by getrandom; fork-safe */
+    done = nbytes;
+#endif
     while (done < nbytes) {
         ssize_t n = getrandom(raw + done, nbytes - done, 0);
         if (n < 0) {
