@@ -85,13 +85,16 @@ like "disable of an unknown printer: 404" "$out" 'HTTP 404$'
 like "... naming the printer (not just an unknown route)" "$out" 'nosuch'
 
 # Due first, then priority (100 most urgent), then id; no due = created +
-# default_due (4h).  Uploaded in an order that is none of these.
-upload "$T/a4.pdf" "order=ORD-o1&due=$(rfc3339 '+2 hours')";                O1=$(id_of)
-upload "$T/a4.pdf" "order=ORD-o2";                                          O2=$(id_of)
-upload "$T/a4.pdf" "order=ORD-o3&due=$(rfc3339 '+1 hour')&priority=50";     O3=$(id_of)
-upload "$T/a4.pdf" "order=ORD-o4&due=$(rfc3339 '+3 hours')&priority=100";   O4=$(id_of)
-upload "$T/a4.pdf" "order=ORD-o5&due=$(rfc3339 '+1 hour')&priority=80";     O5=$(id_of)
-upload "$T/a4.pdf" "order=ORD-o6&due=$(rfc3339 '+1 hour')&priority=80";     O6=$(id_of)
+# default_due (4h).  Uploaded in an order that is none of these.  The due
+# times are taken once: "+1 hour" read at two uploads a second apart
+# would be two different dues.
+due1=$(rfc3339 '+1 hour') due2=$(rfc3339 '+2 hours') due3=$(rfc3339 '+3 hours')
+upload "$T/a4.pdf" "order=ORD-o1&due=$due2";                O1=$(id_of)
+upload "$T/a4.pdf" "order=ORD-o2";                          O2=$(id_of)
+upload "$T/a4.pdf" "order=ORD-o3&due=$due1&priority=50";    O3=$(id_of)
+upload "$T/a4.pdf" "order=ORD-o4&due=$due3&priority=100";   O4=$(id_of)
+upload "$T/a4.pdf" "order=ORD-o5&due=$due1&priority=80";    O5=$(id_of)
+upload "$T/a4.pdf" "order=ORD-o6&due=$due1&priority=80";    O6=$(id_of)
 expected="$O5 $O6 $O3 $O1 $O4 $O2"
 no_cups_job() { [ "$(lpstat -o 2>/dev/null | grep -c .)" = 0 ]; }
 queued_all() { local i; for i in "$@"; do job_is "$i" .state queued || return 1; done; }
