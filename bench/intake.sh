@@ -8,12 +8,13 @@
 # What is timed, and why, is in bench/README.md.
 #
 #  1. one-page PDFs at 16 concurrent clients, preflight included:
-#     copeesd's accepted jobs/s and p50/p99 latency, each client one
-#     keep-alive connection (as the web tier keeps one), against `lp`
-#     submitting the same file to the same private cupsd (raw queue to
-#     /dev/null), one lp process per job; for information also cupsd with
-#     16 persistent IPP clients (ipptool) and copeesd with one curl
-#     process per job;
+#     copeesd's accepted jobs/s and p50/p99 latency, each client a
+#     bench/upload process on one keep-alive connection (as the web tier
+#     keeps one), against `lp` submitting the same file to the same
+#     private cupsd (raw queue to /dev/null), one lp process per job; for
+#     information also cupsd with 16 persistent IPP clients (ipptool),
+#     copeesd with 16 keep-alive curl clients and with one curl process
+#     per job;
 #  2. 8 clients each uploading a valid 200 MiB PDF at once: upload-to-
 #     commit throughput (SHA-256, fdatasync, rename, directory fsync and
 #     the job row; timed to the last "created" event on GET /v1/events)
@@ -26,7 +27,7 @@
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 export top_srcdir=$here top_builddir=${top_builddir:-$here}
-N=${1:-2000}
+N=${1:-4000}
 CLIENTS=16
 ROUNDS=${BENCH_ROUNDS:-5}
 BIG_MIB=200
@@ -83,7 +84,7 @@ hz=$(getconf CLK_TCK)
 # cpu_idle: "idle total" jiffies of the whole machine so far
 cpu_idle() { awk '/^cpu /{t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t}' /proc/stat; }
 
-# round_copeesd R: $CLIENTS curl processes, each sending its $per uploads
+# round_copeesd R: $CLIENTS bench/upload processes, each sending its $per uploads
 # over one keep-alive connection; prints jobs/s (and adds the machine's
 # idle and total jiffies during the round to $T/idle)
 round_copeesd() {
