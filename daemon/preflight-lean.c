@@ -54,7 +54,7 @@ static const char *const unused[] = {
 
 struct range { void *start; size_t len; };
 
-static bool is_unused(const char *path)
+static bool is_unused(const char *path, const char *extra)
 {
     const char *base = strrchr(path, '/');
 
@@ -62,12 +62,12 @@ static bool is_unused(const char *path)
     for (size_t i = 0; i < sizeof unused / sizeof unused[0]; i++)
         if (strncmp(base, unused[i], strlen(unused[i])) == 0)
             return true;
-    return false;
+    return extra && strncmp(base, extra, strlen(extra)) == 0;
 }
 
 /* Mark the unused libraries' mappings (all but each one's first) with
  * advice; the ranges marked into r.  Returns how many. */
-static int mark(struct range *r, int max)
+static int mark(struct range *r, int max, const char *extra)
 {
     FILE *f = fopen("/proc/self/maps", "re");
     char line[512], path[400];
@@ -79,7 +79,7 @@ static int mark(struct range *r, int max)
     while (n < max && fgets(line, sizeof line, f)) {
         path[0] = '\0';
         if (sscanf(line, "%lx-%lx %*s %lx %*s %*s %399s", &start, &end, &off, path) < 3 ||
-            off == 0 || path[0] != '/' || !is_unused(path))
+            off == 0 || path[0] != '/' || !is_unused(path, extra))
             continue;
         r[n] = (struct range){(void *)start, end - start};
         if (madvise(r[n].start, r[n].len, MADV_DONTFORK) == 0)
@@ -105,13 +105,14 @@ static bool selftest(void)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-int pfl_setup(void)
+int pfl_setup(const char *extra)
 {
 #ifdef COPEES_ASAN
+    (void)extra;
     return 0;
 #else
     static struct range r[MAX_RANGES];
-    int n = mark(r, MAX_RANGES);
+    int n = mark(r, MAX_RANGES, extra);
 
     if (n > 0 && !selftest()) {
         for (int i = 0; i < n; i++)
@@ -120,4 +121,19 @@ int pfl_setup(void)
     }
     return n;
 #endif
+}
+
+int pfl_count_dontcopy(void)
+{
+    FILE *f = fopen("/proc/self/smaps", "re");
+    char line[512];
+    int n = 0;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc"))
+            n++;
+    fclose(f);
+    return n;
 }

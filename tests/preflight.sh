@@ -285,6 +285,17 @@ if ! has asan; then
         unlike "... the check does not" "$maps" " r-xp [0-9a-f]+ [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/${lib//./\\.}"
     done
     like "... but keeps the headers the unwinder reads" "$maps" ' 00000000 [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/libnss3\.so'
+    like "a server's start-up leaves out the same mappings (preflight --lean-check)" \
+        "$("$COPEES_PREFLIGHT_HELPER" --lean-check)" '^left out ([1-9][0-9]+), marked \1$'
+    if has test-knobs; then
+        # freetype is one the checks need: the self-test child dies, and
+        # every mapping must be inherited again
+        is "... and with one the checks need, the self-test fails and nothing is left out" \
+            "$(COPEES_TEST_LEAN_EXTRA=libfreetype.so. "$COPEES_PREFLIGHT_HELPER" --lean-check)" \
+            "left out 0, marked 0"
+    else
+        ok "# SKIP no test knobs in this build ($FEATURES)"
+    fi
 else
     ok "# SKIP ASan build: children inherit every library ($FEATURES)"
 fi
