@@ -19,25 +19,28 @@
  *   exception in poppler must still unwind normally).
  * - Before trusting the list, the server forks one child that runs the
  *   whole check of the built-in document (pfc_selftest) without those
- *   libraries; if it does not come back clean, every mapping is inherited
- *   again and children are whole.  A newer poppler or cairo that starts
+ *   libraries; if it does not come back clean within 10 s, every mapping
+ *   is inherited again and children are whole.  A newer poppler or cairo that starts
  *   using one of them for the paths the built-in document takes is caught
  *   there; the test suite's documents cover the rest.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "preflight-checks.h"
 #include "preflight-lean.h"
 
 #define MAX_RANGES 512
+#define SELFTEST_MS 10000
 
 static const char *const unused[] = {
     /* cairo's X11 and XCB surfaces */
@@ -89,19 +92,27 @@ static int mark(struct range *r, int max, const char *extra)
     return n;
 }
 
-/* A child checks the built-in document without them: true when clean. */
+/* A child checks the built-in document without them: true when clean
+ * within SELFTEST_MS (a check of it takes a few milliseconds; one that
+ * hangs is killed, and counts as a failure). */
 static bool selftest(void)
 {
-    int status;
-    pid_t pid = fork();
+    const struct timespec tick = {0, 1000000};
+    int status = 0;
+    pid_t pid = fork(), r = 0;
 
     if (pid == 0)
         _exit(pfc_selftest() == 0 ? 0 : 1);
     if (pid < 0)
         return false;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return false;
+    for (int ms = 0; ms < SELFTEST_MS && (r = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+        nanosleep(&tick, NULL);
+    if (r != pid) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        return false;
+    }
     return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
