@@ -130,10 +130,17 @@ int main(int argc, char **argv)
         return 2;
     }
     if ((fd = open(argv[2], O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
-        !(doc = malloc((size_t)st.st_size + 1)) ||
-        read(fd, doc, (size_t)st.st_size) != st.st_size) {
+        !(doc = malloc((size_t)st.st_size + 1))) {
         perror(argv[2]);
         return 1;
+    }
+    for (off_t got = 0; got < st.st_size;) {
+        ssize_t r = read(fd, doc + got, (size_t)(st.st_size - got));
+        if (r <= 0 && !(r < 0 && errno == EINTR)) {
+            fprintf(stderr, "%s: cannot read it whole\n", argv[2]);
+            return 1;
+        }
+        got += r > 0 ? r : 0;
     }
     close(fd);
     for (long i = 1; i <= n; i++) {

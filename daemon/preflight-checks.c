@@ -490,8 +490,10 @@ int pfc_selftest(void)
                                "size_pages", "color_pages", 0, "color_page_list", "findings");
     int rc = 0;
 
-    if (!report || !warm_doc)
+    if (!report || !warm_doc) {
+        json_decref(report);
         return -1;
+    }
     pfc_scan_chunk("/JS ", 4, false, &sc);
     check_open(warm_doc, &o, &sc, report);
     if (json_integer_value(json_object_get(report, "color_pages")) != 1 ||
