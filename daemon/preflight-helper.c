@@ -285,14 +285,17 @@ static int one_shot(unsigned long long memory, unsigned cpu, int max_pages, bool
 }
 
 /* What a server's start-up leaves out of its children, on stdout.  Test
- * builds leave out one more library, $COPEES_TEST_LEAN_EXTRA, so that the
- * self-test's fallback can be seen failing safe. */
+ * builds leave out one more library, $COPEES_TEST_LEAN_EXTRA, or make the
+ * self-test child hang ($COPEES_TEST_LEAN_HANG), so that the fallback can
+ * be seen failing safe. */
 static int lean_check(void)
 {
     const char *extra = NULL;
 
 #ifdef COPEES_TEST_KNOBS
     extra = getenv("COPEES_TEST_LEAN_EXTRA");
+    if (getenv("COPEES_TEST_LEAN_HANG"))
+        pfl_test_hang();
 #endif
     if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0 || pfs_server_limits() < 0 || pfc_init() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot start as a server\n");

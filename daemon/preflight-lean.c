@@ -57,6 +57,15 @@ static const char *const unused[] = {
 
 struct range { void *start; size_t len; };
 
+#ifdef COPEES_TEST_KNOBS
+static bool test_hang;
+
+void pfl_test_hang(void)
+{
+    test_hang = true;
+}
+#endif
+
 static bool is_unused(const char *path, const char *extra)
 {
     const char *base = strrchr(path, '/');
@@ -98,14 +107,20 @@ static int mark(struct range *r, int max, const char *extra)
 static bool selftest(void)
 {
     const struct timespec tick = {0, 1000000};
-    int status = 0;
+    int status = 0, limit = SELFTEST_MS;
     pid_t pid = fork(), r = 0;
 
+#ifdef COPEES_TEST_KNOBS
+    if (test_hang && pid == 0)
+        pause();
+    if (test_hang)
+        limit = 300;
+#endif
     if (pid == 0)
         _exit(pfc_selftest() == 0 ? 0 : 1);
     if (pid < 0)
         return false;
-    for (int ms = 0; ms < SELFTEST_MS && (r = waitpid(pid, &status, WNOHANG)) == 0; ms++)
+    for (int ms = 0; ms < limit && (r = waitpid(pid, &status, WNOHANG)) == 0; ms++)
         nanosleep(&tick, NULL);
     if (r != pid) {
         kill(pid, SIGKILL);

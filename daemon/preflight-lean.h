@@ -12,5 +12,9 @@ int pfl_setup(const char *extra);
 /* How many of this process's mappings are not inherited by children
  * (VmFlags "dc" in /proc/self/smaps); -1 when it cannot tell. */
 int pfl_count_dontcopy(void);
+#ifdef COPEES_TEST_KNOBS
+/* Test builds: the next self-test child hangs, and is given 300 ms. */
+void pfl_test_hang(void);
+#endif
 
 #endif

@@ -293,7 +293,10 @@ if ! has asan; then
         is "... and with one the checks need, the self-test fails and nothing is left out" \
             "$(COPEES_TEST_LEAN_EXTRA=libfreetype.so. "$COPEES_PREFLIGHT_HELPER" --lean-check)" \
             "left out 0, marked 0"
+        is "... and a self-test child that hangs is killed: nothing is left out" \
+            "$(COPEES_TEST_LEAN_HANG=1 "$COPEES_PREFLIGHT_HELPER" --lean-check)" "left out 0, marked 0"
     else
+        ok "# SKIP no test knobs in this build ($FEATURES)"
         ok "# SKIP no test knobs in this build ($FEATURES)"
     fi
 else
