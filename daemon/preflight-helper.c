@@ -13,8 +13,9 @@
  * Design notes:
  * - Start-up (once): close every fd above 3, no core files, no new
  *   privileges, die with the daemon; start poppler, fontconfig and cairo
- *   on a built-in document (pfc_init); install the server's filter; say
- *   PFP_HELLO.  That is the ~17 ms an exec per document would pay for
+ *   on a built-in document (pfc_init); leave the libraries no check uses
+ *   out of children (pfl_setup, after a self-test child); install the
+ *   server's filter; say PFP_HELLO.  That is the ~17 ms an exec per document would pay for
  *   every document.
  * - Per document (PFP_CHECK with its fd): a pipe, fork, PFP_STARTED with
  *   the child's pid.  The child dies with the server, keeps fds 0-2 (all
