@@ -11,7 +11,9 @@
 #     copeesd's accepted jobs/s and p50/p99 latency, each client a
 #     bench/upload process on one keep-alive connection (as the web tier
 #     keeps one), against `lp` submitting the same file to the same
-#     private cupsd (raw queue to /dev/null), one lp process per job; for
+#     private cupsd (raw queue to /dev/null), one lp process per job; both
+#     hold what they accept (hold=true, lp -H hold), so neither prints
+#     during the rounds; for
 #     information also cupsd with 16 persistent IPP clients (ipptool),
 #     copeesd with 16 keep-alive curl clients and with one curl process
 #     per job;
@@ -45,8 +47,11 @@ if [ -z "${COPEES_TEST_TMPDIR:-}" ] && BENCH_TOP=$(mktemp -d /copees-bench.XXXXX
     export COPEES_TEST_TMPDIR=$BENCH_TOP
 fi
 # cupsd logs at Debian's default level, copeesd at its own (no -d): as on
-# a shop server.
+# a shop server.  Both hold what they accept (hold=true, lp -H hold), so
+# that neither spends the rounds printing; cupsd then needs room for a
+# round's held jobs (its MaxJobs is 500).
 export CUPS_LOGLEVEL=${CUPS_LOGLEVEL:-warn} COPEESD_DEBUG=${COPEESD_DEBUG-}
+export CUPS_CONF_EXTRA="MaxJobs 0"
 # shellcheck source=../tests/lib.sh
 . "$here/tests/lib.sh" >/dev/null
 # (copeesd is stopped and waited for here: _cleanup, which exits, runs in
@@ -105,7 +110,7 @@ round_lp() {
     local t0 t1 c
     t0=$(now)
     for c in $(seq $CLIENTS); do
-        ( for i in $(seq $per); do lp -d benchnull "$T/one.pdf"; done ) > "$T/lp.$c" 2>/dev/null &
+        ( for i in $(seq $per); do lp -d benchnull -H hold "$T/one.pdf"; done ) > "$T/lp.$c" 2>/dev/null &
     done
     waitjobs
     t1=$(now)
@@ -119,7 +124,7 @@ cd0=$(cpu_daemon) cp0=$(cpu_preflight)
 for r in $(seq "$ROUNDS"); do
     round_copeesd "$r" >> "$T/rates.copeesd"
     round_lp >> "$T/rates.lp"
-    cancel -a benchnull 2>/dev/null
+    cancel -a -x benchnull 2>/dev/null
 done
 cd1=$(cpu_daemon) cp1=$(cpu_preflight)
 cat "$T"/lat.* > "$T/lat"
