@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,12 +71,30 @@ static pid_t server_pid;
 static char relay_buf[PFP_PAYLOAD_MAX];
 
 /* Send a message to the daemon; a failure means the daemon is gone. */
-static void say(uint32_t type, uint32_t id, int32_t a, int32_t b, const void *payload, size_t len)
+static void say_fd(uint32_t type, uint32_t id, int32_t a, int32_t b, const void *payload,
+                   size_t len, int fd)
 {
     struct pfp_msg m = {.type = type, .id = id, .a = a, .b = b};
 
-    if (pfp_send(PFP_SERVER_FD, &m, payload, len, -1) < 0)
+    if (pfp_send(PFP_SERVER_FD, &m, payload, len, fd) < 0)
         _exit(errno == EPIPE || errno == ECONNRESET ? 0 : 1);
+}
+
+static void say(uint32_t type, uint32_t id, int32_t a, int32_t b, const void *payload, size_t len)
+{
+    say_fd(type, id, a, b, payload, len, -1);
+}
+
+/* A pidfd of our child pid, not reaped yet (so it is that process), or -1
+ * where the kernel has none (before Linux 5.3). */
+static int child_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
 }
 
 /* The child's side: never returns. */
@@ -130,7 +149,12 @@ static void child_start(const struct pfp_msg *req, int doc)
     }
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     *c = (struct child){.pid = pid, .id = req->id, .pipe = p[0]};
-    say(PFP_STARTED, req->id, pid, 0, NULL, 0);
+    /* with a pidfd, so that the daemon's kill can never reach another
+     * process that got the pid after we reaped this one */
+    int pidfd = child_pidfd(pid);
+    say_fd(PFP_STARTED, req->id, pid, 0, NULL, 0, pidfd);
+    if (pidfd >= 0)
+        close(pidfd);
 }
 
 /* Relay what c's pipe holds; at EOF close it.  all: until EOF (the child

@@ -10,7 +10,8 @@
  *   daemon -> server   PFP_CHECK    id, limits; the document fd in SCM_RIGHTS
  *   server -> daemon   PFP_HELLO    a = PFP_VERSION, b = server pid;
  *                                   payload = feature words ("seccomp rlimit-as")
- *                      PFP_STARTED  id, a = pid of the child checking it
+ *                      PFP_STARTED  id, a = pid of the child checking it;
+ *                                   its pidfd in SCM_RIGHTS (none before Linux 5.3)
  *                      PFP_DATA     id, payload = the next bytes the child wrote
  *                      PFP_DONE     id, a = the child's wait status, b = PFP_DONE_*
  *

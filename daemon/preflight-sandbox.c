@@ -110,6 +110,7 @@ static const int server_calls[] = {
     SCMP_SYS(wait4), SCMP_SYS(pipe2), SCMP_SYS(kill), SCMP_SYS(getppid),
     SCMP_SYS(set_robust_list), SCMP_SYS(prctl), SCMP_SYS(prlimit64), SCMP_SYS(close_range),
     SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(seccomp), SCMP_SYS(rt_sigaction),
+    SCMP_SYS(pidfd_open),
 };
 
 /* Add the allow rules of a check to ctx; tgkill only for pid (-1: any). */

@@ -12,7 +12,8 @@
  *   checked by a child of its own; the others wait here in order.
  * - Deadline per document: timeout from when it was sent, plus page_time
  *   for each page once the child has said how many (capped at max_pages).
- *   At the deadline the child is killed by pid (the server said it); if
+ *   At the deadline the child is killed through the pidfd the server
+ *   passed with PFP_STARTED (by pid on a kernel without pidfds); if
  *   the server has not even started a child by then, or no PFP_DONE comes
  *   within KILL_GRACE_MS of the kill, the server is taken for wedged.
  * - A server that exits, hangs up or is taken for wedged is killed with
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <event2/buffer.h>
@@ -66,6 +68,7 @@ struct pf {
     void *arg;
     uint32_t id;               /* protocol id */
     pid_t pid;                 /* the child checking it, 0 until PFP_STARTED */
+    int pidfd;                 /* its pidfd (PFP_STARTED's fd), -1 if none */
     int pages;                 /* announced by the child, 0 until then */
     bool timed_out, oom, fail_now;
     json_t *report;            /* the "report" line, parsed */
@@ -93,6 +96,8 @@ static void pf_free(struct pf *p)
 {
     if (p->fd >= 0)
         close(p->fd);
+    if (p->pidfd >= 0)
+        close(p->pidfd);
     if (p->timer)
         event_free(p->timer);
     if (p->stream)
@@ -180,6 +185,21 @@ static void pf_arm(struct pf *p)
     evtimer_add(p->timer, &tv);
 }
 
+/* SIGKILL p's child: through its pidfd, which names that process and no
+ * other even once the server has reaped it; by pid only with a helper or
+ * kernel that gave none. */
+static void pf_kill(struct pf *p)
+{
+#ifdef SYS_pidfd_send_signal
+    if (p->pidfd >= 0) {
+        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+        return;
+    }
+#endif
+    if (p->pid > 0)
+        kill(p->pid, SIGKILL);
+}
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct pf *p = arg;
@@ -195,7 +215,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
                 "check", (long long)(mono_ms() - p->sent_ms));
         p->timed_out = true;
         p->kill_ms = mono_ms();
-        kill(p->pid, SIGKILL);
+        pf_kill(p);
         pf_arm(p);
     }
 }
@@ -228,10 +248,14 @@ static void pf_parse(struct pf *p)
 }
 
 /* One message from the server. */
-static void server_msg(const struct pfp_msg *m, const char *payload)
+static void server_msg(const struct pfp_msg *m, const char *payload, int passed)
 {
     struct pf *p = m->type == PFP_HELLO ? NULL : pf_find(m->id);
 
+    if (passed >= 0 && (m->type != PFP_STARTED || !p || p->pidfd >= 0)) {
+        close(passed);                 /* only PFP_STARTED brings one */
+        passed = -1;
+    }
     if (m->type == PFP_HELLO) {
         srv.ready = true;
         log_info("preflight: helper server %d ready (protocol %d; %.*s)", (int)srv.pid, m->a,
@@ -241,12 +265,12 @@ static void server_msg(const struct pfp_msg *m, const char *payload)
             log_debug("preflight: message %u for a document no longer here", m->type);
     } else if (m->type == PFP_STARTED) {
         p->pid = m->a;
+        p->pidfd = passed;
     } else if (m->type == PFP_DATA) {
         evbuffer_add(p->stream, payload, m->len);
         pf_parse(p);
         if (p->report && !p->timed_out) {  /* the last line: done, whatever its exit */
-            if (p->pid > 0)
-                kill(p->pid, SIGKILL);     /* it is exiting; a check that would not is ended */
+            pf_kill(p);                /* it is exiting; a check that would not is ended */
             pf_unlink(p);
             pf_finish(p, 0, 0);
             pf_start_next();
@@ -262,9 +286,9 @@ static void server_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     static char payload[PFP_PAYLOAD_MAX];
     struct pfp_msg m;
-    int r;
+    int r, passed;
 
-    while (srv.sock == fd && (r = pfp_recv(fd, &m, payload, sizeof payload, NULL)) != 0) {
+    while (srv.sock == fd && (r = pfp_recv(fd, &m, payload, sizeof payload, &passed)) != 0) {
         if (r < 0 && errno == EAGAIN)
             return;
         if (r < 0 && errno == EBADMSG) {
@@ -273,7 +297,7 @@ static void server_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (r < 0)
             break;
-        server_msg(&m, payload);
+        server_msg(&m, payload, passed);
     }
     if (srv.sock == fd)
         server_lost("hung up");
@@ -415,6 +439,7 @@ void preflight_submit(int64_t job_id, int fd, const struct job *ticket, prefligh
         fatal("preflight: out of memory");
     p->job_id = job_id;
     p->fd = fd;
+    p->pidfd = -1;
     p->done = done;
     p->arg = arg;
     p->id = next_id++;

@@ -202,6 +202,19 @@ knob x spin; knob x crash; knob x abort; knob x oom; knob x slow=3000 "$D/p60.pd
 up "$D/knob-spin.pdf"
 is "a check that spins: 422 preflight-timeout" "$STATUS $(codes)" "422 R:preflight-timeout"
 check "... after the 2 s timeout, not much later" awk -v s="$SECS" 'BEGIN { exit !(s >= 2 && s < 5) }'
+# The kill goes through a pidfd the server passed with PFP_STARTED, never
+# a pid that may have been given to another process since: copeesd holds
+# one while a check runs and none once its verdict is in.
+pidfds() { ls -l "/proc/$COPEESD_PID/fd" 2>/dev/null | grep -c 'anon_inode:\[pidfd\]'; }
+has_pidfd() { [ "$(pidfds)" -gt 0 ]; }
+curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' --data-binary @"$D/knob-spin.pdf" \
+    -o "$D/spin2.out" "http://copees/v1/jobs?order=ORD-spin2" &
+spin=$!
+check "while a check runs, copeesd holds its child's pidfd" wait_until 10 has_pidfd
+wait "$spin"
+is "... the spinning check still ends preflight-timeout" \
+    "$(jq -r '[.reasons[].code] | join(",")' "$D/spin2.out")" preflight-timeout
+is "... and copeesd holds no pidfd once the verdict is in" "$(pidfds)" 0
 up "$D/knob-crash.pdf"
 is "a check that crashes (SIGSEGV): 422 preflight-crashed" "$STATUS $(codes)" "422 R:preflight-crashed"
 up "$D/knob-abort.pdf"
