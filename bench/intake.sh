@@ -13,10 +13,9 @@
 #     keeps one), against `lp` submitting the same file to the same
 #     private cupsd (raw queue to /dev/null), one lp process per job; both
 #     hold what they accept (hold=true, lp -H hold), so neither prints
-#     during the rounds; for
-#     information also cupsd with 16 persistent IPP clients (ipptool),
-#     copeesd with 16 keep-alive curl clients and with one curl process
-#     per job;
+#     during the rounds; for information also cupsd with 16 persistent
+#     IPP clients (ipptool), copeesd with 16 keep-alive curl clients and
+#     with one curl process per job;
 #  2. 8 clients each uploading a valid 200 MiB PDF at once: upload-to-
 #     commit throughput (SHA-256, fdatasync, rename, directory fsync and
 #     the job row; timed to the last "created" event on GET /v1/events)

@@ -18,14 +18,16 @@
  *   server's filter; say PFP_HELLO.  That is the ~17 ms an exec per document would pay for
  *   every document.
  * - Per document (PFP_CHECK with its fd): a pipe, fork, PFP_STARTED with
- *   the child's pid.  The child dies with the server, keeps fds 0-2 (all
+ *   the child's pid and a pidfd of it.  The child dies with the server, keeps fds 0-2 (all
  *   /dev/null), the document as fd 3 and the pipe as fd 4, sets its
  *   rlimits, adds its own filter, checks, writes the report line and
  *   _exit(0)s.  The server relays whatever the pipe carries as PFP_DATA
  *   without reading it, and after the child is reaped (SIGCHLD through a
  *   signalfd) drains the pipe and sends PFP_DONE with the wait status.
  * - Several children run at once; the daemon decides how many.  The
- *   wall-clock deadline is the daemon's: it kills the child by pid.  If the
+ *   wall-clock deadline is the daemon's: it kills the child through the
+ *   pidfd (opened before the child can be reaped: never another process
+ *   that got its pid).  If the
  *   server dies, its children die with it (PR_SET_PDEATHSIG), and the
  *   daemon kills the process group it put us in.
  * - The socket to the daemon is blocking: the daemon always reads, and
