@@ -197,23 +197,6 @@ static void page_actions_note(struct pages *ps, PopplerPage *page)
     poppler_page_free_annot_mapping(annots);
 }
 
-/* Whether a row of n RGB24 pixels has one whose channels differ by more
- * than COLOR_CHROMA.  No branch per pixel: a grey page is read to its end,
- * and the loop is one the compiler can vectorise. */
-static int row_has_color(const uint32_t *row, int n)
-{
-    unsigned any = 0;
-
-    for (int x = 0; x < n; x++) {
-        int r = (int)(row[x] >> 16 & 0xff), g = (int)(row[x] >> 8 & 0xff), b = (int)(row[x] & 0xff);
-        int hi = r > g ? r : g, lo = r < g ? r : g;
-        hi = hi > b ? hi : b;
-        lo = lo < b ? lo : b;
-        any |= (unsigned)(hi - lo > COLOR_CHROMA);
-    }
-    return any != 0;
-}
-
 /* Render page i at 18 dpi for printing: 1 when it has colour, 0 when not,
  * -1 when the render failed (a too-complex finding is added). */
 static int page_render(struct pages *ps, PopplerPage *page, int i)
@@ -229,10 +212,18 @@ static int page_render(struct pages *ps, PopplerPage *page, int i)
         scale = RENDER_MAX_SIDE / MAX(w, h);
     pw = MAX(1, (int)(w * scale + 0.999));
     ph = MAX(1, (int)(h * scale + 0.999));
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
+    /* white paper: our own pixels set to 0xff in one pass, rather than
+     * cairo's zeroed ones painted white in a second */
+    int stride = cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, pw);
+    unsigned char *pixels = stride > 0 ? malloc((size_t)stride * (size_t)ph) : NULL;
+    if (!pixels) {
+        finding_add(ps->report, PF_PREFLIGHT_TOO_COMPLEX, "page %d cannot be rendered: out of memory",
+                    i + 1);
+        return -1;
+    }
+    memset(pixels, 0xff, (size_t)stride * (size_t)ph);
+    cairo_surface_t *s = cairo_image_surface_create_for_data(pixels, CAIRO_FORMAT_RGB24, pw, ph, stride);
     cairo_t *cr = cairo_create(s);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
     cairo_scale(cr, scale, scale);
     poppler_page_render_for_printing(page, cr);
     cairo_status_t st = cairo_status(cr);
@@ -244,13 +235,13 @@ static int page_render(struct pages *ps, PopplerPage *page, int i)
                     diag.oom != oom ? "out of memory" : cairo_status_to_string(st));
         color = -1;
     } else {
-        const unsigned char *data = cairo_image_surface_get_data(s);
-        int stride = cairo_image_surface_get_stride(s);
-        for (int y = 0; data && y < ph && !color; y++)
-            color = row_has_color((const uint32_t *)(const void *)(data + (size_t)y * stride), pw);
+        for (int y = 0; y < ph && !color; y++)
+            color = pfc_row_has_color((const uint32_t *)(const void *)(pixels + (size_t)y * stride), pw,
+                                      COLOR_CHROMA);
     }
     cairo_destroy(cr);
     cairo_surface_destroy(s);
+    free(pixels);
     return color;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct pfc_scan {
     bool javascript, launch, attachment;   /* the names seen */
@@ -15,6 +16,12 @@ struct pfc_scan {
 void pfc_scan_chunk(const char *buf, size_t len, bool knobs, struct pfc_scan *s);
 /* Scan the whole file on fd (pread: its offset stays) into s, cleared first. */
 void pfc_scan_file(int fd, bool knobs, struct pfc_scan *s);
+
+/* Whether a row of n pixels (cairo RGB24: 0x00RRGGBB) has one whose
+ * largest channel exceeds its smallest by more than chroma (0-254).
+ * _plain: the same, a pixel at a time (the reference the tests compare). */
+bool pfc_row_has_color(const uint32_t *row, int n, int chroma);
+bool pfc_row_has_color_plain(const uint32_t *row, int n, int chroma);
 
 #ifdef COPEES_TEST_KNOBS
 /* Act on a test knob (docs/preflight.md lists them); returns when the knob

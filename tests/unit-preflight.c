@@ -2,7 +2,8 @@
  * PWG media sizes, the 2 mm tolerance in either orientation, mixed sizes,
  * page-too-large against the configured printers, page-too-small, colour
  * on a monochrome ticket, the on_<code> policy and its fixed codes, the
- * failure codes, and a hostile report from the helper. */
+ * failure codes, and a hostile report from the helper; and the helper's
+ * colour test of a rendered row (preflight-scan.c). */
 #include "config.h"
 
 #include <limits.h>
@@ -18,6 +19,7 @@
 
 #include "conf.h"
 #include "pfcodes.h"
+#include "preflight-scan.h"
 #include "preflight-verdict.h"
 
 static char path[64];
@@ -252,6 +254,56 @@ static void test_codes_table(void **state)
     }
 }
 
+/* The helper's colour test of a rendered row (preflight-scan.c): the
+ * threshold's edge in each channel, the unused byte ignored, a colour
+ * pixel in every position of rows of every length up to 40 (the vector
+ * loop's tail included), and random rows against the plain loop. */
+static void test_row_color(void **state)
+{
+    uint32_t row[40];
+    const int chroma = 32;
+
+    for (int shift = 0; shift <= 16; shift += 8) {
+        uint32_t grey = 0x808080;
+        uint32_t at = (grey & ~(0xffu << shift)) | (uint32_t)(0x80 + chroma) << shift;
+        uint32_t over = (grey & ~(0xffu << shift)) | (uint32_t)(0x80 + chroma + 1) << shift;
+        uint32_t under = (grey & ~(0xffu << shift)) | (uint32_t)(0x80 - chroma - 1) << shift;
+        for (int n = 1; n <= 40; n++)
+            for (int pos = 0; pos < n; pos++) {
+                for (int x = 0; x < n; x++)
+                    row[x] = 0xff000000u | grey;      /* the unused byte set: still grey */
+                row[pos] = at;
+                assert_false(pfc_row_has_color(row, n, chroma));
+                assert_false(pfc_row_has_color_plain(row, n, chroma));
+                row[pos] = over;
+                assert_true(pfc_row_has_color(row, n, chroma));
+                assert_true(pfc_row_has_color_plain(row, n, chroma));
+                row[pos] = under;
+                assert_true(pfc_row_has_color(row, n, chroma));
+            }
+    }
+    assert_false(pfc_row_has_color(row, 0, chroma));
+    for (int x = 0; x < 40; x++)
+        row[x] = 0x00ffffffu;
+    assert_false(pfc_row_has_color(row, 40, chroma));
+    assert_true(pfc_row_has_color((uint32_t[]){0x00ff0000u}, 1, chroma));
+    assert_true(pfc_row_has_color((uint32_t[]){0, 0, 0, 0, 0x000000ffu}, 5, chroma));
+    srand(7);
+    for (int i = 0; i < 20000; i++) {
+        int n = 1 + rand() % 40;
+        for (int x = 0; x < n; x++) {
+            unsigned base = (unsigned)(rand() % 256), spread = (unsigned)(rand() % 48);
+            unsigned c[3];
+            for (int k = 0; k < 3; k++) {
+                unsigned v = base + (unsigned)rand() % (spread + 1);
+                c[k] = v > 255 ? 255 : v;
+            }
+            row[x] = (unsigned)rand() << 24 | c[2] << 16 | c[1] << 8 | c[0];
+        }
+        assert_int_equal(pfc_row_has_color(row, n, chroma), pfc_row_has_color_plain(row, n, chroma));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_hostile_report),
         cmocka_unit_test(test_codes_table),
+        cmocka_unit_test(test_row_color),
     };
     return cmocka_run_group_tests_name("unit-preflight", tests, setup, teardown);
 }
