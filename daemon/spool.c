@@ -9,6 +9,15 @@
  * and is shredded too.  SHA-256 is computed on the way in with libcrypto's
  * EVP interface, so no second read of the document is needed.
  *
+ * Small uploads (announced with spool_upload_expect(), 64 KiB or less)
+ * are held: the body is copied into a buffer of the announced size and
+ * the commit, on a worker, creates the file in incoming/ and writes and
+ * hashes it before its fdatasync.  So the loop creates no file and writes
+ * nothing for most documents; an open(O_CREAT) that waits on the
+ * filesystem delays one upload, not the loop.  Held buffers are capped
+ * for all uploads together (HOLD_BUDGET, announced sizes); past it, or
+ * when more arrives than was announced, the upload streams as below.
+ *
  * Large uploads (announced with spool_upload_expect()) are staged: the
  * loop only copies what arrives into one of two 4 KiB-aligned buffers, and
  * each full chunk is hashed and written by a data-lane worker while the
@@ -22,7 +31,8 @@
  * bytes in order; when both buffers are full the caller is told to stop
  * reading until the ready callback.  Staging memory is capped for all
  * uploads together (STAGE_BUDGET); past it an upload is written on the
- * caller's thread as small ones are.
+ * caller's thread as unannounced ones are.  A staged upload's file is
+ * created by the worker that writes its first chunk.
  *
  * Renames into jobs/ are made durable by one fsync of the directory that
  * several commits share: a worker whose rename an fsync already under way
@@ -35,6 +45,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +65,8 @@
 #define STAGE_CAP (STAGE_CHUNK + (256 << 10))  /* a buffer: a chunk and what arrives as it fills */
 #define STAGE_BUDGET (32 << 20)      /* staging buffers of all uploads together */
 #define STAGE_ALIGN 4096             /* O_DIRECT: buffer address, offset and length */
+#define HOLD_MAX (64 << 10)          /* announced size up to which an upload is held */
+#define HOLD_BUDGET (16 << 20)       /* held uploads' buffers, all together */
 
 struct spool {
     char *dir, *incoming, *jobs;
@@ -70,12 +83,17 @@ struct spool {
 
 struct upload {
     struct spool *sp;
-    int fd;
+    int fd;                          /* -1 until the file is created */
+    bool created;                    /* the file exists in incoming/ (or was renamed) */
     char name[JOB_NAME_MAX];
     char pending_name[JOB_NAME_MAX]; /* its name in jobs/ until the directory fsync */
     uint64_t renamed;                /* the number of its rename (jobs_dir_sync) */
     int64_t bytes;                   /* taken so far */
     EVP_MD_CTX *md;
+    /* holding (small uploads): the body, written by the commit's worker */
+    bool held;
+    char *hold;
+    size_t hold_cap;
     /* staging (large uploads); the loop owns every field but the task's */
     bool staged, direct;
     char *buf[2];
@@ -94,6 +112,7 @@ struct upload {
 };
 
 static size_t stage_used;            /* loop thread */
+static _Atomic size_t hold_used;     /* added on the loop, released by workers too */
 
 static char *path_join(const char *a, const char *b)
 {
@@ -216,6 +235,7 @@ struct upload *spool_upload_new(struct spool *sp)
     if (!up)
         return NULL;
     up->sp = sp;
+    up->fd = -1;
     up->md = EVP_MD_CTX_new();
     if (!up->md || EVP_DigestInit_ex(up->md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(up->md);
@@ -223,22 +243,34 @@ struct upload *spool_upload_new(struct spool *sp)
         errno = ENOMEM;
         return NULL;
     }
+    return up;
+}
+
+/* Create the upload's file in incoming/ under a random name: directly
+ * written (O_DIRECT) when staged and the filesystem takes it.  On the loop
+ * for a plain upload, on a worker otherwise.  0 / -1 (errno). */
+static int upload_create(struct upload *up)
+{
     char path[4096];
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+
+    if (up->fd >= 0)
+        return 0;
     for (int tries = 0; tries < 5; tries++) {
         random_hex(up->name, 16);
-        snprintf(path, sizeof path, "%s/%s", sp->incoming, up->name);
-        up->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        snprintf(path, sizeof path, "%s/%s", up->sp->incoming, up->name);
+        up->fd = open(path, flags, 0600);
         if (up->fd >= 0 || errno != EEXIST)
             break;
     }
-    if (up->fd < 0) {
-        int e = errno;
-        EVP_MD_CTX_free(up->md);
-        free(up);
-        errno = e;
-        return NULL;
-    }
-    return up;
+    if (up->fd < 0)
+        return -1;
+    up->created = true;
+    /* (set on the open file: an open() with O_DIRECT that the filesystem
+     * refuses has already created the file) */
+    int fl = up->staged && !up->sp->no_direct ? fcntl(up->fd, F_GETFL) : -1;
+    up->direct = fl >= 0 && fcntl(up->fd, F_SETFL, fl | O_DIRECT) == 0;
+    return 0;
 }
 
 /* write() all of data at fd's offset.  0 / -1 (errno). */
@@ -280,7 +312,17 @@ static int pwrite_all(int fd, const char *p, size_t len, int64_t off)
 
 void spool_upload_expect(struct upload *up, uint64_t len)
 {
-    if (up->staged || up->bytes > 0 || len < STAGE_MIN || stage_used + STAGE_CAP * 2 > STAGE_BUDGET)
+    if (up->staged || up->held || up->bytes > 0 || len == 0)
+        return;
+    if (len <= HOLD_MAX) {
+        if (hold_used + len > HOLD_BUDGET || !(up->hold = malloc(len)))
+            return;
+        up->held = true;
+        up->hold_cap = len;
+        hold_used += len;
+        return;
+    }
+    if (len < STAGE_MIN || stage_used + STAGE_CAP * 2 > STAGE_BUDGET)
         return;
     for (int i = 0; i < 2; i++) {
         void *b = NULL;
@@ -293,8 +335,6 @@ void spool_upload_expect(struct upload *up, uint64_t len)
     }
     up->staged = true;
     stage_used += STAGE_CAP * 2;
-    int fl = fcntl(up->fd, F_GETFL);
-    up->direct = !up->sp->no_direct && fl >= 0 && fcntl(up->fd, F_SETFL, fl | O_DIRECT) == 0;
 }
 
 void spool_allow_direct(struct spool *sp, bool on)
@@ -330,6 +370,10 @@ static void chunk_work(void *arg)
     struct upload *up = arg;
     up->task_err = 0;
     EVP_DigestUpdate(up->md, up->task_buf, up->task_len);
+    if (upload_create(up) < 0) {
+        up->task_err = errno;
+        return;
+    }
     int rc = pwrite_all(up->fd, up->task_buf, up->task_len, up->task_off);
     if (rc < 0 && errno == EINVAL && up->direct && direct_off(up) == 0)
         rc = pwrite_all(up->fd, up->task_buf, up->task_len, up->task_off);  /* alignment refused */
@@ -373,13 +417,46 @@ static void chunk_dispatch(struct upload *up)
     iopool_submit_data(chunk_work, chunk_done, up);
 }
 
+/* Release a held upload's buffer (loop or worker). */
+static void hold_release(struct upload *up)
+{
+    if (!up->hold)
+        return;
+    free(up->hold);
+    up->hold = NULL;
+    atomic_fetch_sub(&hold_used, up->hold_cap);
+}
+
+/* Write a held upload's body to its new file, hashed on the way, and
+ * release the buffer: from here it is a plain upload.  0 / -1 (errno). */
+static int hold_write(struct upload *up)
+{
+    if (upload_create(up) < 0)
+        return -1;
+    EVP_DigestUpdate(up->md, up->hold, (size_t)up->bytes);
+    if (write_all(up->fd, up->hold, (size_t)up->bytes) < 0)
+        return -1;
+    up->held = false;
+    hold_release(up);
+    return 0;
+}
+
 int spool_upload_write(struct upload *up, const void *data, size_t len)
 {
     if (up->err) {
         errno = up->err;
         return -1;
     }
+    if (up->held && (size_t)up->bytes + len <= up->hold_cap) {
+        memcpy(up->hold + up->bytes, data, len);
+        up->bytes += (int64_t)len;
+        return 0;
+    }
+    if (up->held && hold_write(up) < 0)        /* more than announced: a plain upload now */
+        return -1;
     if (!up->staged) {
+        if (upload_create(up) < 0)
+            return -1;
         EVP_DigestUpdate(up->md, data, len);
         if (write_all(up->fd, data, len) < 0)
             return -1;
@@ -459,6 +536,8 @@ static int stage_finish(struct upload *up)
 {
     char *b = up->buf[up->cur];
     size_t n = up->fill & ~(size_t)(STAGE_ALIGN - 1);
+    if (upload_create(up) < 0)
+        return -1;
     EVP_DigestUpdate(up->md, b, up->fill);
     if (n > 0 && pwrite_all(up->fd, b, n, up->written) < 0) {
         if (errno != EINVAL || !up->direct || direct_off(up) < 0 ||
@@ -487,6 +566,10 @@ int spool_upload_commit_file(struct upload *up, char *name, char *sha256)
         return -1;
     }
     if (up->staged && stage_finish(up) < 0)
+        return -1;
+    if (up->held && hold_write(up) < 0)
+        return -1;
+    if (upload_create(up) < 0)              /* (an empty plain upload) */
         return -1;
     if (EVP_DigestFinal_ex(up->md, md, &mdlen) != 1) {
         errno = EIO;
@@ -537,6 +620,9 @@ void spool_upload_discard(struct upload *up)
         close(up->fd);
         up->fd = -1;
     }
+    hold_release(up);
+    if (!up->created)       /* held, or never written: no file */
+        return;
     if (shred_file(renamed ? up->sp->jobs : up->sp->incoming, renamed ? up->pending_name : up->name,
                    1, &r) < 0 && errno != ENOENT)
         log_err("spool: discarding an upload failed: %s", strerror(errno));
@@ -550,6 +636,7 @@ void spool_upload_free(struct upload *up)
         close(up->fd);
     if (up->staged)
         stage_used -= STAGE_CAP * 2;
+    hold_release(up);
     free(up->buf[0]);
     free(up->buf[1]);
     EVP_MD_CTX_free(up->md);

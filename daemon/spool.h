@@ -25,11 +25,13 @@ int spool_private_dir(const char *dir, char **err);
 /* Directory of committed documents (borrowed). */
 const char *spool_jobs_dir(const struct spool *sp);
 
-/* Start an upload: a new 0600 file in incoming/ with a random name.  NULL
- * with errno on failure. */
+/* Start an upload; its file (0600, in incoming/, a random name) is created
+ * when its first bytes are written, or by the commit for a held upload.
+ * NULL with errno on failure. */
 struct upload *spool_upload_new(struct spool *sp);
-/* The upload announces len bytes (Content-Length), before any data: from
- * a few megabytes on it is staged, i.e. hashed and written by data-lane
+/* The upload announces len bytes (Content-Length), before any data: up
+ * to 64 KiB it is held in memory until the commit writes it (while the
+ * held uploads' budget lasts); from a few megabytes on it is staged, i.e. hashed and written by data-lane
  * workers (iopool) while it arrives, directly to disk where the
  * filesystem allows; otherwise (or when the staging memory of all uploads
  * is taken) writes happen in spool_upload_write itself. */

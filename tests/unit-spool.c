@@ -103,11 +103,12 @@ static void test_commit(void **state)
     assert_non_null(up);
     sub(inc, sizeof inc, f, "incoming");
     sub(jobs, sizeof jobs, f, "jobs");
-    assert_int_equal(count_files(inc), 1);
+    assert_int_equal(count_files(inc), 0);      /* the file comes with the first bytes */
     /* written in pieces, as the network delivers it */
     for (size_t off = 0; off < sizeof data; off += 4096) {
         size_t n = sizeof data - off < 4096 ? sizeof data - off : 4096;
         assert_int_equal(spool_upload_write(up, data + off, n), 0);
+        assert_int_equal(count_files(inc), 1);
     }
     assert_int_equal(spool_upload_bytes(up), (int64_t)sizeof data);
     assert_int_equal(spool_upload_commit(up, name, sha), 0);
@@ -148,6 +149,115 @@ static void test_discard(void **state)
     spool_upload_discard(up);
     spool_upload_free(up);
     sub(inc, sizeof inc, f, "incoming");
+    assert_int_equal(count_files(inc), 0);
+}
+
+/* sha256 as hex of data[0..n). */
+static void sha_hex(const void *data, size_t n, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen;
+    EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* A small upload announced with its length is held in memory: no file
+ * until the commit writes it (into incoming/, then renamed into jobs/), and
+ * a discard leaves nothing; the same bytes and hash as a streamed one.
+ * Announced sizes over 64 KiB stream to incoming/; past the held budget
+ * (16 MiB of announced sizes) small ones stream too; an upload that sends
+ * more than it announced becomes a streamed one with all of its bytes. */
+static void test_held(void **state)
+{
+    struct fx *f = *state;
+    char name[40], sha[65], hex[65], inc[256], jobs[256], path[300];
+    static unsigned char data[65536];
+    sub(inc, sizeof inc, f, "incoming");
+    sub(jobs, sizeof jobs, f, "jobs");
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 13 + 1);
+
+    struct upload *up = spool_upload_new(f->sp);
+    spool_upload_expect(up, sizeof data);
+    for (size_t off = 0; off < sizeof data; off += 1000) {
+        size_t n = sizeof data - off < 1000 ? sizeof data - off : 1000;
+        assert_int_equal(spool_upload_write(up, data + off, n), 0);
+    }
+    assert_true(spool_upload_idle(up));
+    assert_int_equal(count_files(inc), 0);
+    assert_int_equal(spool_upload_bytes(up), (int64_t)sizeof data);
+    assert_int_equal(spool_upload_commit(up, name, sha), 0);
+    spool_upload_free(up);
+    sha_hex(data, sizeof data, hex);
+    assert_string_equal(sha, hex);
+    assert_int_equal(count_files(inc), 0);
+    assert_int_equal(count_files(jobs), 1);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", jobs, name);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, (off_t)sizeof data);
+    unsigned char back[sizeof data];
+    int fd = spool_job_open(f->sp, name);
+    assert_true(fd >= 0);
+    assert_int_equal(read(fd, back, sizeof back), (ssize_t)sizeof back);
+    assert_memory_equal(back, data, sizeof data);
+    close(fd);
+    struct shred_receipt r;
+    assert_int_equal(spool_job_shred(f->sp, name, 1, &r), 0);
+
+    /* discarded while held: no file was ever made */
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, 100);
+    assert_int_equal(spool_upload_write(up, data, 50), 0);
+    spool_upload_discard(up);
+    spool_upload_free(up);
+    assert_int_equal(count_files(inc) + count_files(jobs), 0);
+
+    /* over 64 KiB announced: streamed */
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, sizeof data + 1);
+    assert_int_equal(spool_upload_write(up, data, 10), 0);
+    assert_int_equal(count_files(inc), 1);
+    spool_upload_discard(up);
+    spool_upload_free(up);
+    assert_int_equal(count_files(inc), 0);
+
+    /* the budget: 256 held uploads of 64 KiB; the next one streams */
+    struct upload *many[256];
+    for (int i = 0; i < 256; i++) {
+        many[i] = spool_upload_new(f->sp);
+        spool_upload_expect(many[i], sizeof data);
+        assert_int_equal(spool_upload_write(many[i], data, 1), 0);
+    }
+    assert_int_equal(count_files(inc), 0);
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, 10);
+    assert_int_equal(spool_upload_write(up, data, 10), 0);
+    assert_int_equal(count_files(inc), 1);
+    spool_upload_discard(up);
+    spool_upload_free(up);
+    spool_upload_free(many[0]);                 /* frees room for one more */
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, sizeof data);
+    assert_int_equal(spool_upload_write(up, data, 10), 0);
+    assert_int_equal(count_files(inc), 0);
+    spool_upload_free(up);
+    for (int i = 1; i < 256; i++)
+        spool_upload_free(many[i]);
+
+    /* more than announced: every byte kept, in order */
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, 100);
+    assert_int_equal(spool_upload_write(up, data, 60), 0);
+    assert_int_equal(count_files(inc), 0);
+    assert_int_equal(spool_upload_write(up, data + 60, 1000), 0);
+    assert_int_equal(count_files(inc), 1);
+    assert_int_equal(spool_upload_commit(up, name, sha), 0);
+    spool_upload_free(up);
+    sha_hex(data, 1060, hex);
+    assert_string_equal(sha, hex);
     assert_int_equal(count_files(inc), 0);
 }
 
@@ -277,6 +387,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_open_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shred, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shred_overwrites, setup, teardown),
