@@ -417,11 +417,13 @@ static void chunk_dispatch(struct upload *up)
     iopool_submit_data(chunk_work, chunk_done, up);
 }
 
-/* Release a held upload's buffer (loop or worker). */
+/* Release a held upload's buffer (loop or worker), zeroed first: the
+ * document is not left in freed memory. */
 static void hold_release(struct upload *up)
 {
     if (!up->hold)
         return;
+    explicit_bzero(up->hold, (size_t)up->bytes < up->hold_cap ? (size_t)up->bytes : up->hold_cap);
     free(up->hold);
     up->hold = NULL;
     atomic_fetch_sub(&hold_used, up->hold_cap);
