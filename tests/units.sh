@@ -11,7 +11,8 @@
 #    ProtectSystem=strict with only its own directories writable,
 #    ProcSubset=pid with ProtectProc=invisible, a non-root user and an
 #    empty capability bounding set.  Not emulated: PrivateTmp=,
-#    PrivateDevices=, the Protect*= settings of kernel and cgroup files.
+#    PrivateDevices=, the Protect*= settings of kernel and cgroup files;
+#  - tmpfiles.d makes the socket's directory copees's (why: below).
 . "$(dirname "$0")/lib.sh"
 
 command -v systemd-analyze >/dev/null || bail "systemd-analyze not installed"
@@ -50,6 +51,23 @@ check "every carve-out of the service is commented" \
     bash -c "[ \$(grep -c '^# Carve-out' '$top_srcdir/systemd/copeesd.service.in') -ge 5 ]"
 is "the socket is 0660, group copees" "$(grep -E '^Socket(Mode|Group)=' "$SOCKUNIT" | tr '\n' ' ')" \
     "SocketMode=0660 SocketGroup=copees "
+
+# ------------------------------------------------------------ tmpfiles.d
+# The socket's directory is copees's before copeesd.socket binds in it:
+# otherwise starting the service makes systemd chown its RuntimeDirectory=
+# recursively, which strips the socket's ACL entry for lp (the backend's
+# access; seen under systemd 252 as PID 1).  systemd-tmpfiles, on a root
+# of our own whose passwd and group name copees, shows what the shipped
+# tmpfiles.d entry makes.
+mkdir -p "$T/troot/etc"
+echo "copees:x:4242:4243::/var/lib/copees:/usr/sbin/nologin" > "$T/troot/etc/passwd"
+echo "copees:x:4243:" > "$T/troot/etc/group"
+systemd-tmpfiles --create --root="$T/troot" "$top_srcdir/systemd/tmpfiles.conf" 2>"$T/tmpfiles.err"
+is "systemd-tmpfiles --create takes tmpfiles.d/copees.conf" "$?" 0
+is "... /run/copees: copees's, 0755" "$(stat -c '%u %g %a' "$T/troot/run/copees" 2>&1)" "4242 4243 755"
+is "... /var/spool/copees: copees's, 0700" "$(stat -c '%u %g %a' "$T/troot/var/spool/copees" 2>&1)" "4242 4243 700"
+is "the service's RuntimeDirectory= is that directory" "$(sed -n 's/^RuntimeDirectory=//p' "$UNIT")" copees
+is "the socket unit listens in it" "$(sed -n 's/^ListenStream=//p' "$SOCKUNIT")" /run/copees/copeesd.sock
 
 # ------------------------------------------------------------ the sandbox
 [ "$(id -u)" = 0 ] || { done_testing; echo "# the sandbox emulation needs root: skipped"; exit 0; }
