@@ -4,8 +4,8 @@
  * Design notes: the body goes straight from the socket buffer into the
  * incoming file (spool_upload_write hashes it on the way), so memory does
  * not grow with the document; one of 64 KiB or less is held by spool.c
- * and written by the commit's worker instead (docs/design.md).  A large upload (Content-Length of a few
- * megabytes) is staged: spool.c hands its chunks to the data lane of the
+ * and written by the commit's worker instead (docs/design.md).  A large
+ * upload (Content-Length of a few megabytes) is staged: spool.c hands its chunks to the data lane of the
  * I/O workers while more arrives, and when both of its buffers are taken
  * the request is paused (http_req_pause) until upload_ready(); the commit
  * or discard of a staged upload waits for its last chunk the same way.  The commit (fdatasync, rename, directory
@@ -198,7 +198,7 @@ bool intake_headers(struct http_req *req)
     if (!in->up) {
         int e = errno;
         intake_free(in);
-        log_err("intake: cannot create an incoming file: %s", strerror(e));
+        log_err("intake: cannot start an upload: %s", strerror(e));
         respond_disk_error(req, e);
         return false;
     }
@@ -535,6 +535,8 @@ static void commit_done(void *arg)
     if (in->commit_rc < 0) {
         log_err("intake: committing an upload failed: %s", strerror(in->commit_errno));
         bool full = in->commit_errno == ENOSPC || in->commit_errno == EDQUOT;
+        if (full)
+            metrics_upload_rejected("insufficient-storage");
         intake_answer(in, full ? 507 : 500,
                       json_pack("{s:s, s:s}", "error", full ? "insufficient-storage" : "internal",
                                 "message", full ? "The spooler ran out of disk space."

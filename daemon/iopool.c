@@ -5,7 +5,8 @@
  * on a persistent user event; libevent is made thread-aware with
  * evthread_use_pthreads() in main() before the base is created, so
  * event_active() from another thread is safe.  Completions always run on
- * the loop, so every module's state stays single-threaded.
+ * the loop, so every module's state stays single-threaded (the one
+ * exception, spool.c's count of held upload memory, is atomic).
  *
  * Two lanes, each a FIFO with its own threads: the general lane (commits,
  * shreds, directory fsyncs: work that may take seconds) and the data lane

@@ -240,6 +240,7 @@ static int page_render(struct pages *ps, PopplerPage *page, int i)
                                       COLOR_CHROMA);
     }
     cairo_destroy(cr);
+    cairo_surface_finish(s);      /* nothing may draw on pixels after this */
     cairo_surface_destroy(s);
     free(pixels);
     return color;

@@ -113,6 +113,8 @@ bool pfc_row_has_color(const uint32_t *row, int n, int chroma)
 {
     int x = 0;
 #ifdef __SSE2__
+    if (chroma < 0 || chroma > 254)            /* outside what a byte compares */
+        return pfc_row_has_color_plain(row, n, chroma);
     /* bytes of a pixel, lowest first: blue, green, red, unused */
     const __m128i low = _mm_set1_epi32(0xff), limit = _mm_set1_epi8((char)chroma);
     __m128i any = _mm_setzero_si128();
