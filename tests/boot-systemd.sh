@@ -1,0 +1,158 @@
+#!/bin/bash
+# tests/boot-systemd.sh - the installed package under systemd as PID 1.
+#
+# Not part of `make check`: it needs root, debootstrap and systemd-nspawn
+# (Debian packages debootstrap, systemd-container), Debian's archive, and
+# about five minutes the first time (the container's root is kept for the
+# next run).  tests/units.sh checks the units without systemd running;
+# this boots a Debian 12 container with systemd 252 and runs the README's
+# set-up as written, then checks what only a real systemd shows:
+#   - copeesd.socket and copeesd.service come up at boot (Type=notify);
+#   - the socket keeps lp's ACL entry once the service has started (a
+#     RuntimeDirectory= that systemd chowns recursively loses it);
+#   - the web tier's user (www-data, in group copees) uploads; the job
+#     prints through the copees backend to an ippeveprinter, the backend's
+#     exit report reaches copeesd, and the document is shredded when the
+#     (shortened) complaint window ends;
+#   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
+#     the watchdog restarting a stopped daemon, systemctl reload.
+#
+#   sudo tests/boot-systemd.sh          (from a source tree; builds HEAD)
+#
+# Environment: BOOT_ROOT (the container's root, default
+# /var/lib/machines/copees-boot), BOOT_FRESH=1 (make it again), BOOT_REV
+# (the revision to build, default HEAD),
+# BOOT_MIRROR (default http://deb.debian.org/debian).  TAP on stdout; exit
+# 1 when a check failed.
+set -u
+src=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${BOOT_ROOT:-/var/lib/machines/copees-boot}
+MIRROR=${BOOT_MIRROR:-http://deb.debian.org/debian}
+W=$(mktemp -d /tmp/copees-boot.XXXXXX)
+n=0 failed=0 NSPAWN=
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "# $2"; }
+is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', expected '$3'"; fi; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
+bail() { echo "Bail out! $*"; exit 1; }
+# until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
+until_ok() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
+finish() {
+    [ -n "$NSPAWN" ] && { in_ct systemctl poweroff >/dev/null 2>&1; wait "$NSPAWN" 2>/dev/null; }
+    rm -rf "$W"
+}
+trap finish EXIT
+
+[ "$(id -u)" = 0 ] || bail "needs root"
+for c in debootstrap systemd-nspawn nsenter git autoreconf; do
+    command -v "$c" >/dev/null || bail "$c not found (apt-get install debootstrap systemd-container)"
+done
+
+# ------------------------------------------------------------ the container's root
+if [ -n "${BOOT_FRESH:-}" ] || [ ! -x "$ROOT/usr/bin/curl" ]; then
+    rm -rf "$ROOT"
+    mkdir -p "$(dirname "$ROOT")"
+    echo "# debootstrap bookworm into $ROOT"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOT" "$MIRROR" \
+        > "$W/debootstrap.log" 2>&1 || { tail -5 "$W/debootstrap.log"; bail "debootstrap failed"; }
+    printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"     # no service starts in the chroot
+    chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+    chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        libcups2 libevent-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libsqlite3-0 \
+        libpoppler-glib8 libsystemd0 libjansson4 libhttp-parser2.9 libseccomp2 libcurl4 libcairo2 \
+        libssl3 cups cups-client cups-ipp-utils cups-filters curl jq acl fontconfig fonts-dejavu-core \
+        > "$W/apt.log" 2>&1 || { tail -5 "$W/apt.log"; bail "apt-get in the container failed"; }
+    rm -f "$ROOT/usr/sbin/policy-rc.d"
+    echo copees-boot > "$ROOT/etc/hostname"
+fi
+
+# ------------------------------------------------------------ build and install HEAD
+REV=${BOOT_REV:-HEAD}
+echo "# building $(git -C "$src" rev-parse --short "$REV") for /usr"
+mkdir -p "$W/src"
+git -C "$src" archive "$REV" | tar -x -C "$W/src"
+( cd "$W/src" && autoreconf -fi && ./configure --prefix=/usr --sysconfdir=/etc --localstatedir=/var \
+      --disable-test-knobs && make -j2 && make install DESTDIR="$ROOT" ) > "$W/build.log" 2>&1 ||
+    { tail -20 "$W/build.log"; bail "build failed"; }
+rm -rf "$ROOT/var/spool/copees" "$ROOT/var/lib/copees"        # a first start each run
+cat > "$ROOT/etc/copees/copeesd.conf" <<'EOF'
+[daemon]
+submit_group = copees
+[retention]
+complaint_window = 5s
+[printer shop]
+queue = shop
+media = iso_a4_210x297mm
+EOF
+[ -x "$src/tests/mkpdf" ] || bail "tests/mkpdf is not built (make check in the source tree)"
+"$src/tests/mkpdf" --pages 2 "$ROOT/srv/doc.pdf" || bail "mkpdf failed"
+chmod 644 "$ROOT/srv/doc.pdf"
+
+# ------------------------------------------------------------ boot
+systemd-nspawn --register=no --keep-unit -D "$ROOT" -b --console=passive > "$W/console.log" 2>&1 &
+NSPAWN=$!
+# nspawn's child is systemd itself once it has exec'ed
+until_ok 30 bash -c "pgrep -P $NSPAWN >/dev/null" || bail "systemd-nspawn did not start"
+PID1=$(pgrep -P "$NSPAWN" | head -1)
+in_ct() { nsenter -t "$PID1" -a "$@"; }
+booted() { case $(in_ct systemctl is-system-running 2>/dev/null) in running|degraded) return 0 ;; esac; return 1; }
+until_ok 90 booted || bail "the container did not boot ($(in_ct systemctl is-system-running 2>&1))"
+echo "# booted: systemd $(in_ct systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') as PID 1"
+
+# ------------------------------------------------------------ the README's set-up
+in_ct systemd-sysusers copees.conf >/dev/null 2>&1
+in_ct systemd-tmpfiles --create copees.conf
+in_ct usermod -aG copees www-data
+in_ct systemctl daemon-reload
+in_ct systemctl enable --now copeesd.socket copeesd.service > /dev/null 2>&1
+is "copeesd.socket is active" "$(in_ct systemctl is-active copeesd.socket)" active
+is "copeesd.service is active (Type=notify: READY came)" "$(in_ct systemctl is-active copeesd.service)" active
+like_acl() { in_ct getfacl -p /run/copees/copeesd.sock 2>/dev/null | grep -qx 'user:lp:rw-'; }
+check "the socket keeps lp's ACL entry after the service started" like_acl
+
+in_ct systemd-run --unit=vprinter --property=User=lp /usr/sbin/ippeveprinter -r off -p 18631 \
+    -f application/pdf,image/pwg-raster "Virtual Printer" > /dev/null 2>&1
+until_ok 20 in_ct ipptool -q ipp://localhost:18631/ipp/print get-printer-attributes.test 2>/dev/null ||
+    bail "ippeveprinter did not come up"
+# (IPP Everywhere makes the queue from the printer's answer over ipp://;
+# the device is then wrapped by the copees backend)
+in_ct lpadmin -p shop -E -v ipp://localhost:18631/ipp/print -m everywhere &&
+    in_ct lpadmin -p shop -v copees:ipp://localhost:18631/ipp/print || bail "lpadmin failed"
+
+api() { in_ct runuser -u www-data -- curl -s --unix-socket /run/copees/copeesd.sock "$@"; }
+status=$(api -o /dev/null -w '%{http_code}' -H 'Content-Type: application/pdf' \
+         --data-binary @/srv/doc.pdf 'http://copees/v1/jobs?order=BOOT-1')
+is "www-data (group copees, submit_group) uploads: 201" "$status" 201
+job_is() { [ "$(api "http://copees/v1/jobs/1" | jq -r "$1")" = "$2" ]; }
+check "the job prints through the copees backend" until_ok 120 job_is .state printed
+backend_said() { in_ct journalctl -b -u copeesd --no-pager | grep -q 'backendev: CUPS job [0-9]*: the backend exited with 0'; }
+check "... whose exit report reached copeesd through the socket" until_ok 30 backend_said
+check "... and the document is shredded when the complaint window ends" until_ok 60 job_is .document shredded
+journal_field() { in_ct journalctl -b --no-pager COPEES_JOB=1 -o cat | grep -q 'printed'; }
+check "journal lines carry COPEES_JOB=" journal_field
+
+# ------------------------------------------------------------ systemd's side
+in_ct systemctl stop copeesd.service 2>/dev/null
+is "after a stop the service is inactive" "$(in_ct systemctl is-active copeesd.service)" inactive
+is "a connection starts it again (socket activation)" \
+    "$(api -o /dev/null -w '%{http_code}' http://copees/v1/health)" 200
+is "... and it is active" "$(in_ct systemctl is-active copeesd.service)" active
+check "the socket still has lp's entry" like_acl
+main_pid() { in_ct systemctl show -p MainPID --value copeesd.service; }
+m=$(main_pid)
+in_ct systemctl kill -s KILL copeesd.service
+restarted() { local p; p=$(main_pid); [ "$p" != "$m" ] && [ "$p" != 0 ] && in_ct systemctl is-active -q copeesd.service; }
+check "Restart= brings copeesd back after SIGKILL" until_ok 30 restarted
+is "... with its job" "$(api http://copees/v1/jobs/1 | jq -r .id)" 1
+m=$(main_pid)
+in_ct kill -STOP "$m"
+check "the watchdog restarts a daemon that stopped answering (WatchdogSec=30s)" until_ok 75 restarted
+reloads() { in_ct journalctl -b -u copeesd --no-pager | grep -c 'reload: configuration re-read'; }
+r=$(reloads)
+in_ct systemctl reload copeesd.service
+reloaded() { [ "$(reloads)" -gt "$r" ]; }
+check "systemctl reload re-reads the configuration" until_ok 20 reloaded
+
+echo "1..$n"
+[ "$failed" = 0 ]
