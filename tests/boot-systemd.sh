@@ -15,7 +15,8 @@
 #     exit report reaches copeesd, and the document is shredded when the
 #     (shortened) complaint window ends;
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
-#     the watchdog restarting a stopped daemon, systemctl reload.
+#     the watchdog restarting a stopped daemon, systemctl reload;
+#   - nothing refused by the unit's sandbox in copeesd's journal.
 #
 #   sudo tests/boot-systemd.sh          (from a source tree; builds HEAD)
 #
@@ -153,6 +154,9 @@ r=$(reloads)
 in_ct systemctl reload copeesd.service
 reloaded() { [ "$(reloads)" -gt "$r" ]; }
 check "systemctl reload re-reads the configuration" until_ok 20 reloaded
+refusals=$(in_ct journalctl -b -u copeesd --no-pager |
+           grep -c -E 'Operation not permitted|Permission denied|Read-only file system|Bad system call')
+is "the sandbox refused copeesd nothing (no EPERM, EACCES, EROFS, SIGSYS in its journal)" "$refusals" 0
 
 echo "1..$n"
 [ "$failed" = 0 ]
