@@ -174,6 +174,7 @@ static void get_health(struct http_req *req)
     if (!sched_cups_ok())
         json_array_append_new(w, json_string("cupsd is unreachable"));
     sched_cups_warnings(w);
+    sched_backend_warnings(w);
     http_respond_json(req, 200, json_pack("{s:b, s:s, s:o}", "ready", D.ready,
                                           "cups", sched_cups_ok() ? "ok" : "unreachable",
                                           "warnings", w));

@@ -26,6 +26,7 @@ struct daemon {
     uid_t uid;                   /* our own uid (admin role) */
     const char *user;            /* our user name (requesting-user-name) */
     const char *preflight_helper;/* path of the helper program */
+    char sock_path[108];         /* the API socket's file (from the listening fd) */
 };
 
 extern struct daemon D;

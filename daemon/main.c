@@ -17,6 +17,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,18 @@ int main(int argc, char **argv)
     int lfd = sdn_listen_fd();
     if (lfd < 0)
         lfd = make_socket(D.conf);
+    /* the socket's file as bound (passed by systemd or made above), for
+     * /v1/health's check that the copees backend may connect */
+    struct sockaddr_un sa_bound;
+    socklen_t sa_len = sizeof sa_bound;
+    if (getsockname(lfd, (struct sockaddr *)&sa_bound, &sa_len) == 0 && sa_bound.sun_family == AF_UNIX &&
+        sa_len > offsetof(struct sockaddr_un, sun_path) && sa_bound.sun_path[0]) {
+        size_t plen = strnlen(sa_bound.sun_path, sa_len - offsetof(struct sockaddr_un, sun_path));
+        if (plen < sizeof D.sock_path) {
+            memcpy(D.sock_path, sa_bound.sun_path, plen);
+            D.sock_path[plen] = '\0';
+        }
+    }
     if (http_listen(D.base, lfd, &api_handler) < 0)
         fatal("cannot listen on the API socket");
     if (D.conf->tls_listen && tls_start(D.base, D.conf, &api_handler, &err) < 0)

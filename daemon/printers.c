@@ -15,12 +15,20 @@
  * starts with a short connecting-to-device).  Our switches act on our
  * routing, never on CUPS's queues, and survive restarts in
  * state_dir/printers.json (written atomically).
+ *
+ * A queue whose device is copees:... prints through our CUPS backend,
+ * which cupsd runs as lp with no supplementary group: /v1/health warns
+ * when lp may not connect to the API socket (its mode, group and ACL), as
+ * happens when the socket's ACL entry for lp is missing or was stripped.
+ * The answer is kept 10 s: the check reads the passwd database and the
+ * socket's attributes on the loop.
  */
 #define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +42,7 @@
 #include "log.h"
 #include "sched-int.h"
 #include "sched.h"
+#include "sockacl.h"
 #include "store.h"
 #include "util.h"
 
@@ -329,3 +338,30 @@ const char *sched_move_refusal(const struct job *j, const char *name, const char
     return NULL;
 }
 
+
+/* ------------------------------------------------------------ the backend's access */
+
+void sched_backend_warnings(json_t *arr)
+{
+    static int64_t checked_at = -1;
+    static char warning[256];
+    const char *queue = NULL;
+
+    for (size_t i = 0; i < sched_nprinters && !queue; i++)
+        if (strncmp(sched_printers[i].device_uri, "copees:", 7) == 0)
+            queue = sched_printers[i].cp->queue;
+    if (!queue || !D.sock_path[0])
+        return;
+    if (checked_at < 0 || mono_ms() - checked_at >= 10000) {
+        struct passwd *lp = getpwnam("lp");
+        warning[0] = '\0';
+        if (lp && sockacl_may_connect(D.sock_path, lp->pw_uid, lp->pw_gid) == 0)
+            snprintf(warning, sizeof warning,
+                     "queue %s prints through the copees backend, which runs as lp and may not "
+                     "connect to %s: its page and exit reports are lost (copees(7))",
+                     queue, D.sock_path);
+        checked_at = mono_ms();
+    }
+    if (warning[0])
+        json_array_append_new(arr, json_string(warning));
+}

@@ -47,6 +47,11 @@ json_t *sched_printers_json(void);
 bool sched_cups_ok(void);
 /* Append /v1/health warnings about CUPS (keeping job files) to arr. */
 void sched_cups_warnings(json_t *arr);
+/* Add to arr a /v1/health warning when a queue prints through the copees
+ * backend (device copees:...) and user lp may not connect to the API
+ * socket, so that the backend's reports would be lost (checked at most
+ * every 10 s). */
+void sched_backend_warnings(json_t *arr);
 /* Reconciliation with CUPS after start is done (dispatch may run). */
 bool sched_ready(void);
 /* One dispatch decision on the current state, for the benchmark: the job

@@ -92,6 +92,11 @@ like "... which could not report: a WARNING in cupsd's log" \
     "$(grep -a "\[Job $cid\] .*copees: " "$CUPS_TEST_DIR/log/error_log" | grep -i 'warning\|denied' | head -1)" \
     '[Pp]ermission denied'
 is "... so copeesd recorded no backend report" "$(backend_exits "$A")" "0 "
+health_warns() {   # /v1/health warns that the backend may not connect
+    curl -s --unix-socket "$SOCK" http://copees/v1/health |
+        jq -r '.warnings[]' | grep -q "^queue viacopees prints through the copees backend, which runs as lp and may not connect to $SOCK"
+}
+check "/v1/health warns that the backend (lp) may not connect to the socket" wait_until 30 health_warns
 
 # ------------------------------------------------------------ the unit's ExecStartPost=
 read -ra cmd <<<"${post#-}"
@@ -107,6 +112,9 @@ B=$(print_one ORD-BS-2)
 check "copeesd recorded the backend's exit report" wait_until 20 bash -c "[ \"\$(sqlite3 '$DB' \"SELECT count(*) FROM events WHERE job_id=$B AND type='backend-exit'\")\" = 1 ]"
 is "... sent by lp (cupsd ran the backend as lp)" "$(backend_exits "$B")" "1 $(id -u lp)"
 like "... with the pages printed" "$(job_field "$B" .pages_printed)" '^[1-9]'
+health_quiet() { ! health_warns; }
+check "/v1/health no longer warns about the backend's access (checked every 10 s)" \
+    wait_until 30 health_quiet
 stop_copeesd
 check "no log line carries an order reference" bash -c "! grep -rq ORD-BS '$T/copeesd.log' '$CUPS_TEST_DIR/log'"
 done_testing
