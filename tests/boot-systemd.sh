@@ -16,6 +16,7 @@
 #     (shortened) complaint window ends;
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
 #     the watchdog restarting a stopped daemon, systemctl reload;
+#   - /v1/health does not warn that the backend may not connect;
 #   - nothing refused by the unit's sandbox in copeesd's journal.
 #
 #   sudo tests/boot-systemd.sh          (from a source tree; builds HEAD)
@@ -130,6 +131,9 @@ check "the job prints through the copees backend" until_ok 120 job_is .state pri
 backend_said() { in_ct journalctl -b -u copeesd --no-pager | grep -q 'backendev: CUPS job [0-9]*: the backend exited with 0'; }
 check "... whose exit report reached copeesd through the socket" until_ok 30 backend_said
 check "... and the document is shredded when the complaint window ends" until_ok 60 job_is .document shredded
+backend_warned() { api http://copees/v1/health | jq -r '.warnings[]' | grep -q 'copees backend'; }
+backend_quiet() { api http://copees/v1/health | jq -e .warnings >/dev/null && ! backend_warned; }
+check "/v1/health does not warn that the backend may not connect" backend_quiet
 journal_field() { in_ct journalctl -b --no-pager COPEES_JOB=1 -o cat | grep -q 'printed'; }
 check "journal lines carry COPEES_JOB=" journal_field
 
