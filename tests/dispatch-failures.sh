@@ -47,9 +47,21 @@ cups_says() {     # cups_says CUPS-ID: CUPS's own log lines (not debug) about th
 }
 
 # ------------------------------------------------------------ 1. device error
-upload "$T/a5.pdf" "order=ORD-fail-device&media=iso_a5_148x210mm"
-is "a job for the failing printer is accepted" "$STATUS" 201
-F=$(id_of)
+# CUPS's own race (above) can still strike on a loaded machine: its log
+# then says "Job completed." for the aborted job, and copeesd rightly
+# reports what CUPS says (printed).  Only then is the case tried again,
+# with a new job (at most three times); any other outcome is judged.
+ended() { case $(job_field "$1" .state) in failed|printed) return 0 ;; esac; return 1; }
+for attempt in 1 2 3; do
+    upload "$T/a5.pdf" "order=ORD-fail-device-$attempt&media=iso_a5_148x210mm"
+    [ "$attempt" = 1 ] && is "a job for the failing printer is accepted" "$STATUS" 201
+    F=$(id_of)
+    wait_until 60 ended "$F"
+    cid=$(job_field "$F" .cups_job_id)
+    [ "$(job_field "$F" .state)" = printed ] &&
+        grep -aq "\[Job $cid\] Job completed\.\$" "$T/cups/log/error_log" || break
+    diag "attempt $attempt: CUPS's ipp backend took the aborted job $cid for completed; again"
+done
 check "it ends failed" wait_until 60 job_is "$F" .state failed
 is "... on the failing printer" "$(job_field "$F" .printer)" bad
 check "the printer did receive it (its command ran and failed)" test -n "$(received_line bad "$F")"
@@ -57,7 +69,8 @@ reasons=$(job_field "$F" '.state_reasons | join(",")')
 diag "state_reasons: $reasons"
 check "state_reasons gives a reason" test -n "$reasons"
 is "the document stays present (for a reprint)" "$(job_field "$F" .document)" present
-is "... and so does the file in the spool" "$(ls "$T/spool/jobs" | grep -c -E '^[0-9a-f]{32}$')" 1
+doc=$(sqlite3 "$T/state/copees.db" "SELECT doc_name FROM jobs WHERE id=$F")
+check "... and so does the file in the spool" test -n "$doc" -a -f "$T/spool/jobs/$doc"
 cid=$(job_field "$F" .cups_job_id)
 diag "CUPS job $cid: $(cups_says "$cid" | tr '\n' '|')"
 n=$(cups_jobs_for "$F")
