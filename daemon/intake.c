@@ -5,10 +5,11 @@
  * incoming file (spool_upload_write hashes it on the way), so memory does
  * not grow with the document; one of 64 KiB or less is held by spool.c
  * and written by the commit's worker instead (docs/design.md).  A large
- * upload (Content-Length of a few megabytes) is staged: spool.c hands its chunks to the data lane of the
- * I/O workers while more arrives, and when both of its buffers are taken
- * the request is paused (http_req_pause) until upload_ready(); the commit
- * or discard of a staged upload waits for its last chunk the same way.  The commit (fdatasync, rename, directory
+ * upload (Content-Length of a few megabytes) is staged: spool.c hands its
+ * chunks to the data lane of the I/O workers while more arrives, and when
+ * both of its buffers are taken the request is paused (http_req_pause)
+ * until upload_ready(); the commit or discard of a staged upload waits for
+ * its last chunk the same way.  The commit (fdatasync, rename, directory
  * fsync) runs on an I/O worker; only then is the job row inserted (state
  * preflight), which is the point of no return: from there the job is
  * finished whatever the client does, and after a crash intake_resume()

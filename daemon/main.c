@@ -66,6 +66,27 @@ static void usage(FILE *f)
 
 /* ------------------------------------------------------------ socket */
 
+/* The file name a listening Unix socket is bound to (passed by systemd or
+ * made by make_socket) into buf; "" when it has none (abstract, unnamed)
+ * or it does not fit.  For /v1/health's check that the copees backend may
+ * connect. */
+static void bound_path(int fd, char *buf, size_t size)
+{
+    struct sockaddr_un sa;
+    socklen_t len = sizeof sa;
+    const size_t off = offsetof(struct sockaddr_un, sun_path);
+
+    buf[0] = '\0';
+    if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 || sa.sun_family != AF_UNIX ||
+        len <= off || !sa.sun_path[0])
+        return;
+    size_t n = strnlen(sa.sun_path, len - off);
+    if (n < size) {
+        memcpy(buf, sa.sun_path, n);
+        buf[n] = '\0';
+    }
+}
+
 static int make_socket(const struct conf *c)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -342,18 +363,7 @@ int main(int argc, char **argv)
     int lfd = sdn_listen_fd();
     if (lfd < 0)
         lfd = make_socket(D.conf);
-    /* the socket's file as bound (passed by systemd or made above), for
-     * /v1/health's check that the copees backend may connect */
-    struct sockaddr_un sa_bound;
-    socklen_t sa_len = sizeof sa_bound;
-    if (getsockname(lfd, (struct sockaddr *)&sa_bound, &sa_len) == 0 && sa_bound.sun_family == AF_UNIX &&
-        sa_len > offsetof(struct sockaddr_un, sun_path) && sa_bound.sun_path[0]) {
-        size_t plen = strnlen(sa_bound.sun_path, sa_len - offsetof(struct sockaddr_un, sun_path));
-        if (plen < sizeof D.sock_path) {
-            memcpy(D.sock_path, sa_bound.sun_path, plen);
-            D.sock_path[plen] = '\0';
-        }
-    }
+    bound_path(lfd, D.sock_path, sizeof D.sock_path);
     if (http_listen(D.base, lfd, &api_handler) < 0)
         fatal("cannot listen on the API socket");
     if (D.conf->tls_listen && tls_start(D.base, D.conf, &api_handler, &err) < 0)

@@ -338,7 +338,6 @@ const char *sched_move_refusal(const struct job *j, const char *name, const char
     return NULL;
 }
 
-
 /* ------------------------------------------------------------ the backend's access */
 
 void sched_backend_warnings(json_t *arr)

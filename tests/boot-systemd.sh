@@ -41,7 +41,10 @@ bail() { echo "Bail out! $*"; exit 1; }
 # until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
 until_ok() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 finish() {
-    [ -n "$NSPAWN" ] && { in_ct systemctl poweroff >/dev/null 2>&1; wait "$NSPAWN" 2>/dev/null; }
+    if [ -n "$NSPAWN" ]; then   # power the container off (or kill it, if it never came up)
+        if [ -n "${PID1:-}" ]; then in_ct systemctl poweroff >/dev/null 2>&1; else kill "$NSPAWN"; fi
+        wait "$NSPAWN" 2>/dev/null
+    fi
     rm -rf "$W"
 }
 trap finish EXIT
