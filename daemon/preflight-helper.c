@@ -8,15 +8,17 @@
  *   preflight --features     the sandbox features of this build
  *   preflight --lean-check   start as a server would, then print how many
  *                            mappings its children would go without
- *                            (preflight-lean.c) and how many are marked
+ *                            (preflight-lean.c) and how many are marked,
+ *                            and the free heap a child could still take
+ *                            from the server (-1: cannot tell)
  *
  * Design notes:
  * - Start-up (once): close every fd above 3, no core files, no new
  *   privileges, die with the daemon; start poppler, fontconfig and cairo
  *   on a built-in document (pfc_init); leave the libraries no check uses
- *   out of children (pfl_setup, after a self-test child); install the
- *   server's filter; say PFP_HELLO.  That is the ~17 ms an exec per document would pay for
- *   every document.
+ *   out of children (pfl_setup, after a self-test child); settle the heap
+ *   (pfl_heap_settle); install the server's filter; say PFP_HELLO.  That
+ *   is the ~17 ms an exec per document would pay for every document.
  * - Per document (PFP_CHECK with its fd): a pipe, fork, PFP_STARTED with
  *   the child's pid and a pidfd of it.  The child dies with the server, keeps fds 0-2 (all
  *   /dev/null), the document as fd 3 and the pipe as fd 4, sets its
@@ -254,6 +256,7 @@ static int server(void)
     }
     pfs_child_filter_prepare();
     feat = features(pfl_setup(NULL) > 0);
+    pfl_heap_settle();
     if (pfs_server_filter() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot install the system call filter\n");
         return 1;
@@ -329,7 +332,9 @@ static int lean_check(void)
         return 1;
     }
     int n = pfl_setup(extra);     /* (a failed self-test child leaves no core: no core files) */
-    return printf("left out %d, marked %d\n", n, pfl_count_dontcopy()) < 0;
+    int marked = pfl_count_dontcopy();
+    long heap = pfl_heap_settle();
+    return printf("left out %d, marked %d\nheap free outside the top %ld\n", n, marked, heap) < 0;
 }
 
 /* A positive number up to max with an optional K/M/G (1024-based): 0 / -1. */
