@@ -207,6 +207,21 @@ static void test_held(void **state)
     struct shred_receipt r;
     assert_int_equal(spool_job_shred(f->sp, name, 1, &r), 0);
 
+    /* a held upload's file is made in jobs/ at its commit, under its final
+     * name; discarded after that step (as when the directory's fsync
+     * fails), it is shredded there */
+    up = spool_upload_new(f->sp);
+    spool_upload_expect(up, 100);
+    assert_int_equal(spool_upload_write(up, data, 100), 0);
+    assert_int_equal(spool_upload_commit_file(up, name, sha), 0);
+    assert_int_equal(count_files(inc), 0);
+    assert_int_equal(count_files(jobs), 1);
+    snprintf(path, sizeof path, "%s/%s", jobs, name);
+    assert_int_equal(stat(path, &st), 0);
+    spool_upload_discard(up);
+    spool_upload_free(up);
+    assert_int_equal(count_files(inc) + count_files(jobs), 0);
+
     /* discarded while held: no file was ever made */
     up = spool_upload_new(f->sp);
     spool_upload_expect(up, 100);
