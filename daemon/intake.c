@@ -3,7 +3,7 @@
  *
  * Design notes: the body goes straight from the socket buffer into the
  * incoming file (spool_upload_write hashes it on the way), so memory does
- * not grow with the document; one of 64 KiB or less is held by spool.c
+ * not grow with the document; one of 1 MiB or less is held by spool.c
  * and written by the commit's worker instead (docs/design.md).  A large
  * upload (Content-Length of a few megabytes) is staged: spool.c hands its
  * chunks to the data lane of the I/O workers while more arrives, and when

@@ -9,7 +9,7 @@
  * and is shredded too.  SHA-256 is computed on the way in with libcrypto's
  * EVP interface, so no second read of the document is needed.
  *
- * Small uploads (announced with spool_upload_expect(), 64 KiB or less)
+ * Small uploads (announced with spool_upload_expect(), 1 MiB or less)
  * are held: the body is copied into a buffer of the announced size and
  * the commit, on a worker, creates the file and writes and hashes it
  * before its fdatasync.  So the loop creates no file and writes nothing
@@ -18,9 +18,9 @@
  * is created in jobs/ directly, under its final name, and needs no
  * rename: until the job row exists it is a file in jobs/ without a row,
  * which start-up shreds like any other (a rename was 4% of copeesd's CPU
- * per document).  Held buffers are capped
- * for all uploads together (HOLD_BUDGET, announced sizes); past it, or
- * when more arrives than was announced, the upload streams as below.
+ * per document).  Held buffers are capped for all uploads together
+ * (HOLD_BUDGET, announced sizes: 16 uploads of 1 MiB); past it, or when
+ * more arrives than was announced, the upload streams as below.
  *
  * Large uploads (announced with spool_upload_expect()) are staged: the
  * loop only copies what arrives into one of two 4 KiB-aligned buffers, and
@@ -69,7 +69,7 @@
 #define STAGE_CAP (STAGE_CHUNK + (256 << 10))  /* a buffer: a chunk and what arrives as it fills */
 #define STAGE_BUDGET (32 << 20)      /* staging buffers of all uploads together */
 #define STAGE_ALIGN 4096             /* O_DIRECT: buffer address, offset and length */
-#define HOLD_MAX (64 << 10)          /* announced size up to which an upload is held */
+#define HOLD_MAX (1 << 20)           /* announced size up to which an upload is held */
 #define HOLD_BUDGET (16 << 20)       /* held uploads' buffers, all together */
 
 struct spool {

@@ -30,7 +30,7 @@ const char *spool_jobs_dir(const struct spool *sp);
  * NULL with errno on failure. */
 struct upload *spool_upload_new(struct spool *sp);
 /* The upload announces len bytes (Content-Length), before any data: up
- * to 64 KiB it is held in memory until the commit writes it (while the
+ * to 1 MiB it is held in memory until the commit writes it (while the
  * held uploads' budget lasts); from a few megabytes on it is staged, i.e.
  * hashed and written by data-lane workers (iopool) while it arrives,
  * directly to disk where the filesystem allows; otherwise (or when the

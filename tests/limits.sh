@@ -277,15 +277,17 @@ upload "$T/doc.pdf" "order=ORD-lim-3"
 is "with the default min_free the upload gets 201 again" "$STATUS" 201
 
 # ------------------------------------------------------------ shutdown
-# Two uploads in flight at SIGTERM: a good one at 25 KB/s and one that
-# stalls after 10,000 bytes.
+# Two uploads in flight at SIGTERM: a good one at 25 KB/s, chunked, so
+# streamed to incoming/ as it arrives, and one that stalls after 10,000
+# of the 100,000 bytes it announced, so held in memory (1 MiB or less).
 python3 "$T/client.py" stall "$SOCK" "$T/stall.started" > "$T/stall.out" &
 STALL_PID=$!
 curl -s --unix-socket "$SOCK" --limit-rate 25K -H 'Content-Type: application/pdf' \
-     --data-binary @"$T/big.pdf" -w '\n%{http_code}' \
+     -H 'Transfer-Encoding: chunked' --data-binary @"$T/big.pdf" -w '\n%{http_code}' \
      'http://copees/v1/jobs?order=ORD-lim-4' > "$T/inflight.out" &
 UP_PID=$!
-check "both uploads are streaming to incoming/" wait_until 10 incoming_is 2
+inflight() { [ -e "$T/stall.started" ] && incoming_is 1; }
+check "both uploads are in flight (the chunked one streaming to incoming/)" wait_until 10 inflight
 pid=$COPEESD_PID
 t_term=$(date +%s)
 kill -TERM "$pid"

@@ -163,16 +163,16 @@ static void sha_hex(const void *data, size_t n, char hex[65])
 }
 
 /* A small upload announced with its length is held in memory: no file
- * until the commit writes it (into incoming/, then renamed into jobs/), and
- * a discard leaves nothing; the same bytes and hash as a streamed one.
- * Announced sizes over 64 KiB stream to incoming/; past the held budget
+ * until the commit writes it (into jobs/, under its final name), and a
+ * discard leaves nothing; the same bytes and hash as a streamed one.
+ * Announced sizes over 1 MiB stream to incoming/; past the held budget
  * (16 MiB of announced sizes) small ones stream too; an upload that sends
  * more than it announced becomes a streamed one with all of its bytes. */
 static void test_held(void **state)
 {
     struct fx *f = *state;
     char name[40], sha[65], hex[65], inc[256], jobs[256], path[300];
-    static unsigned char data[65536];
+    static unsigned char data[1 << 20];
     sub(inc, sizeof inc, f, "incoming");
     sub(jobs, sizeof jobs, f, "jobs");
     for (size_t i = 0; i < sizeof data; i++)
@@ -198,7 +198,7 @@ static void test_held(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(st.st_size, (off_t)sizeof data);
-    unsigned char back[sizeof data];
+    static unsigned char back[sizeof data];
     int fd = spool_job_open(f->sp, name);
     assert_true(fd >= 0);
     assert_int_equal(read(fd, back, sizeof back), (ssize_t)sizeof back);
@@ -230,7 +230,7 @@ static void test_held(void **state)
     spool_upload_free(up);
     assert_int_equal(count_files(inc) + count_files(jobs), 0);
 
-    /* over 64 KiB announced: streamed */
+    /* over 1 MiB announced: streamed */
     up = spool_upload_new(f->sp);
     spool_upload_expect(up, sizeof data + 1);
     assert_int_equal(spool_upload_write(up, data, 10), 0);
@@ -239,9 +239,9 @@ static void test_held(void **state)
     spool_upload_free(up);
     assert_int_equal(count_files(inc), 0);
 
-    /* the budget: 256 held uploads of 64 KiB; the next one streams */
-    struct upload *many[256];
-    for (int i = 0; i < 256; i++) {
+    /* the budget: 16 held uploads of 1 MiB; the next one streams */
+    struct upload *many[16];
+    for (int i = 0; i < 16; i++) {
         many[i] = spool_upload_new(f->sp);
         spool_upload_expect(many[i], sizeof data);
         assert_int_equal(spool_upload_write(many[i], data, 1), 0);
@@ -259,7 +259,7 @@ static void test_held(void **state)
     assert_int_equal(spool_upload_write(up, data, 10), 0);
     assert_int_equal(count_files(inc), 0);
     spool_upload_free(up);
-    for (int i = 1; i < 256; i++)
+    for (int i = 1; i < 16; i++)
         spool_upload_free(many[i]);
 
     /* more than announced: every byte kept, in order */
