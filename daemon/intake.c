@@ -4,8 +4,8 @@
  * Design notes: the body goes straight from the socket buffer into the
  * incoming file (spool_upload_write hashes it on the way), so memory does
  * not grow with the document; one of 1 MiB or less is held by spool.c
- * and written by the commit's worker instead (docs/design.md).  A large
- * upload (Content-Length of a few megabytes) is staged: spool.c hands its
+ * and written by the commit's worker instead (docs/design.md).  A larger
+ * upload (Content-Length over 1 MiB) is staged: spool.c hands its
  * chunks to the data lane of the I/O workers while more arrives, and when
  * both of its buffers are taken the request is paused (http_req_pause)
  * until upload_ready(); the commit or discard of a staged upload waits for

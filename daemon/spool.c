@@ -64,12 +64,12 @@
 #include "spool.h"
 #include "util.h"
 
-#define STAGE_MIN (4 << 20)          /* announced size from which an upload is staged */
 #define STAGE_CHUNK (1 << 20)        /* a chunk handed to a worker */
 #define STAGE_CAP (STAGE_CHUNK + (256 << 10))  /* a buffer: a chunk and what arrives as it fills */
 #define STAGE_BUDGET (32 << 20)      /* staging buffers of all uploads together */
 #define STAGE_ALIGN 4096             /* O_DIRECT: buffer address, offset and length */
 #define HOLD_MAX (1 << 20)           /* announced size up to which an upload is held */
+#define STAGE_MIN (HOLD_MAX + 1)     /* announced size from which an upload is staged */
 #define HOLD_BUDGET (16 << 20)       /* held uploads' buffers, all together */
 
 struct spool {

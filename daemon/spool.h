@@ -31,11 +31,11 @@ const char *spool_jobs_dir(const struct spool *sp);
 struct upload *spool_upload_new(struct spool *sp);
 /* The upload announces len bytes (Content-Length), before any data: up
  * to 1 MiB it is held in memory until the commit writes it (while the
- * held uploads' budget lasts); from a few megabytes on it is staged, i.e.
- * hashed and written by data-lane workers (iopool) while it arrives,
- * directly to disk where the filesystem allows; otherwise (or when the
- * staging memory of all uploads is taken) writes happen in
- * spool_upload_write itself. */
+ * held uploads' budget lasts); over 1 MiB it is staged, i.e. hashed and
+ * written by data-lane workers (iopool) while it arrives, directly to
+ * disk where the filesystem allows; otherwise (or when the staging
+ * memory of all uploads is taken) writes happen in spool_upload_write
+ * itself. */
 void spool_upload_expect(struct upload *up, uint64_t len);
 /* Whether staged uploads may use O_DIRECT (default yes, where the
  * filesystem takes it); without, each chunk's writeback is started as it

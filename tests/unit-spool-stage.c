@@ -7,6 +7,7 @@
  * Real iopool threads and a real libevent loop. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -244,6 +245,37 @@ static void test_small_not_staged(void **state)
     free(doc);
 }
 
+/* Just over what is held (1 MiB) is staged too: nothing is created on
+ * the caller's thread for its first bytes (a plain upload's file would be
+ * in incoming/ at once), and it lands whole. */
+static void test_just_over_held_staged(void **state)
+{
+    struct fx *f = *state;
+    size_t len = (1u << 20) + 1;
+    unsigned char *doc = make_doc(len, 4);
+    char name[40], sha[65], hex[65], inc[128];
+    struct upload *up = spool_upload_new(f->sp);
+
+    spool_upload_expect(up, len);
+    assert_int_equal(spool_upload_write(up, doc, 1000), 0);
+    snprintf(inc, sizeof inc, "%s/spool/incoming", f->dir);
+    DIR *d = opendir(inc);
+    assert_non_null(d);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        files += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(files, 0);
+    struct feeder fd = {.up = up, .data = doc, .len = len, .off = 1000, .piece = 16384};
+    feed(f, &fd);
+    assert_int_equal(spool_upload_commit(up, name, sha), 0);
+    spool_upload_free(up);
+    sha_hex(doc, len, hex);
+    assert_string_equal(sha, hex);
+    check_doc(f, name, doc, len);
+    free(doc);
+}
+
 /* Several staged uploads at once, committed from two threads: every one
  * lands whole under its own name. */
 struct committer { struct upload *up; char name[40], sha[65]; int rc; };
@@ -323,6 +355,8 @@ int main(void)
         T(test_staged_roundtrip, setup_disk, "direct"),
         T(test_staged_odd_pieces, setup_disk, "direct"),
         T(test_small_not_staged, setup_disk, "direct"),
+        T(test_just_over_held_staged, setup_disk, "direct"),
+        T(test_just_over_held_staged, setup_buffered, "buffered"),
         T(test_staged_concurrent, setup_disk, "direct"),
         T(test_staged_roundtrip, setup_buffered, "buffered"),
         T(test_staged_odd_pieces, setup_buffered, "buffered"),
