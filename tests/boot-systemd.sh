@@ -25,7 +25,10 @@
 # /var/lib/machines/copees-boot), BOOT_FRESH=1 (make it again), BOOT_REV
 # (the revision to build, default HEAD),
 # BOOT_MIRROR (default http://deb.debian.org/debian).  TAP on stdout; exit
-# 1 when a check failed.
+# 1 when a check failed (or the package could not be built or set up), 2
+# when this machine cannot run it (not root, no debootstrap or nspawn, no
+# archive, a container that does not boot): .ci/run reports that as
+# skipped.
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${BOOT_ROOT:-/var/lib/machines/copees-boot}
@@ -38,6 +41,7 @@ notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2
 is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', expected '$3'"; fi; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
 bail() { echo "Bail out! $*"; exit 1; }
+cannot() { echo "# SKIP this machine cannot run it: $*"; exit 2; }
 # until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
 until_ok() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done; }
 finish() {
@@ -49,9 +53,9 @@ finish() {
 }
 trap finish EXIT
 
-[ "$(id -u)" = 0 ] || bail "needs root"
+[ "$(id -u)" = 0 ] || cannot "needs root"
 for c in debootstrap systemd-nspawn nsenter git autoreconf; do
-    command -v "$c" >/dev/null || bail "$c not found (apt-get install debootstrap systemd-container)"
+    command -v "$c" >/dev/null || cannot "$c not found (apt-get install debootstrap systemd-container)"
 done
 
 # ------------------------------------------------------------ the container's root
@@ -60,14 +64,14 @@ if [ -n "${BOOT_FRESH:-}" ] || [ ! -x "$ROOT/usr/bin/curl" ]; then
     mkdir -p "$(dirname "$ROOT")"
     echo "# debootstrap bookworm into $ROOT"
     debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOT" "$MIRROR" \
-        > "$W/debootstrap.log" 2>&1 || { tail -5 "$W/debootstrap.log"; bail "debootstrap failed"; }
+        > "$W/debootstrap.log" 2>&1 || { tail -5 "$W/debootstrap.log"; cannot "debootstrap failed"; }
     printf '#!/bin/sh\nexit 101\n' > "$ROOT/usr/sbin/policy-rc.d"     # no service starts in the chroot
     chmod 755 "$ROOT/usr/sbin/policy-rc.d"
     chroot "$ROOT" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         libcups2 libevent-2.1-7 libevent-pthreads-2.1-7 libevent-openssl-2.1-7 libsqlite3-0 \
         libpoppler-glib8 libsystemd0 libjansson4 libhttp-parser2.9 libseccomp2 libcurl4 libcairo2 \
         libssl3 cups cups-client cups-ipp-utils cups-filters curl jq acl fontconfig fonts-dejavu-core \
-        > "$W/apt.log" 2>&1 || { tail -5 "$W/apt.log"; bail "apt-get in the container failed"; }
+        > "$W/apt.log" 2>&1 || { tail -5 "$W/apt.log"; cannot "apt-get in the container failed"; }
     rm -f "$ROOT/usr/sbin/policy-rc.d"
     echo copees-boot > "$ROOT/etc/hostname"
 fi
@@ -98,11 +102,11 @@ chmod 644 "$ROOT/srv/doc.pdf"
 systemd-nspawn --register=no --keep-unit -D "$ROOT" -b --console=passive > "$W/console.log" 2>&1 &
 NSPAWN=$!
 # nspawn's child is systemd itself once it has exec'ed
-until_ok 30 bash -c "pgrep -P $NSPAWN >/dev/null" || bail "systemd-nspawn did not start"
+until_ok 30 bash -c "pgrep -P $NSPAWN >/dev/null" || cannot "systemd-nspawn did not start"
 PID1=$(pgrep -P "$NSPAWN" | head -1)
 in_ct() { nsenter -t "$PID1" -a "$@"; }
 booted() { case $(in_ct systemctl is-system-running 2>/dev/null) in running|degraded) return 0 ;; esac; return 1; }
-until_ok 90 booted || bail "the container did not boot ($(in_ct systemctl is-system-running 2>&1))"
+until_ok 90 booted || cannot "the container did not boot ($(in_ct systemctl is-system-running 2>&1))"
 echo "# booted: systemd $(in_ct systemctl --version | sed -n '1s/systemd \([0-9]*\).*/\1/p') as PID 1"
 
 # ------------------------------------------------------------ the README's set-up
