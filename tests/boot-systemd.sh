@@ -24,7 +24,8 @@
 # Environment: BOOT_ROOT (the container's root, default
 # /var/lib/machines/copees-boot), BOOT_FRESH=1 (make it again), BOOT_REV
 # (the revision to build, default HEAD),
-# BOOT_MIRROR (default http://deb.debian.org/debian).  TAP on stdout; exit
+# BOOT_MIRROR (default: the archive this machine's apt uses for bookworm,
+# else http://deb.debian.org/debian).  TAP on stdout; exit
 # 1 when a check failed (or the package could not be built or set up), 2
 # when this machine cannot run it (not root, no debootstrap or nspawn, no
 # archive, a container that does not boot): .ci/run reports that as
@@ -32,7 +33,15 @@
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 ROOT=${BOOT_ROOT:-/var/lib/machines/copees-boot}
-MIRROR=${BOOT_MIRROR:-http://deb.debian.org/debian}
+# the archive this machine's apt uses for bookworm (a CI machine may have
+# a mirror of its own), else Debian's
+host_mirror() {
+    { sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\(http[^ ]*\) bookworm .*/\2/p' /etc/apt/sources.list 2>/dev/null
+      awk '/^URIs:/ {u = $2} /^Suites:/ && / bookworm( |$)/ {print u}' /etc/apt/sources.list.d/*.sources 2>/dev/null
+    } | head -1
+}
+MIRROR=${BOOT_MIRROR:-$(host_mirror)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
 W=$(mktemp -d /tmp/copees-boot.XXXXXX)
 n=0 failed=0 NSPAWN=
 
