@@ -190,12 +190,14 @@ long pfl_heap_settle(void)
     size_t kept = 0;
 
     malloc_trim(0);                    /* merges the fastbins' chunks */
-    for (size_t sz = 8; sz <= SETTLE_MAX_SIZE && kept < SETTLE_MAX_BYTES; sz += 16)
+    /* largest first: a big hole goes in few large pieces, and what is left
+     * of it goes to the smaller sizes after */
+    for (int sz = SETTLE_MAX_SIZE; sz >= 8 && kept < SETTLE_MAX_BYTES; sz -= 16)
         while (kept < SETTLE_MAX_BYTES) {
             size_t top = mallinfo2().keepcost;
-            if (!malloc(sz))           /* kept on purpose: see the notes above */
+            if (!malloc((size_t)sz))   /* kept on purpose: see the notes above */
                 break;
-            kept += sz;
+            kept += (size_t)sz;
             if (mallinfo2().keepcost != top)
                 break;                 /* carved from the top: no free chunk of this size left */
         }
