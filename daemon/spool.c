@@ -2,8 +2,8 @@
  *
  * Design notes: disk is the truth.  An upload lives in incoming/ under a
  * random name until spool_upload_commit() makes it durable in the order
- * fdatasync -> rename into jobs/ -> fsync jobs/; only then may the job row
- * be inserted.  After a crash anything left in incoming/ was never
+ * fdatasync -> rename into jobs/ -> fsync jobs/ (a held one is written
+ * to jobs/ directly, see below); only then may the job row be inserted.  After a crash anything left in incoming/ was never
  * acknowledged and is shredded; anything in jobs/ without a row was never
  * acknowledged either (the row insert is the acknowledgement's last step)
  * and is shredded too.  SHA-256 is computed on the way in with libcrypto's
