@@ -52,6 +52,12 @@ UBSAN_OPTIONS=print_stacktrace=1 \
 rc=$?
 grep -E '^#[0-9]+:' "$work/fuzz.log" | tail -1
 found=$(ls "$work/artifacts" | grep -E '^(crash|leak)-' || true)
+# In fork mode libFuzzer exits with the last job's status even when it
+# ignores that job's outcome: 70 (timeout) or 71 (out of memory) when the
+# time ran out during an input that is slow or too large, which the
+# helper turns into a verdict.  Those, with no crash or leak kept, are
+# a clean run.
+case $rc in 70|71) [ -z "$found" ] && rc=0 ;; esac
 if [ "$rc" = 0 ] && [ -z "$found" ]; then
     echo "run.sh: no crash in ${secs} s; the corpus grew to $(ls "$work/corpus" | wc -l) inputs"
     [ -n "$keep" ] || rm -rf "$work"
