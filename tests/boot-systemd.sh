@@ -108,7 +108,9 @@ EOF
 chmod 644 "$ROOT/srv/doc.pdf"
 
 # ------------------------------------------------------------ boot
-systemd-nspawn --register=no --keep-unit -D "$ROOT" -b --console=passive > "$W/console.log" 2>&1 &
+# (a network namespace of its own: the container's cupsd and printer
+# cannot collide with ports the host or the suite's servers hold)
+systemd-nspawn --register=no --keep-unit --private-network -D "$ROOT" -b --console=passive > "$W/console.log" 2>&1 &
 NSPAWN=$!
 # nspawn's child is systemd itself once it has exec'ed
 until_ok 30 bash -c "pgrep -P $NSPAWN >/dev/null" || cannot "systemd-nspawn did not start"
