@@ -38,10 +38,11 @@
  * caller's thread as unannounced ones are.  A staged upload's file is
  * created by the worker that writes its first chunk.
  *
- * Renames into jobs/ are made durable by one fsync of the directory that
- * several commits share: a worker whose rename an fsync already under way
- * does not cover waits for it and starts the next one, which covers every
- * rename done by then.  jobs/ stays open for that.
+ * Renames into jobs/ (and held uploads' creations there) are made
+ * durable by one fsync of the directory that several commits share: a
+ * worker whose rename an fsync already under way does not cover waits for
+ * it and starts the next one, which covers every rename done by then.
+ * jobs/ stays open for that.
  */
 #include "config.h"
 
