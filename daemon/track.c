@@ -16,9 +16,14 @@
  *   purged, and the job goes out again; a CUPS job for a job we hold,
  *   canceled or finished is purged.  Dispatch starts once every queue has
  *   been listed; until cupsd answers, jobs wait and the API answers.
- * - Taking back (printer stopped or disabled, move): only a job CUPS has
- *   not started -- its state is read first and only a pending or held job
- *   is purged -- so nothing is printed twice; a job CUPS is printing stays.
+ * - Taking back (printer stopped or disabled, move): only a job CUPS does
+ *   not hold as printing -- its state is read first and only a pending or
+ *   held job is purged; a job CUPS is printing stays.  A stopped queue
+ *   puts the job it was printing back to pending, and that one is taken
+ *   back too (its deadline matters more than the stopped printer); its
+ *   event then says it had started printing there (time-at-processing
+ *   set), as part of it may already be on that printer's tray
+ *   (docs/design.md).
  * - When CUPS is done with a job its copy is purged at once
  *   (Cancel-Job, purge-job=true).
  */
