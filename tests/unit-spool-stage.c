@@ -171,6 +171,19 @@ static void check_doc(struct fx *f, const char *name, const unsigned char *data,
     free(back);
 }
 
+/* Commit the upload, free it, and check the hash and the bytes in jobs/
+ * against doc (freed too). */
+static void commit_check(struct fx *f, struct upload *up, unsigned char *doc, size_t len)
+{
+    char name[40], sha[65], hex[65];
+    assert_int_equal(spool_upload_commit(up, name, sha), 0);
+    spool_upload_free(up);
+    sha_hex(doc, len, hex);
+    assert_string_equal(sha, hex);
+    check_doc(f, name, doc, len);
+    free(doc);
+}
+
 /* 13 MiB and 4,321 bytes, in 16 KiB pieces: staged, the reader told to
  * stop and go on, the right bytes and hash in jobs/ after the commit. */
 static void test_staged_roundtrip(void **state)
@@ -178,8 +191,6 @@ static void test_staged_roundtrip(void **state)
     struct fx *f = *state;
     size_t len = (13u << 20) + 4321;
     unsigned char *doc = make_doc(len, 1);
-    char name[40], sha[65], hex[65];
-
     struct feeder fd = {.data = doc, .len = len, .piece = 16384};
     fd.up = spool_upload_new(f->sp);
     assert_non_null(fd.up);
@@ -187,12 +198,7 @@ static void test_staged_roundtrip(void **state)
     feed(f, &fd);
     assert_int_equal(spool_upload_bytes(fd.up), (int64_t)len);
     assert_true(fd.readies >= 12);          /* a chunk at a time went to a worker */
-    assert_int_equal(spool_upload_commit(fd.up, name, sha), 0);
-    spool_upload_free(fd.up);
-    sha_hex(doc, len, hex);
-    assert_string_equal(sha, hex);
-    check_doc(f, name, doc, len);
-    free(doc);
+    commit_check(f, fd.up, doc, len);
 }
 
 /* Pieces of awkward sizes (never a multiple of the block size), and one
@@ -202,8 +208,6 @@ static void test_staged_odd_pieces(void **state)
     struct fx *f = *state;
     size_t len = (6u << 20) + 1;
     unsigned char *doc = make_doc(len, 2);
-    char name[40], sha[65], hex[65];
-
     struct feeder fd = {.data = doc, .len = len, .piece = 12345};
     fd.up = spool_upload_new(f->sp);
     spool_upload_expect(fd.up, len);
@@ -214,12 +218,7 @@ static void test_staged_odd_pieces(void **state)
     fd.off = 3u << 19;
     fd.waiting = rc == 1;
     feed(f, &fd);
-    assert_int_equal(spool_upload_commit(fd.up, name, sha), 0);
-    spool_upload_free(fd.up);
-    sha_hex(doc, len, hex);
-    assert_string_equal(sha, hex);
-    check_doc(f, name, doc, len);
-    free(doc);
+    commit_check(f, fd.up, doc, len);
 }
 
 /* A small announced size is not staged: written at once, always idle. */
@@ -228,7 +227,6 @@ static void test_small_not_staged(void **state)
     struct fx *f = *state;
     size_t len = 100000;
     unsigned char *doc = make_doc(len, 3);
-    char name[40], sha[65], hex[65];
     struct upload *up = spool_upload_new(f->sp);
 
     spool_upload_expect(up, len);
@@ -237,12 +235,7 @@ static void test_small_not_staged(void **state)
         assert_int_equal(spool_upload_write(up, doc + off, n), 0);
         assert_true(spool_upload_idle(up));
     }
-    assert_int_equal(spool_upload_commit(up, name, sha), 0);
-    spool_upload_free(up);
-    sha_hex(doc, len, hex);
-    assert_string_equal(sha, hex);
-    check_doc(f, name, doc, len);
-    free(doc);
+    commit_check(f, up, doc, len);
 }
 
 /* Just over what is held (1 MiB) is staged too: nothing is created on
@@ -253,7 +246,7 @@ static void test_just_over_held_staged(void **state)
     struct fx *f = *state;
     size_t len = (1u << 20) + 1;
     unsigned char *doc = make_doc(len, 4);
-    char name[40], sha[65], hex[65], inc[128];
+    char inc[128];
     struct upload *up = spool_upload_new(f->sp);
 
     spool_upload_expect(up, len);
@@ -268,12 +261,7 @@ static void test_just_over_held_staged(void **state)
     assert_int_equal(files, 0);
     struct feeder fd = {.up = up, .data = doc, .len = len, .off = 1000, .piece = 16384};
     feed(f, &fd);
-    assert_int_equal(spool_upload_commit(up, name, sha), 0);
-    spool_upload_free(up);
-    sha_hex(doc, len, hex);
-    assert_string_equal(sha, hex);
-    check_doc(f, name, doc, len);
-    free(doc);
+    commit_check(f, up, doc, len);
 }
 
 /* Several staged uploads at once, committed from two threads: every one
