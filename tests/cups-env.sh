@@ -176,7 +176,7 @@ StateDir $d/state
 ErrorLog $d/log/error_log
 AccessLog $d/log/access_log
 PageLog $d/log/page_log
-Printcap
+Printcap $d/printcap
 FileDevice Yes
 ${CUPS_FILES_EXTRA:-}
 EOF
