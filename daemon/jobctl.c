@@ -163,6 +163,7 @@ struct move {
     struct http_req *req;
     int64_t id, uid;
     char printer[64];
+    bool started;        /* CUPS had begun printing it where it was */
 };
 
 /* Pin the queued job to m->printer and answer. */
@@ -177,10 +178,19 @@ static void move_finish(struct move *m)
     if (j.state != JOB_STATE_QUEUED && j.state != JOB_STATE_SENT)
         code = "not-movable", msg = "The job is no longer waiting for a printer.";
     else if (!(code = sched_move_refusal(&j, m->printer, &msg))) {
+        char from[sizeof j.printer];
+        xstrlcpy(from, j.printer, sizeof from);
         xstrlcpy(j.printer, m->printer, sizeof j.printer);
         j.cups_job_id = 0;
         job_reason_remove(&j, "no-capable-printer");
-        job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid, "moved to printer %s", m->printer);
+        job_reason_remove(&j, "printer-stopped");
+        if (m->started)     /* part of it may be on the other printer's tray */
+            job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid,
+                          "moved to printer %s; it had started printing at printer %s",
+                          m->printer, from);
+        else
+            job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid, "moved to printer %s",
+                          m->printer);
         sched_kick();
         http_respond_json(m->req, 200, job_to_json(&j));
     }
@@ -202,6 +212,7 @@ static void move_taken_back(void *arg, int r)
         http_respond_error(m->req, 409, "already-printing", "The printer has started the job.");
         free(m);
     } else {
+        m->started = r == 2;
         move_finish(m);
     }
 }

@@ -19,11 +19,13 @@
  * - Taking back (printer stopped or disabled, move): only a job CUPS does
  *   not hold as printing -- its state is read first and only a pending or
  *   held job is purged; a job CUPS is printing stays.  A stopped queue
- *   puts the job it was printing back to pending, and that one is taken
- *   back too (its deadline matters more than the stopped printer); its
- *   event then says it had started printing there (time-at-processing
- *   set), as part of it may already be on that printer's tray
- *   (docs/design.md).
+ *   puts the job it was printing back to pending: CUPS had started it
+ *   (time-at-processing set), so part of it may be on that printer's tray
+ *   already.  Failover never takes such a job back -- printing it on
+ *   another printer could print it twice -- it stays at its printer with
+ *   the reason printer-stopped (one "interrupted" event) and finishes
+ *   there once the printer is back; an admin may move it (that event
+ *   says it had started printing there).  docs/design.md.
  * - When CUPS is done with a job its copy is purged at once
  *   (Cancel-Job, purge-job=true).
  */
@@ -135,6 +137,7 @@ struct withdraw {
     char printer[64];
     int64_t pages;
     bool started;              /* CUPS had begun printing it (time-at-processing) */
+    bool keep_started;         /* failover: leave a job CUPS had begun where it is */
 };
 
 static void withdraw_done(struct cups_op *op)
@@ -190,7 +193,12 @@ static void take_back_state(struct cups_op *op)
     struct withdraw *w = op->arg;
     track_note_cups(op);
     bool gone = !op->ok && strcmp(op->error, "not-found") == 0;
-    if (op->ok && (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD)) {
+    if (op->ok && (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
+        op->started && w->keep_started) {
+        busy_del(op->job_id);
+        w->done_r(w->arg, 3);
+        free(w);
+    } else if (op->ok && (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD)) {
         w->started = op->started;
         withdraw_start(w, op->job_id, op->cups_job_id);   /* stays busy */
     } else if (gone) {
@@ -207,11 +215,13 @@ static void take_back_state(struct cups_op *op)
     cups_op_free(op);
 }
 
-void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *arg)
+static void take_back(const struct job *j, bool keep_started, void (*done)(void *arg, int r),
+                      void *arg)
 {
     struct withdraw *w = withdraw_new(j);
     w->done_r = done;
     w->arg = arg;
+    w->keep_started = keep_started;
     busy_add(j->id);
     struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
     op->job_id = j->id;
@@ -219,6 +229,11 @@ void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *
     op->arg = w;
     op->done = take_back_state;
     cupslink_submit(op);
+}
+
+void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *arg)
+{
+    take_back(j, false, done, arg);
 }
 
 struct requeue {
@@ -230,15 +245,28 @@ static void requeue_done(void *arg, int r)
 {
     struct requeue *rq = arg;
     struct job j;
-    if ((r == 0 || r == 2) && store_job_get(D.store, rq->id, &j) == 0) {
+    if (r == 3 && store_job_get(D.store, rq->id, &j) == 0) {
+        /* CUPS had begun printing it there before putting it back (a
+         * stopped queue): it stays, never printed on a second printer */
+        if (j.state == JOB_STATE_SENT && !job_reason_has(&j, "printer-stopped")) {
+            char detail[256];
+            snprintf(detail, sizeof detail,
+                     "printer %s stopped (%s) after CUPS had started printing it: it stays "
+                     "there and prints once the printer is back, unless moved",
+                     rq->printer, rq->why);
+            job_reason_add(&j, "printer-stopped");
+            store_job_save(D.store, &j, "interrupted", -1, detail);
+            log_job(LOG_LVL_WARN, j.id, rq->printer,
+                    "sched: interrupted at a stopped printer; stays there (%s)", rq->why);
+        }
+        job_clear(&j);
+    } else if (r == 0 && store_job_get(D.store, rq->id, &j) == 0) {
         if (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) {
             j.printer[0] = '\0';
             j.cups_job_id = 0;
-            /* r 2: CUPS had begun printing it there before putting it back
-             * (a stopped queue): part of it may be on that printer's tray */
             job_set_state(D.store, &j, JOB_STATE_QUEUED, -1,
-                          "taken back from printer %s (%s) for another printer%s", rq->printer,
-                          rq->why, r == 2 ? "; it had started printing there" : "");
+                          "taken back from printer %s (%s) for another printer", rq->printer,
+                          rq->why);
             log_job(LOG_LVL_INFO, j.id, rq->printer, "sched: taken back (%s); requeued", rq->why);
         }
         job_clear(&j);
@@ -262,7 +290,7 @@ static int withdraw_one(const struct job *j, void *arg)
     rq->id = j->id;
     xstrlcpy(rq->why, wc->why, sizeof rq->why);
     xstrlcpy(rq->printer, wc->p->name, sizeof rq->printer);
-    sched_take_back(j, requeue_done, rq);
+    take_back(j, true, requeue_done, rq);
     return 0;
 }
 
@@ -374,6 +402,8 @@ static void jstate_done(struct cups_op *op)
         goto out_job;
     }
     struct printer *p = printer_find(j.printer);
+    if (op->jstate != CUPS_J_PENDING && op->jstate != CUPS_J_HELD)
+        job_reason_remove(&j, "printer-stopped");     /* saved with the change below */
     switch (op->jstate) {
     case CUPS_J_PROCESSING:
     case CUPS_J_STOPPED:

@@ -2,7 +2,10 @@
 # Failover between two equal printers (p1, p2: A4, monochrome, one-sided)
 # behind one private cupsd, each a real ippeveprinter:
 #   1. p1 stopped in CUPS (cupsdisable): its jobs not yet printing go back
-#      to queued and print on p2; GET /v1/printers shows p1 stopped, paused;
+#      to queued and print on p2; the one CUPS had started there stays at
+#      p1 (printer-stopped, an "interrupted" event), never reaches p2, and
+#      prints on p1 once it is enabled again; GET /v1/printers shows p1
+#      stopped, paused;
 #   2. p1 out of paper (media-empty, set through ippeveprinter's own
 #      /media form): the job that reached it waits there (media-needed),
 #      the one behind it goes to p2; GET /v1/printers shows the reason;
@@ -68,14 +71,28 @@ busy_p1() { printing_on p1 && waiting_on p1; }
 # while copeesd still read "sent" (CI saw that once: that job then printed
 # on both printers, which is what stopping a printer mid-job may do).
 check "p1 has a job waiting behind the one it prints" wait_until 30 busy_p1
+# one snapshot, just before the stop: once stopped, CUPS puts the printing
+# job back to pending and copeesd soon reads it "sent" too
+snap=$(curl -s --unix-socket "$SOCK" 'http://x/v1/jobs?limit=1000')
 cupsdisable p1 || diag "cupsdisable p1 failed"
-moved=$(jobs_where '.printer == "p1" and .state != "printing"' | tr '\n' ' ')
-stopped_at=$(jobs_where '.printer == "p1" and .state == "printing"' | tr '\n' ' ')
+moved=$(jq -r '.jobs[] | select(.printer == "p1" and .state != "printing") | .id' <<<"$snap" | tr '\n' ' ')
+stopped_at=$(jq -r '.jobs[] | select(.printer == "p1" and .state == "printing") | .id' <<<"$snap" | tr '\n' ' ')
 diag "on p1 and not printing when it stopped: $moved"
 check "GET /v1/printers shows p1 stopped" wait_until 10 printer_is p1 .state stopped
 like "... with the reason paused" "$(printer_field p1 '.state_reasons | join(",")')" 'paused'
-# The job p1 was printing is CUPS's to settle (it sets it back to pending);
-# every other job must print while p1 stays stopped.
+# CUPS sets the job p1 was printing back to pending: part of it may be on
+# p1's tray, so it stays there, marked, and never goes to p2; every other
+# job must print while p1 stays stopped.
+check "there was a job printing at p1 when it stopped" test -n "$stopped_at"
+interrupted() {   # interrupted ID: at p1, sent, printer-stopped, one event
+    job_is "$1" .printer p1 && job_is "$1" .state sent &&
+        [ "$(job_field "$1" '.state_reasons | index("printer-stopped") != null')" = true ] &&
+        [ "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM events WHERE job_id = $1 AND type = 'interrupted'")" = 1 ]
+}
+for j in $stopped_at; do
+    check "job $j (printing at p1 when it stopped) stays there: sent, printer-stopped, an interrupted event" \
+        wait_until 20 interrupted "$j"
+done
 rest=()
 for j in "${IDS[@]}"; do [[ " $stopped_at " == *" $j "* ]] || rest+=("$j"); done
 check "the other jobs print while p1 stays stopped" wait_until 90 all_printed "${rest[@]}"
@@ -85,9 +102,41 @@ for j in $moved; do
     check "... p1 never did" bash -c "! grep -qE 'IPP_JOB_NAME=copees-[0-9a-f]+-$j( |\$)' '$(printer_log p1)'"
 done
 check "there was such a job to move" test -n "$moved"
+for j in $stopped_at; do
+    check "job $j is still at p1 once the others printed (one interrupted event)" interrupted "$j"
+    check "... and p2 never received it" bash -c "! grep -qE 'IPP_JOB_NAME=copees-[0-9a-f]+-$j( |\$)' '$(printer_log p2)'"
+done
 cupsenable p1
 check "all six print once p1 is enabled again" wait_until 60 all_printed "${IDS[@]}"
+for j in $stopped_at; do
+    is "job $j printed at p1" "$(job_field "$j" .printer)" p1
+    is "... without the printer-stopped reason" "$(job_field "$j" '.state_reasons | index("printer-stopped")')" null
+done
 check "p1 is idle again in GET /v1/printers" wait_until 20 printer_is p1 .state idle
+
+# An admin moves a job interrupted at a stopped printer: it prints on the
+# other printer, its event says where it had started, and once the first
+# queue is enabled again CUPS has nothing of it left to print there.
+api POST /v1/printers/p2/disable > "$T/disable.out"
+like "p2 disabled (our switch), so the next job goes to p1" "$(tail -1 "$T/disable.out")" 'HTTP 200'
+upload_n 1 interrupt
+M=${IDS[0]}
+check "job $M prints at p1" wait_until 30 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$M | jq -r '.printer + \" \" + .state')\" = 'p1 printing' ]"
+cupsdisable p1 || diag "cupsdisable p1 failed"
+check "... and is interrupted there when p1 stops" wait_until 20 interrupted "$M"
+api POST /v1/printers/p2/enable > "$T/enable.out"
+api POST "/v1/jobs/$M/move?printer=p2" > "$T/move.out"
+like "an admin moves it to p2: 200" "$(tail -1 "$T/move.out")" 'HTTP 200'
+is "... its event says it had started printing at p1" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT count(*) FROM events WHERE job_id = $M AND detail LIKE '%moved to printer p2; it had started printing at printer p1%'")" 1
+check "... it prints on p2" wait_until 60 job_is "$M" .state printed
+is "... printed at p2" "$(job_field "$M" .printer)" p2
+check "... which received it" got p2 "$M"
+cupsenable p1
+check "p1 is idle again, with nothing of job $M left in CUPS" wait_until 20 bash -c \
+    "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/printers | jq -r '.printers[] | select(.name == \"p1\") | .state')\" = idle ] && [ \"\$(lpstat -o p1 | wc -l)\" = 0 ]"
+n1=$(grep -cE "IPP_JOB_NAME=copees-[0-9a-f]+-$M( |\$)" "$(printer_log p1)")
+check "... p1 received it at most once (before it stopped)" test "$n1" -le 1
 printer_knobs p1
 printer_knobs p2
 
@@ -167,16 +216,15 @@ cups_env start-cupsd > "$T/cupsd.out" 2>&1; rc=$?
 is "cupsd is back" "$rc" 0
 check "the jobs print by themselves" wait_until 90 all_printed "${IDS[@]}"
 check "GET /v1/health says cups ok again" wait_until 20 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://copees/v1/health | jq -r .cups)\" = ok ]"
-# A job a printer was printing when it failed may have reached paper
-# there; no other job may be received twice.
-# copeesd records a job CUPS had begun printing before it put it back
-# (cupsdisable) and copeesd took it back for another printer
-restarted=$(sqlite3 "$T/state/copees.db" \
-    "SELECT DISTINCT job_id FROM events WHERE detail LIKE '%had started printing there%'" | tr '\n' ' ')
-stopped_at="$stopped_at $restarted"
+# No job reached two printers.  A job a printer was printing when it
+# failed may have been received there twice (CUPS starts it again when the
+# queue is enabled); no other job may be received twice.
+names() { sed -n 's/.*IPP_JOB_NAME=copees-[0-9a-f]*-\([0-9]*\).*/\1/p' "$@" | sort -u; }
+both=$(comm -12 <(names "$(printer_log p1)") <(names "$(printer_log p2)") | tr '\n' ' ')
+is "no job was received by both printers, but the one an admin moved" "$both" "${M:-?} "
 dups=$(cat "$T"/cups/ipp-jobs-*.log | sed -n 's/.*IPP_JOB_NAME=copees-[0-9a-f]*-\([0-9]*\).*/\1/p' | sort | uniq -d | tr '\n' ' ')
 diag "received twice by the printers: ${dups:-none} (printing at a failure: $stopped_at $killed_at)"
 bad=""
-for j in $dups; do [[ " $stopped_at $killed_at " == *" $j "* ]] || bad+="$j "; done
+for j in $dups; do [[ " $stopped_at $killed_at ${M:-} " == *" $j "* ]] || bad+="$j "; done
 is "no other job was received twice" "$bad" ""
 done_testing
