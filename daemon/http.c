@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -746,6 +747,44 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* libevent 2.1 reads at most 4 KiB per wake-up whatever the connection's
+ * max single read (EVBUFFER_MAX_READ): a 200 MiB upload took 51,200
+ * wake-ups, each an epoll_wait, a FIONREAD ioctl and a readv.  On a plain
+ * socket, after libevent's read, one readv of our own takes what else the
+ * socket holds, up to the input cap (HTTP_READ_MAX), into the same
+ * buffer.  Nothing else changes: an empty socket (EAGAIN), its end or an
+ * error are left for libevent's next read, which reports them as before;
+ * the input cap and its watermark still hold; a TLS connection's bytes
+ * are OpenSSL's to read. */
+static void conn_read_more(struct http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in);
+    if (c->tls || have >= HTTP_READ_MAX)
+        return;
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    /* a socket bufferevent keeps its input's end frozen between its own
+     * reads; thawed for this one as libevent thaws it for its own */
+    evbuffer_unfreeze(in, 0);
+    int n = evbuffer_reserve_space(in, (ev_ssize_t)(HTTP_READ_MAX - have), v, 2);
+    if (n > 0) {
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        ssize_t r = readv(bufferevent_getfd(c->bev), iov, n);
+        int used = 0;
+        for (size_t left = r > 0 ? (size_t)r : 0; used < n && left > 0; used++) {
+            if (v[used].iov_len > left)
+                v[used].iov_len = left;
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);     /* 0: nothing taken */
+    }
+    evbuffer_freeze(in, 0);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct http_conn *c = arg;
@@ -754,6 +793,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
+    conn_read_more(c);
     conn_parse(c);
 }
 
@@ -888,8 +928,7 @@ static void conn_accept(struct event_base *base, struct tls *t, evutil_socket_t 
     c->parser.data = c;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_READ_MAX);
-    /* libevent reads 4 KiB at a time by default: a one-page upload took
-     * two reads (and two wake-ups), a large one a read per 4 KiB */
+    /* (libevent 2.1 still reads at most 4 KiB at a time: conn_read_more) */
     bufferevent_set_max_single_read(c->bev, HTTP_READ_CHUNK);
     struct timeval wtv = {HTTP_WRITE_TIMEOUT, 0};
     bufferevent_set_timeouts(c->bev, NULL, &wtv);
