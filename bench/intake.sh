@@ -5,7 +5,8 @@
 # (not a test: it prints, it asserts nothing).  Run from a built tree:
 #   bash bench/intake.sh [N_JOBS]    (BENCH_ROUNDS, BENCH_BIG_ROUNDS,
 #                                      BENCH_SECTIONS: default "1 2 3")
-# What is timed, and why, is in bench/README.md.
+# What is timed, and why, is in bench/README.md.  First, for information:
+# what this machine charges for a page fault and a process (bench/machcost).
 #
 #  1. one-page PDFs at 16 concurrent clients, preflight included:
 #     copeesd's accepted jobs/s and p50/p99 latency, each client a
@@ -65,8 +66,13 @@ waitjobs() { wait $(jobs -p | grep -v "^$COPEESD_PID$") 2>/dev/null; }
 
 median() { sort -g | awk '{a[NR]=$1} END {printf "%.1f", NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-make -s -C "$top_builddir" bench/upload tests/mkpdf >/dev/null || { echo "bench: build failed" >&2; exit 2; }
+make -s -C "$top_builddir" bench/upload bench/machcost tests/mkpdf >/dev/null || { echo "bench: build failed" >&2; exit 2; }
 UPLOAD=$top_builddir/bench/upload
+# What this machine charges for what a fork-per-document check pays:
+# figures from two machines compare only next to these (bench/README.md)
+read -r _ fault_us _ cow_us _ fork_us < <("$top_builddir/bench/machcost")
+printf 'info: this machine: a fresh-page fault %s us, a copy-on-write fault %s us, a small process forked, exited and reaped %s us (bench/machcost)\n' \
+    "$fault_us" "$cow_us" "$fork_us"
 start_cups
 DAEMON_EXTRA="max_upload = 2G" write_conf "$(printf "%b" "${BENCH_CONF:-}")"
 start_copeesd
