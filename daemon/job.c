@@ -300,6 +300,10 @@ int job_set_state(struct store *st, struct job *j, enum job_state s, int64_t uid
     else
         snprintf(detail, sizeof detail, "%s -> %s", job_state_name(old), job_state_name(s));
     int64_t old_retain = j->retain_until;
+    /* printer-stopped: interrupted at a printer and waiting in CUPS there
+     * (track.c); it means nothing once the job has left CUPS */
+    if (s != JOB_STATE_SENT && s != JOB_STATE_PRINTING)
+        job_reason_remove(j, "printer-stopped");
     j->state = s;
     if (rules.max_retention && j->document_present)
         j->retain_until = job_retention_deadline(j);

@@ -180,11 +180,12 @@ static void move_finish(struct move *m)
     else if (!(code = sched_move_refusal(&j, m->printer, &msg))) {
         char from[sizeof j.printer];
         xstrlcpy(from, j.printer, sizeof from);
+        bool started = m->started || job_reason_has(&j, "printer-stopped");
         xstrlcpy(j.printer, m->printer, sizeof j.printer);
         j.cups_job_id = 0;
         job_reason_remove(&j, "no-capable-printer");
         job_reason_remove(&j, "printer-stopped");
-        if (m->started)     /* part of it may be on the other printer's tray */
+        if (started)        /* part of it may be on the other printer's tray */
             job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid,
                           "moved to printer %s; it had started printing at printer %s",
                           m->printer, from);

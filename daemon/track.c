@@ -249,10 +249,10 @@ static void requeue_done(void *arg, int r)
         /* CUPS had begun printing it there before putting it back (a
          * stopped queue): it stays, never printed on a second printer */
         if (j.state == JOB_STATE_SENT && !job_reason_has(&j, "printer-stopped")) {
-            char detail[256];
+            char detail[320];
             snprintf(detail, sizeof detail,
-                     "printer %s stopped (%s) after CUPS had started printing it: it stays "
-                     "there and prints once the printer is back, unless moved",
+                     "printer %s became unavailable (%s) after CUPS had started printing it: "
+                     "it stays there and prints once the printer is back, unless moved",
                      rq->printer, rq->why);
             job_reason_add(&j, "printer-stopped");
             store_job_save(D.store, &j, "interrupted", -1, detail);
@@ -261,7 +261,9 @@ static void requeue_done(void *arg, int r)
         }
         job_clear(&j);
     } else if (r == 0 && store_job_get(D.store, rq->id, &j) == 0) {
-        if (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) {
+        /* (an interrupted job is never taken back: withdraw_one) */
+        if ((j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
+            !job_reason_has(&j, "printer-stopped")) {
             j.printer[0] = '\0';
             j.cups_job_id = 0;
             job_set_state(D.store, &j, JOB_STATE_QUEUED, -1,
@@ -282,7 +284,10 @@ struct waiting_ctx {
 static int withdraw_one(const struct job *j, void *arg)
 {
     struct waiting_ctx *wc = arg;
-    if (strcmp(j->printer, wc->p->name) != 0 || busy_has(j->id) || j->cups_job_id <= 0)
+    /* one interrupted there stays: polled like any job in CUPS (its
+     * deadline, and what CUPS does with it), never taken back again */
+    if (strcmp(j->printer, wc->p->name) != 0 || busy_has(j->id) || j->cups_job_id <= 0 ||
+        job_reason_has(j, "printer-stopped"))
         return 0;
     struct requeue *rq = calloc(1, sizeof *rq);
     if (!rq)
