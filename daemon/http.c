@@ -37,6 +37,9 @@
  *     Over a cap a connection is answered 503 too-many-connections at once
  *     and closed; HTTP_MAX_REFUSING such answers at most are under way,
  *     beyond that a connection is closed at accept.
+ * A client that half-closes once its request is sent still gets its
+ * answer: its EOF, seen with the answer still unwritten, closes the
+ * connection after the write (CONN_CLOSING) instead of at once.
  * A request that http.c cuts short after its handler saw it (a slow or
  * malformed body) is given up through on_abort() first, so that an upload
  * under way is discarded, then answered directly on the connection.
@@ -69,7 +72,8 @@
 
 #define HTTP_HEADER_MAX (16 * 1024)     /* request line + headers (431) */
 #define HTTP_READ_MAX (256 * 1024)      /* input buffered per connection */
-#define HTTP_READ_CHUNK (64 * 1024)     /* at most this much read at a time */
+#define HTTP_READ_CHUNK (64 * 1024)     /* libevent's own reads (it caps them at 4 KiB
+                                         * anyway: conn_read_more) */
 #define HTTP_MAX_CONNS 512              /* connections served at once (503) */
 #define HTTP_MAX_CONNS_PER_PEER 128     /* ... per uid, or per client address over TLS */
 #define HTTP_MAX_REFUSING 64            /* 503 answers under way; beyond: closed at accept */
@@ -760,7 +764,7 @@ static void conn_read_more(struct http_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t have = evbuffer_get_length(in);
-    if (c->tls || have >= HTTP_READ_MAX)
+    if (c->tls || have >= HTTP_READ_MAX || !conn_reading(c) || c->paused)
         return;
     struct evbuffer_iovec v[2];
     struct iovec iov[2];
@@ -769,9 +773,12 @@ static void conn_read_more(struct http_conn *c)
     evbuffer_unfreeze(in, 0);
     int n = evbuffer_reserve_space(in, (ev_ssize_t)(HTTP_READ_MAX - have), v, 2);
     if (n > 0) {
+        /* the extents may be larger than asked: read no more than asked */
+        size_t room = HTTP_READ_MAX - have;
         for (int i = 0; i < n; i++) {
             iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
+            iov[i].iov_len = v[i].iov_len < room ? v[i].iov_len : room;
+            room -= iov[i].iov_len;
         }
         ssize_t r = readv(bufferevent_getfd(c->bev), iov, n);
         int used = 0;
@@ -837,6 +844,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_TIMEOUT) {
         log_debug("http: %s: answer not taken within %d s, closed",
                   conn_peer(c, peer, sizeof peer), HTTP_WRITE_TIMEOUT);
+    } else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state == CONN_IDLE &&
+               conn_out_len(c) > 0) {
+        /* the client half-closed after its request (shutdown of its
+         * write side): its answer is still being written; then close */
+        conn_set_state(c, CONN_CLOSING);
+        return;
     }
     conn_free(c);
 }

@@ -276,6 +276,38 @@ wait_until 10 reloaded "$n" || bail "copeesd did not reload"
 upload "$T/doc.pdf" "order=ORD-lim-3"
 is "with the default min_free the upload gets 201 again" "$STATUS" 201
 
+# ------------------------------------------------------------ half-close
+# A client that shuts its write side once its request is sent still gets
+# the answer: upload, health and a 404, one request per connection each
+halfclose() {     # halfclose FILE-OR-EMPTY METHOD PATH: prints the status line
+    python3 - "$SOCK" "$@" <<'PY'
+import socket, sys
+sock, doc, method, path = sys.argv[1:5]
+body = open(doc, "rb").read() if doc else b""
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sock)
+head = "%s %s HTTP/1.1\r\nHost: x\r\n" % (method, path)
+if doc:
+    head += "Content-Type: application/pdf\r\nContent-Length: %d\r\n" % len(body)
+s.sendall(head.encode() + b"\r\n" + body)
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.split(b"\r\n", 1)[0].decode() or "(no answer)")
+PY
+}
+like "an upload whose client half-closes after its body gets its answer" \
+    "$(halfclose "$T/doc.pdf" POST '/v1/jobs?order=ORD-lim-half')" '^HTTP/1.1 201 '
+like "... a 3 MB one too" \
+    "$(head -c 3000000 /dev/urandom | cat "$T/doc.pdf" - > "$T/half.pdf"; halfclose "$T/half.pdf" POST '/v1/jobs?order=ORD-lim-half2')" '^HTTP/1.1 201 '
+like "... and a GET" "$(halfclose '' GET /v1/health)" '^HTTP/1.1 200 '
+like "... and a request for nothing" "$(halfclose '' GET /v1/nothing)" '^HTTP/1.1 404 '
+
 # ------------------------------------------------------------ shutdown
 # Two uploads in flight at SIGTERM: a good one at 25 KB/s, chunked, so
 # streamed to incoming/ as it arrives, and one that stalls after 10,000
