@@ -117,14 +117,20 @@ check "p1 is idle again in GET /v1/printers" wait_until 20 printer_is p1 .state 
 # An admin moves a job interrupted at a stopped printer: it prints on the
 # other printer, its event says where it had started, and once the first
 # queue is enabled again CUPS has nothing of it left to print there.
-api POST /v1/printers/p2/disable > "$T/disable.out"
-like "p2 disabled (our switch), so the next job goes to p1" "$(tail -1 "$T/disable.out")" 'HTTP 200'
-upload_n 1 interrupt
-M=${IDS[0]}
-check "job $M prints at p1" wait_until 30 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$M | jq -r '.printer + \" \" + .state')\" = 'p1 printing' ]"
-cupsdisable p1 || diag "cupsdisable p1 failed"
-check "... and is interrupted there when p1 stops" wait_until 20 interrupted "$M"
-api POST /v1/printers/p2/enable > "$T/enable.out"
+# interrupt_one TAG: one job, printing at p1 (p2 disabled meanwhile),
+# interrupted by stopping p1; its id in J
+interrupt_one() {
+    api POST /v1/printers/p2/disable > "$T/disable.out"
+    like "p2 disabled (our switch), so the next job goes to p1" "$(tail -1 "$T/disable.out")" 'HTTP 200'
+    upload_n 1 "$1"
+    J=${IDS[0]}
+    check "job $J prints at p1" wait_until 30 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$J | jq -r '.printer + \" \" + .state')\" = 'p1 printing' ]"
+    cupsdisable p1 || diag "cupsdisable p1 failed"
+    check "... and is interrupted there when p1 stops" wait_until 20 interrupted "$J"
+    api POST /v1/printers/p2/enable > "$T/enable.out"
+}
+interrupt_one interrupt
+M=$J
 for _ in $(seq 20); do      # 409 busy while a poll asks CUPS about it: retry
     api POST "/v1/jobs/$M/move?printer=p2" > "$T/move.out"
     grep -q '"busy"' "$T/move.out" || break
@@ -146,13 +152,8 @@ check "... p1 received it at most once (before it stopped)" test "$n1" -le 1
 # canceled and purged in CUPS meanwhile (cancel -x at the stopped queue),
 # it fails there (CUPS still answers "canceled" for it, or no longer knows
 # it); it is not sent to p2, nor is its printer-stopped reason kept.
-api POST /v1/printers/p2/disable > "$T/disable.out"
-upload_n 1 purged
-G=${IDS[0]}
-check "job $G prints at p1" wait_until 30 bash -c "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$G | jq -r '.printer + \" \" + .state')\" = 'p1 printing' ]"
-cupsdisable p1 || diag "cupsdisable p1 failed"
-check "... is interrupted there when p1 stops" wait_until 20 interrupted "$G"
-api POST /v1/printers/p2/enable > "$T/enable.out"
+interrupt_one purged
+G=$J
 cancel -x "$(job_field "$G" .cups_job_id)" || diag "cancel -x failed"
 check "... and, canceled in CUPS, fails while p1 stays stopped" \
     wait_until 20 job_is "$G" .state failed

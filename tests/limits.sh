@@ -292,12 +292,7 @@ if doc:
     head += "Content-Type: application/pdf\r\nContent-Length: %d\r\n" % len(body)
 s.sendall(head.encode() + b"\r\n" + body)
 s.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    b = s.recv(65536)
-    if not b:
-        break
-    data += b
+data = b"".join(iter(lambda: s.recv(65536), b""))     # until the daemon closes
 print(data.split(b"\r\n", 1)[0].decode() or "(no answer)")
 PY
 }
