@@ -74,6 +74,7 @@
 #define HTTP_READ_MAX (256 * 1024)      /* input buffered per connection */
 #define HTTP_READ_CHUNK (64 * 1024)     /* libevent's own reads (it caps them at 4 KiB
                                          * anyway: conn_read_more) */
+#define LIBEVENT_READ_MAX 4096          /* that cap (EVBUFFER_MAX_READ in 2.1) */
 #define HTTP_MAX_CONNS 512              /* connections served at once (503) */
 #define HTTP_MAX_CONNS_PER_PEER 128     /* ... per uid, or per client address over TLS */
 #define HTTP_MAX_REFUSING 64            /* 503 answers under way; beyond: closed at accept */
@@ -756,7 +757,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
  * wake-ups, each an epoll_wait, a FIONREAD ioctl and a readv.  On a plain
  * socket, after libevent's read, one readv of our own takes what else the
  * socket holds, up to the input cap (HTTP_READ_MAX), into the same
- * buffer.  Nothing else changes: an empty socket (EAGAIN), its end or an
+ * buffer.  Only when libevent's read was a full 4 KiB: a shorter one
+ * emptied the socket, and a small request (a GET, a health probe) would
+ * pay a readv that finds nothing.  Nothing else changes: an empty socket (EAGAIN), its end or an
  * error are left for libevent's next read, which reports them as before;
  * the input cap and its watermark still hold; a TLS connection's bytes
  * are OpenSSL's to read. */
@@ -764,7 +767,8 @@ static void conn_read_more(struct http_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t have = evbuffer_get_length(in);
-    if (c->tls || have >= HTTP_READ_MAX || !conn_reading(c) || c->paused)
+    if (c->tls || have < LIBEVENT_READ_MAX || have >= HTTP_READ_MAX || !conn_reading(c) ||
+        c->paused)
         return;
     struct evbuffer_iovec v[2];
     struct iovec iov[2];

@@ -301,8 +301,9 @@ int job_set_state(struct store *st, struct job *j, enum job_state s, int64_t uid
         snprintf(detail, sizeof detail, "%s -> %s", job_state_name(old), job_state_name(s));
     int64_t old_retain = j->retain_until;
     /* printer-stopped: interrupted at a printer and waiting in CUPS there
-     * (track.c); it means nothing once the job has left CUPS */
-    if (s != JOB_STATE_SENT && s != JOB_STATE_PRINTING)
+     * (track.c); it goes with any other state: printing again, moved,
+     * printed, failed, canceled */
+    if (s != JOB_STATE_SENT)
         job_reason_remove(j, "printer-stopped");
     j->state = s;
     if (rules.max_retention && j->document_present)

@@ -184,7 +184,6 @@ static void move_finish(struct move *m)
         xstrlcpy(j.printer, m->printer, sizeof j.printer);
         j.cups_job_id = 0;
         job_reason_remove(&j, "no-capable-printer");
-        job_reason_remove(&j, "printer-stopped");
         if (started)        /* part of it may be on the other printer's tray */
             job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid,
                           "moved to printer %s; it had started printing at printer %s",

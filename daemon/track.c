@@ -261,9 +261,7 @@ static void requeue_done(void *arg, int r)
         }
         job_clear(&j);
     } else if (r == 0 && store_job_get(D.store, rq->id, &j) == 0) {
-        /* (an interrupted job is never taken back: withdraw_one) */
-        if ((j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
-            !job_reason_has(&j, "printer-stopped")) {
+        if (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) {
             j.printer[0] = '\0';
             j.cups_job_id = 0;
             job_set_state(D.store, &j, JOB_STATE_QUEUED, -1,
@@ -407,8 +405,6 @@ static void jstate_done(struct cups_op *op)
         goto out_job;
     }
     struct printer *p = printer_find(j.printer);
-    if (op->jstate != CUPS_J_PENDING && op->jstate != CUPS_J_HELD)
-        job_reason_remove(&j, "printer-stopped");     /* saved with the change below */
     switch (op->jstate) {
     case CUPS_J_PROCESSING:
     case CUPS_J_STOPPED:
