@@ -9,15 +9,18 @@
  *   preflight --lean-check   start as a server would, then print how many
  *                            mappings its children would go without
  *                            (preflight-lean.c) and how many are marked,
- *                            and the free heap a child could still take
- *                            from the server (-1: cannot tell)
+ *                            the free heap a child could still take
+ *                            from the server (-1: cannot tell), and what
+ *                            a child gets of its memory (preflight-mem.c)
  *
  * Design notes:
  * - Start-up (once): close every fd above 3, no core files, no new
  *   privileges, die with the daemon; start poppler, fontconfig and cairo
  *   on a built-in document (pfc_init); leave the libraries no check uses
- *   out of children (pfl_setup, after a self-test child); settle the heap
- *   (pfl_heap_settle); install the server's filter; say PFP_HELLO.  That
+ *   out of children (pfl_setup, after a self-test child); let children
+ *   inherit the page tables of code (pfm_inherit_text); settle the heap
+ *   (pfm_heap_settle); install the server's filter; put the children's
+ *   fresh heap in a huge page (pfm_heap_huge); say PFP_HELLO.  That
  *   is the ~17 ms an exec per document would pay for every document.
  * - Per document (PFP_CHECK with its fd): a pipe, fork, PFP_STARTED with
  *   the child's pid and a pidfd of it.  The child dies with the server, keeps fds 0-2 (all
@@ -55,6 +58,7 @@
 
 #include "preflight-checks.h"
 #include "preflight-lean.h"
+#include "preflight-mem.h"
 #include "preflight-proto.h"
 #include "preflight-sandbox.h"
 
@@ -242,6 +246,7 @@ static int server(void)
     int sfd;
 
     server_pid = getpid();
+    pfm_malloc_setup();
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     if (close_range(PFP_SERVER_FD + 1, ~0U, 0) < 0 || pfs_server_limits() < 0 ||
@@ -256,11 +261,13 @@ static int server(void)
     }
     pfs_child_filter_prepare();
     feat = features(pfl_setup(NULL) > 0);
-    pfl_heap_settle();
+    pfm_inherit_text();
+    pfm_heap_settle();
     if (pfs_server_filter() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot install the system call filter\n");
         return 1;
     }
+    pfm_heap_huge();              /* last: the server allocates no more */
     say(PFP_HELLO, 0, PFP_VERSION, server_pid, feat, strlen(feat));
     for (;;) {
         nfds_t n = 2, k = 0;
@@ -327,14 +334,18 @@ static int lean_check(void)
     if (getenv("COPEES_TEST_LEAN_HANG"))
         pfl_test_hang();
 #endif
+    pfm_malloc_setup();
     if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0 || pfs_server_limits() < 0 || pfc_init() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot start as a server\n");
         return 1;
     }
     int n = pfl_setup(extra);     /* (a failed self-test child leaves no core: no core files) */
     int marked = pfl_count_dontcopy();
-    long heap = pfl_heap_settle();
-    return printf("left out %d, marked %d\nheap free outside the top %ld\n", n, marked, heap) < 0;
+    int inherited = pfm_inherit_text();
+    long heap = pfm_heap_settle();
+    printf("left out %d, marked %d\nheap free outside the top %ld\ninherited code mappings %d\n",
+           n, marked, heap, inherited);
+    return pfm_report(stdout, pfm_heap_huge()) < 0;
 }
 
 /* A positive number up to max with an optional K/M/G (1024-based): 0 / -1. */

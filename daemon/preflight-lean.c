@@ -27,22 +27,10 @@
  *   is inherited again and children are whole.  A newer poppler or cairo
  *   that starts using one of them for the paths the built-in document
  *   takes is caught there; the test suite's documents cover the rest.
- * - The server's heap is settled before the first child (pfl_heap_settle):
- *   start-up leaves free chunks scattered over it, in glibc's per-thread
- *   cache, fastbins and bins.  A child's first allocations were served
- *   from them, and the first write to each copied a whole page from the
- *   server; a large request first walked the fastbins (malloc_consolidate),
- *   writing to every page they lie on.  Allocating each free chunk once and
- *   keeping it, then returning the top of the heap to the kernel, leaves a
- *   child nothing to take but fresh pages at the top, filled densely.
- *   Measured with tests/pfdrive on a one-page document, 9 interleaved
- *   rounds: 251 -> 221 page faults and 1.40 -> 1.35 ms of CPU a check;
- *   the server keeps about 100 KB it will not use.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -57,8 +45,6 @@
 
 #define MAX_RANGES 512
 #define SELFTEST_MS 10000
-#define SETTLE_MAX_SIZE 1032          /* glibc's largest per-thread cache size */
-#define SETTLE_MAX_BYTES (4UL << 20)  /* never keep more than this */
 
 static const char *const unused[] = {
     /* cairo's X11 and XCB surfaces */
@@ -180,29 +166,4 @@ int pfl_count_dontcopy(void)
             n++;
     fclose(f);
     return n;
-}
-
-long pfl_heap_settle(void)
-{
-#if defined(COPEES_ASAN) || !defined(__GLIBC__) || !__GLIBC_PREREQ(2, 33)
-    return -1;
-#else
-    size_t kept = 0;
-
-    malloc_trim(0);                    /* merges the fastbins' chunks */
-    /* largest first: a big hole goes in few large pieces, and what is left
-     * of it goes to the smaller sizes after */
-    for (int sz = SETTLE_MAX_SIZE; sz >= 8 && kept < SETTLE_MAX_BYTES; sz -= 16)
-        while (kept < SETTLE_MAX_BYTES) {
-            size_t top = mallinfo2().keepcost;
-            if (!malloc((size_t)sz))   /* kept on purpose: see the notes above */
-                break;
-            kept += (size_t)sz;
-            if (mallinfo2().keepcost != top)
-                break;                 /* carved from the top: no free chunk of this size left */
-        }
-    malloc_trim(0);                    /* the top, back to the kernel */
-    struct mallinfo2 m = mallinfo2();
-    return (long)(m.fordblks - m.keepcost);
-#endif
 }

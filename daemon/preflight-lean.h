@@ -12,11 +12,6 @@ int pfl_setup(const char *extra);
 /* How many of this process's mappings are not inherited by children
  * (VmFlags "dc" in /proc/self/smaps); -1 when it cannot tell. */
 int pfl_count_dontcopy(void);
-/* In the server, once, before the first child: leave no free chunk for a
- * child to take but the top of the heap, and return the top to the
- * kernel (see the notes in preflight-lean.c).  Returns the free bytes
- * left outside the top, or -1 where it cannot tell (not glibc, ASan). */
-long pfl_heap_settle(void);
 #ifdef COPEES_TEST_KNOBS
 /* Test builds: the next self-test child hangs, and is given 300 ms. */
 void pfl_test_hang(void);

@@ -34,13 +34,9 @@
 
 /* The server's whole environment (nothing of the daemon's): the loader
  * binds every symbol at start-up, so that no child resolves one (and
- * writes a GOT page) again; malloc keeps its free memory and grows its
- * heap a megabyte at a time, so that a child does not trim and regrow it
- * around each page's render surface.  Measured in docs/preflight.md. */
-#define PFP_SERVER_ENV                                                                  \
-    {"LD_BIND_NOW=1",                                                                 \
-     "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216:glibc.malloc.top_pad=1048576", \
-     NULL}
+ * writes a GOT page) again.  Measured in docs/preflight.md.  malloc's
+ * settings are the server's own (pfm_malloc_setup). */
+#define PFP_SERVER_ENV {"LD_BIND_NOW=1", NULL}
 
 enum pfp_type {
     PFP_HELLO = 1, PFP_CHECK, PFP_STARTED, PFP_DATA, PFP_DONE,

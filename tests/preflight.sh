@@ -265,9 +265,8 @@ child_pid() { children_of "$(server_pid)" | head -1; }
 has_child() { [ -n "$(child_pid)" ]; }
 SERVER=$(server_pid)
 like "copeesd runs one helper server" "$SERVER" '^[0-9]+$'
-is "... with no environment of the daemon's: the loader's and malloc's settings only" \
-    "$(tr '\0' '\n' < "/proc/$SERVER/environ" | grep -o '^[A-Z_][A-Z0-9_]*=' | sort | xargs)" \
-    "GLIBC_TUNABLES= LD_BIND_NOW="     # (glibc splits the tunables in place: only names count)
+is "... with no environment of the daemon's: the loader's setting only" \
+    "$(tr '\0' '\n' < "/proc/$SERVER/environ" | xargs)" "LD_BIND_NOW=1"
 is "... in a process group of its own" "$(stat_field "$SERVER" 5)" "$SERVER"
 curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' --data-binary @"$D/knob-spin.pdf" \
     -o "$D/spin2.out" -w '%{http_code}' "http://copees/v1/jobs?order=ORD-spin-2" > "$D/spin2.status" &
@@ -298,6 +297,12 @@ if ! has asan; then
         unlike "... the check does not" "$maps" " r-xp [0-9a-f]+ [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/${lib//./\\.}"
     done
     like "... but keeps the headers the unwinder reads" "$maps" ' 00000000 [0-9a-f:]+ [0-9]+ +/[^[:space:]]*/libnss3\.so'
+    thp_fallbacks() { awk '$1 == "thp_fault_fallback" {print $2}' /proc/vmstat; }
+    block_untouched() {    # the mapping advised MADV_HUGEPAGE in pid $1 has no page resident
+        awk '/^Rss:/ {rss = $2} / hg( |$)/ && /^VmFlags:/ {n++; if (rss != 0) bad = 1}
+             END {exit !(n == 1 && !bad)}' "/proc/$1/smaps"
+    }
+    fallback0=$(thp_fallbacks)
     lean=$("$COPEES_PREFLIGHT_HELPER" --lean-check)
     like "a server's start-up leaves out the same mappings (preflight --lean-check)" \
         "${lean%%$'\n'*}" '^left out ([1-9][0-9]+), marked \1$'
@@ -306,6 +311,33 @@ if ! has asan; then
     heap=$(sed -n 's/^heap free outside the top \([0-9]*\)$/\1/p' <<<"$lean")
     check "... and leaves children no free heap chunk but the top (${heap:-?} bytes outside it)" \
         test -n "$heap" -a "${heap:-1}" -le 4096
+    # what a child gets of the server's memory (preflight-mem.c): the code
+    # the server has comes with its page tables, and the child's fresh heap
+    # lies in one huge page
+    inherited=$(sed -n 's/^inherited code mappings \([0-9]*\)$/\1/p' <<<"$lean")
+    check "children inherit the page tables of the libraries' code (${inherited:-?} mappings)" \
+        test "${inherited:-0}" -ge 10
+    code=$(sed -n 's/^child code resident \([0-9-]*\) kB$/\1/p' <<<"$lean")
+    check "... a child has poppler's code mapped before it runs any (${code:-?} kB)" \
+        test "${code:-0}" -gt 64
+    thp=/sys/kernel/mm/transparent_hugepage/enabled
+    if [ ! -r "$thp" ] || grep -q '\[never\]' "$thp"; then
+        for i in 1 2 3; do ok "# SKIP transparent huge pages are off here"; done
+    else
+        like "the server sets a huge-page block aside for its children's heap" "$lean" \
+            $'\nhuge heap block yes\n'
+        huge=$(sed -n 's/^child heap in huge pages \([0-9-]*\) kB$/\1/p' <<<"$lean")
+        if [ "${huge:-0}" -ge 2048 ]; then
+            ok "... a child's first allocations lie in a huge page ($huge kB)"
+        elif [ "$fallback0" != "$(thp_fallbacks)" ]; then
+            ok "# SKIP the kernel had no huge page to give just now (thp_fault_fallback)"
+        else
+            not_ok "... a child's first allocations lie in a huge page (${huge:-?} kB)"
+        fi
+        # a page of that block in the server would be shared with every child
+        check "... and the daemon's helper server never touches it, after its checks" \
+            block_untouched "$SERVER"
+    fi
     if has test-knobs; then
         # freetype is one the checks need: the self-test child dies, and
         # every mapping must be inherited again
