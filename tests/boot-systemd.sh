@@ -17,6 +17,7 @@
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
 #     the watchdog restarting a stopped daemon, systemctl reload;
 #   - /v1/health does not warn that the backend may not connect;
+#   - the preflight server's memory layout works under the unit's sandbox;
 #   - nothing refused by the unit's sandbox in copeesd's journal.
 #
 #   sudo tests/boot-systemd.sh          (from a source tree; builds HEAD)
@@ -154,6 +155,21 @@ backend_quiet() { api http://copees/v1/health | jq -e .warnings >/dev/null && ! 
 check "/v1/health does not warn that the backend may not connect" backend_quiet
 journal_field() { in_ct journalctl -b --no-pager COPEES_JOB=1 -o cat | grep -q 'printed'; }
 check "journal lines carry COPEES_JOB=" journal_field
+# the preflight server's memory under the unit's sandbox (docs/preflight.md,
+# "A child's memory"): its code's page tables go to its children (no
+# mprotect: MemoryDenyWriteExecute= must not stop it), and it sets a
+# huge-page block aside for their heap where THP is not off
+srv_smaps() { in_ct sh -c 'cat "/proc/$(pgrep -f "preflight --server" | head -1)/smaps"'; }
+code_given() {
+    srv_smaps | awk '/^[0-9a-f]+-[0-9a-f]+ / {p = / r-xp .*\/libpoppler\.so/}
+                     p && /^Anonymous:/ && $2 > 0 {f = 1} END {exit !f}'
+}
+check "under the unit, the preflight server gives its children its code's page tables" code_given
+if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+    ok "# SKIP transparent huge pages are off here"
+else
+    check "... and sets a huge-page block aside for their heap" eval 'srv_smaps | grep -q "^VmFlags:.* hg"'
+fi
 
 # ------------------------------------------------------------ systemd's side
 in_ct systemctl stop copeesd.service 2>/dev/null
