@@ -20,7 +20,9 @@
  *   out of children (pfl_setup, after a self-test child); let children
  *   inherit the page tables of code (pfm_inherit_text); settle the heap
  *   (pfm_heap_settle); install the server's filter; put the children's
- *   fresh heap in a huge page (pfm_heap_huge); say PFP_HELLO.  That
+ *   fresh heap in a huge page (pfm_heap_huge); learn which of its pages
+ *   a check writes, for children to copy at once (pfm_learn_writes); say
+ *   PFP_HELLO.  That
  *   is the ~17 ms an exec per document would pay for every document.
  * - Per document (PFP_CHECK with its fd): a pipe, fork, PFP_STARTED with
  *   the child's pid and a pidfd of it.  The child dies with the server, keeps fds 0-2 (all
@@ -118,6 +120,7 @@ static void child_run(const struct pfp_msg *req, int doc, int out)
 #endif
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != server_pid)
         _exit(EXIT_SANDBOX);
+    pfm_child_prefault();          /* the server's pages a check writes, copied at once */
     /* fds: 0-2 /dev/null, 3 the document, 4 the stream */
     doc = fcntl(doc, F_DUPFD, 10);
     out = fcntl(out, F_DUPFD, 10);
@@ -268,6 +271,7 @@ static int server(void)
         return 1;
     }
     pfm_heap_huge();              /* last: the server allocates no more */
+    pfm_learn_writes(pfc_selftest);
     say(PFP_HELLO, 0, PFP_VERSION, server_pid, feat, strlen(feat));
     for (;;) {
         nfds_t n = 2, k = 0;
@@ -345,7 +349,9 @@ static int lean_check(void)
     long heap = pfm_heap_settle();
     printf("left out %d, marked %d\nheap free outside the top %ld\ninherited code mappings %d\n",
            n, marked, heap, inherited);
-    return pfm_report(stdout, pfm_heap_huge()) < 0;
+    void *huge = pfm_heap_huge();
+    printf("copy-on-write pages learned %ld\n", pfm_learn_writes(pfc_selftest));
+    return pfm_report(stdout, huge) < 0;
 }
 
 /* A positive number up to max with an optional K/M/G (1024-based): 0 / -1. */

@@ -25,8 +25,20 @@ void *pfm_heap_huge(void);
 int pfm_inherit_text(void);
 /* For preflight --lean-check: whether huge (pfm_heap_huge's result) is
  * set, then what a forked child finds: how much of poppler's code is
- * resident before it runs any, and how much of 256 KiB it allocates lies
- * in huge pages.  Lines on out; 0, or -1 when the child failed. */
+ * resident before it runs any, how many learned pages are its own after
+ * pfm_child_prefault, and how much of 256 KiB it allocates lies in huge
+ * pages.  Lines on out; 0, or -1 when the child failed. */
 int pfm_report(FILE *out, const void *huge);
+/* Last in the server (it forks): a learner child runs work (a whole
+ * check of the built-in document) and reports which of the server's
+ * pages it wrote.  Returns how many pages (0: none learned, the learner
+ * failed or hung; -1 where not done). */
+long pfm_learn_writes(int (*work)(void));
+/* First thing in a child: copy those pages at once (MADV_POPULATE_WRITE)
+ * instead of one copy-on-write fault each. */
+void pfm_child_prefault(void);
+/* For --lean-check, in a forked child: pfm_child_prefault(), then how
+ * many of the learned pages are now the child's own (-1: cannot tell). */
+long pfm_prefault_check(void);
 
 #endif

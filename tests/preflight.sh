@@ -320,6 +320,11 @@ if ! has asan; then
     code=$(sed -n 's/^child code resident \([0-9-]*\) kB$/\1/p' <<<"$lean")
     check "... a child has poppler's code mapped before it runs any (${code:-?} kB)" \
         test "${code:-0}" -gt 64
+    learned=$(sed -n 's/^copy-on-write pages learned \([0-9-]*\)$/\1/p' <<<"$lean")
+    check "the server learns which of its pages a check writes (${learned:-?})" \
+        test "${learned:-0}" -gt 0
+    is "... and a child has each of them copied before it starts" \
+        "$(sed -n 's/^child pages copied ahead \([0-9-]*\)$/\1/p' <<<"$lean")" "${learned:-?}"
     thp=/sys/kernel/mm/transparent_hugepage/enabled
     if [ ! -r "$thp" ] || grep -q '\[never\]' "$thp"; then
         for i in 1 2 3; do ok "# SKIP transparent huge pages are off here"; done
