@@ -312,6 +312,7 @@ void pfm_child_prefault(void)
         madvise((void *)runs[i].start, runs[i].len, MADV_POPULATE_WRITE);
 }
 
+#ifdef PFM_GLIBC
 static bool pm_entry(int pm, uintptr_t a, uint64_t *e)
 {
     return pread(pm, e, sizeof *e, (off_t)(a / 4096 * sizeof *e)) == sizeof *e;
@@ -368,6 +369,8 @@ static void learn_child(int (*work)(void), int out)
     }
     _exit(cur.len && write(out, &cur, sizeof cur) != sizeof cur ? 1 : 0);
 }
+
+#endif
 
 long pfm_learn_writes(int (*work)(void))
 {
@@ -428,6 +431,9 @@ long pfm_learn_writes(int (*work)(void))
 
 long pfm_prefault_check(void)
 {
+#ifndef PFM_GLIBC
+    return -1;
+#else
     int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     long ok = 0;
 
@@ -441,4 +447,5 @@ long pfm_prefault_check(void)
         }
     close(pm);
     return ok;
+#endif
 }
