@@ -146,6 +146,9 @@ printf 'info: CPU per job: copeesd %.2f ms, preflight helper %.2f ms; the machin
     "$(echo "($cd1 - $cd0) * 1000 / $hz / $N" | bc -l)" \
     "$(echo "($cp1 - $cp0) * 1000 / $hz / $N" | bc -l)" \
     "$(awk '{i += $3 - $1; t += $4 - $2} END {print t ? 100 * i / t : 0}' "$T/idle")"
+# What the same check costs without a fresh sandboxed process (bench/README.md)
+warm=$("$top_builddir/daemon/preflight" --warm 200 < "$T/one.pdf" | awk '$1 == "warm" { print $5 }')
+printf 'info: the same check 200 times in one warm process: %s ms CPU each\n' "${warm:-?}"
 
 # For information: cupsd with persistent clients, copeesd with a process per job.
 uri="ipp://$(printf %s "$CUPS_SERVER" | sed 's|/|%2F|g')/printers/benchnull"

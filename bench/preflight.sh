@@ -57,6 +57,8 @@ for ((k = 1; k <= ROUNDS; k++)); do   # interleaved rounds: drift hits every col
     r[ppm200]+="$(ms_per_proc "$N200" pdftoppm -r 18 "$W/p200.pdf" "$W/ppm/p") "
     r[ppm1]+="$(ms_per_proc "$N1" pdftoppm -r 18 "$W/p1.pdf" "$W/ppm/p") "
     r[info200]+="$(ms_per_proc "$N1" pdfinfo "$W/p200.pdf") "
+    r[warm1]+="$("$COPEES_PREFLIGHT_HELPER" --warm "$N1" < "$W/p1.pdf" |
+                 awk '$1 == "warm" { print $5 }') "
     r[hj1]+="$(ms_helper "$CORES" "$N1" "$W/p1.pdf") "
     r[hj200]+="$(ms_helper "$CORES" "$N200" "$W/p200.pdf") "
     r[infoj1]+="$(ms_parallel "$CORES" "$N1" pdfinfo "$W/p1.pdf") "
@@ -79,6 +81,8 @@ echo "1-page PDF, one at a time"
 row "copeesd helper (fork, limits, seccomp, render)" 1 "${m[h1]}"
 row "pdfinfo, one process per file" 1 "${m[info1]}"
 row "pdftoppm -r 18, one process per file" 1 "${m[ppm1]}"
+row "for information: the same check in one process" 1 "${m[warm1]}"
+awk -v h="${m[h1]}" -v w="${m[warm1]}" 'BEGIN { printf "  (CPU, one warm process checking it %d times: the other %.0f%% of the helper'"'"'s\n   figure is its fresh sandboxed process per document)\n", '"$N1"', 100 * (h - w) / h }'
 echo "200-page PDF, one at a time"
 row "copeesd helper (fork, limits, seccomp, render)" 200 "${m[h200]}"
 row "pdfinfo, one process per file (reads no page)" 200 "${m[info200]}"

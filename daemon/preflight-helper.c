@@ -6,6 +6,12 @@
  *   preflight [--memory BYTES] [--cpu SECONDS] [--max-pages N] [--no-render]
  *             < document.pdf  one document, the stream on stdout (debugging)
  *   preflight --features     the sandbox features of this build
+ *   preflight --warm N [...] < document.pdf
+ *                            check the document N times in this one
+ *                            sandboxed process and print the CPU time of
+ *                            a check on stdout, a pipe (bench/preflight.sh:
+ *                            what a check costs without a fresh process
+ *                            per document)
  *   preflight --lean-check   start as a server would, then print how many
  *                            mappings its children would go without
  *                            (preflight-lean.c) and how many are marked,
@@ -56,6 +62,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "preflight-checks.h"
@@ -325,6 +332,38 @@ static int one_shot(unsigned long long memory, unsigned cpu, int max_pages, bool
     _exit(report && pfc_report_write(1, report) == 0 ? 0 : 1);   /* as a child does */
 }
 
+/* --warm: the document on stdin checked n times in this process, under
+ * the same limits and filter (the address-space limit holds the n checks
+ * together), and "warm checks N cpu_ms_per_check MS" on stdout.  The
+ * first check is not counted: it is the one that pays for the pages this
+ * process has not touched yet, as every child of the server does. */
+static int warm(unsigned long long memory, unsigned cpu, int max_pages, bool render, unsigned n)
+{
+    struct pfc_opts o = {.max_pages = max_pages, .render = render, .memory = memory, .out_fd = -1};
+    struct timespec t0 = {0}, t1;
+
+    if (close_range(STDERR_FILENO + 1, ~0U, 0) < 0 || pfc_init() < 0 ||
+        pfs_child_limits(memory, cpu) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        pfs_child_filter() < 0) {
+        dprintf(STDERR_FILENO, "preflight: cannot set up the sandbox\n");
+        return 1;
+    }
+    for (unsigned i = 0; i <= n; i++) {
+        int fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        json_t *report = fd < 0 ? NULL : pfc_check(fd, &o);    /* closes fd */
+        if (!report)
+            return 1;
+        json_decref(report);
+        if (i == 0)
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    /* (a pipe, as a child's stream is: RLIMIT_FSIZE 0 refuses files) */
+    return dprintf(STDOUT_FILENO, "warm checks %u cpu_ms_per_check %.3f\n", n,
+                   ((double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6) /
+                       n) < 0;
+}
+
 /* What a server's start-up leaves out of its children, on stdout.  Test
  * builds leave out one more library, $COPEES_TEST_LEAN_EXTRA, or make the
  * self-test child hang ($COPEES_TEST_LEAN_HANG), so that the fallback can
@@ -378,8 +417,9 @@ int main(int argc, char **argv)
         {"lean-check", no_argument, NULL, 'l'},
         {"memory", required_argument, NULL, 'm'}, {"cpu", required_argument, NULL, 'c'},
         {"max-pages", required_argument, NULL, 'p'}, {"no-render", no_argument, NULL, 'n'},
+        {"warm", required_argument, NULL, 'w'},
         {NULL, 0, NULL, 0}};
-    unsigned long long memory = 512ULL << 20, cpu = 30, pages = 2000, v;
+    unsigned long long memory = 512ULL << 20, cpu = 30, pages = 2000, repeat = 0, v;
     bool render = true;
     int c, mode = 0;
 
@@ -394,12 +434,14 @@ int main(int argc, char **argv)
             pages = v;
         else if (c == 'n')
             render = false;
+        else if (c == 'w' && parse_num(optarg, 1000000, &v) == 0)
+            repeat = v;
         else
             break;
     }
     if (c != -1 || optind != argc) {
         fputs("usage: preflight --server | --features | --lean-check | [--memory BYTES] [--cpu SECONDS] "
-              "[--max-pages N] [--no-render] < document.pdf\n", stderr);
+              "[--max-pages N] [--no-render] [--warm N] < document.pdf\n", stderr);
         return 2;
     }
     if (mode == 'f')
@@ -408,5 +450,7 @@ int main(int argc, char **argv)
         return server();
     if (mode == 'l')
         return lean_check();
+    if (repeat)
+        return warm(memory, (unsigned)cpu, (int)pages, render, (unsigned)repeat);
     return one_shot(memory, (unsigned)cpu, (int)pages, render);
 }

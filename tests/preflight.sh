@@ -387,6 +387,19 @@ is "on_preflight-crashed = warn cannot accept a document that was not checked" "
 up "$D/letter.pdf" "media=na_letter_8.5x11in"
 is "letter on a letter ticket still passes" "$STATUS" 201
 
+# ------------------------------------------------------------ preflight --warm (the benchmarks' figure)
+warm=$("$COPEES_PREFLIGHT_HELPER" --warm 50 < "$D/a4.pdf" | cat)
+like "preflight --warm checks a document in one process and prints the CPU of a check" \
+    "$warm" '^warm checks 50 cpu_ms_per_check [0-9]+\.[0-9]{3}$'
+check "... a time above zero" awk -v v="${warm##* }" 'BEGIN { exit !(v > 0) }'
+printf 'not a PDF\n' > "$D/warm-junk.txt"
+like "... a file that is no PDF is checked too (not-a-pdf each time)" \
+    "$("$COPEES_PREFLIGHT_HELPER" --warm 3 < "$D/warm-junk.txt" | cat)" '^warm checks 3 cpu_ms_per_check '
+"$COPEES_PREFLIGHT_HELPER" --warm 2 < "$D/a4.pdf" > "$D/warm.out" 2>/dev/null
+is "... its output to a file is refused under the sandbox's file size limit (exit 1)" "$?" 1
+"$COPEES_PREFLIGHT_HELPER" --warm 0 < "$D/a4.pdf" > /dev/null 2>&1
+is "... --warm 0 is a usage error (exit 2)" "$?" 2
+
 # ------------------------------------------------------------ still serving
 out=$(api GET /v1/health)
 like "copeesd still answers ready" "$out" '"ready":true'
