@@ -45,6 +45,10 @@
  *   daemon kills the process group it put us in.
  * - The socket to the daemon is blocking: the daemon always reads, and
  *   what is in flight is bounded by the documents it sent.
+ * - Messages of our own go to fd 2 with dprintf: from pfc_init on, the
+ *   stderr stream is the counter of poppler's diagnostics
+ *   (preflight-checks.c), and under a child's limits (also one-shot and
+ *   --warm) RLIMIT_FSIZE 0 refuses writes to a regular file.
  */
 #include "config.h"
 
