@@ -340,7 +340,10 @@ static int one_shot(unsigned long long memory, unsigned cpu, int max_pages, bool
  * the same limits and filter (the address-space limit holds the n checks
  * together), and "warm checks N cpu_ms_per_check MS" on stdout.  The
  * first check is not counted: it is the one that pays for the pages this
- * process has not touched yet, as every child of the server does. */
+ * process has not touched yet, as every child of the server does.  Each
+ * check maps the document and, as in a child that exits after it, the
+ * mapping stays: n times a large file outgrows the address-space limit
+ * and the later checks read through the fd (a small file is meant). */
 static int warm(unsigned long long memory, unsigned cpu, int max_pages, bool render, unsigned n)
 {
     struct pfc_opts o = {.max_pages = max_pages, .render = render, .memory = memory, .out_fd = -1};
