@@ -26,6 +26,13 @@
  * store_sync(): it is sent once the commit holding the job's row and
  * verdict is done, so a 201 or 422 still means both are durable, while
  * the uploads answered in one loop turn share one fsync of the WAL.
+ *
+ * A failed commit rolls its batch back, and the row insert's batch may
+ * commit (and fail) on its own while preflight runs: so the verdict's
+ * write is checked, and verdict_unrecorded() tells a row that went (the
+ * document is shredded, the client gets 507 or 500) from one that stands
+ * in state preflight (the job is committed: it is checked again until its
+ * verdict is recorded).
  */
 #include "config.h"
 
@@ -34,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <event2/event.h>
 
 #include "api.h"
 #include "conf.h"
@@ -69,6 +77,8 @@ struct intake {
     int ans_status;            /* PHASE_ANSWER: the answer, sent once durable */
     json_t *ans_body;
     bool waiting_idle;         /* PHASE_COMMIT / PHASE_DISCARD: for the upload's last chunk */
+    struct event *retry_ev;    /* a verdict that could not be recorded: the next check */
+    int retries;               /* ... how many were made */
 };
 
 /* Uploads under way from which an answer waits up to INTAKE_SHARE_MS for
@@ -91,6 +101,8 @@ static void intake_free(struct intake *in)
     job_clear(&in->job);
     json_decref(in->report);
     json_decref(in->ans_body);
+    if (in->retry_ev)
+        event_free(in->retry_ev);
     free(in);
     busy--;
 }
@@ -298,6 +310,21 @@ void intake_abort(struct http_req *req)
 
 static void unrecorded_work(void *arg);
 static void unrecorded_done(void *arg);
+static void verdict_unrecorded(struct intake *in);
+
+/* The answer to a job that could not be recorded: 507 when the store's
+ * disk is full, else 500. */
+static json_t *unrecorded_answer(struct intake *in, int *status)
+{
+    bool full = store_out_of_space(D.store);
+    *status = full ? 507 : 500;
+    if (full && in->req)
+        metrics_upload_rejected("insufficient-storage");
+    return full ? json_pack("{s:s, s:s}", "error", "insufficient-storage",
+                            "message", "The spooler ran out of disk space to record the job.")
+                : json_pack("{s:s, s:s}", "error", "internal",
+                            "message", "The spooler cannot record the job.");
+}
 
 /* The writes behind in's answer are committed (ok) or rolled back: answer
  * the client, if any, and let the intake go.  After a failed commit the
@@ -324,10 +351,13 @@ static void answer_synced(void *arg, bool ok)
             return;
         }
         job_clear(&cur);
+        if (in->job.id > 0 && in->phase == PHASE_ANSWER && in->prev_id == 0) {
+            /* this upload's own job: its row stands, its verdict went */
+            verdict_unrecorded(in);
+            return;
+        }
         log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: the job's record could not be committed");
-        status = 500;
-        body = json_pack("{s:s, s:s}", "error", "internal",
-                         "message", "The spooler cannot record the job.");
+        body = unrecorded_answer(in, &status);
     }
     if (in->req) {
         struct http_req *req = in->req;
@@ -401,19 +431,89 @@ static void preflight_done(int64_t job_id, json_t *report, bool reject, void *ar
             }
         }
         store_defer_begin(D.store);
-        job_set_state(D.store, j, JOB_STATE_REJECTED, -1, "preflight: %s", codes);
+        int rc = job_set_state(D.store, j, JOB_STATE_REJECTED, -1, "preflight: %s", codes);
         store_defer_end(D.store);
+        if (rc < 0) {
+            verdict_unrecorded(in);
+            return;
+        }
         retention_shred_job(j->id, "rejected", rejected_shredded, in);
         return;
     }
     store_defer_begin(D.store);
-    job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
-                  "preflight: accepted, %d pages", j->pages);
+    int rc = job_set_state(D.store, j, j->hold ? JOB_STATE_HELD : JOB_STATE_QUEUED, -1,
+                           "preflight: accepted, %d pages", j->pages);
     store_defer_end(D.store);     /* (logged: preflight's verdict, then the new state) */
+    if (rc < 0) {
+        verdict_unrecorded(in);
+        return;
+    }
     sched_kick();
     int64_t id = j->id;
     intake_answer(in, 201, job_to_json(j));
     idem_done(id);
+}
+
+static void intake_preflight(struct intake *in);
+
+static void verdict_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    intake_preflight(arg);
+}
+
+/* A verdict that could not be recorded: its write failed, or its commit
+ * did, or the job's row itself went with a failed commit of the batch it
+ * was inserted in (the insert is deferred, and its batch may commit, and
+ * fail, while preflight runs).  The client is told at once (507 when the
+ * store's disk is full, else 500; never the verdict).  Without a row
+ * nothing acknowledged the document: it is shredded, and retries waiting
+ * for this job are woken to find it gone.  With one (in state
+ * preflight), the job was committed, so it is finished anyway: checked
+ * again after a pause (1 s, doubling up to a minute), as after a restart,
+ * until its verdict is recorded; retries wait for that. */
+static void verdict_unrecorded(struct intake *in)
+{
+    int64_t id = in->job.id;
+    int status;
+    struct job cur;
+
+    json_t *body = unrecorded_answer(in, &status);
+    if (in->req) {
+        struct http_req *req = in->req;
+        req->ctx = NULL;
+        req->ctx_free = NULL;
+        in->req = NULL;
+        http_respond_json(req, status, body);
+    } else {
+        json_decref(body);
+    }
+    json_decref(in->report);
+    in->report = NULL;
+    json_decref(in->ans_body);
+    in->ans_body = NULL;
+    int got = store_job_get(D.store, id, &cur);      /* (cleared when it fails) */
+    if (got < 0 && errno == ENOENT) {
+        log_job(LOG_LVL_ERR, id, NULL, "intake: the job's record was rolled back; its document "
+                "is shredded");
+        in->job.id = 0;
+        idem_done(id);
+        iopool_submit(unrecorded_work, unrecorded_done, in);   /* (no client left to answer) */
+        return;
+    }
+    if (got == 0) {                  /* the stored job, in place of our unrecorded changes */
+        job_clear(&in->job);
+        in->job = cur;
+    }
+    in->job.state = JOB_STATE_PREFLIGHT;
+    int delay = in->retries < 6 ? 1 << in->retries : 60;
+    in->retries++;
+    log_job(LOG_LVL_ERR, id, NULL, "intake: the verdict could not be recorded; checking the "
+            "document again in %d s", delay);
+    in->phase = PHASE_PREFLIGHT;
+    if (!in->retry_ev && !(in->retry_ev = evtimer_new(D.base, verdict_retry_cb, in)))
+        fatal("intake: out of memory");
+    struct timeval tv = {delay, 0};
+    evtimer_add(in->retry_ev, &tv);
 }
 
 /* Start the preflight of in's committed job. */
@@ -468,8 +568,10 @@ static void unrecorded_work(void *arg)
 
 static void unrecorded_done(void *arg)
 {
-    intake_answer(arg, 500, json_pack("{s:s, s:s}", "error", "internal",
-                                      "message", "The spooler cannot record the job."));
+    struct intake *in = arg;
+    int status;
+    json_t *body = unrecorded_answer(in, &status);
+    intake_answer(in, status, body);
 }
 
 /* Answer a retry with what the first attempt got (or will get). */
@@ -480,6 +582,17 @@ static void replay_answer(void *arg)
     if (store_job_get(D.store, in->prev_id, &prev) < 0) {
         intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
                                          "message", "The earlier job cannot be read."));
+        return;
+    }
+    /* the earlier attempt's row went with a failed commit, and its id may
+     * be another job's by now: this attempt is not that job's retry */
+    if (in->job.idem_key[0] ? strcmp(prev.idem_key, in->job.idem_key) != 0
+                            : strcmp(prev.order, in->job.order) != 0 ||
+                                  strcmp(prev.sha256, in->job.sha256) != 0) {
+        job_clear(&prev);
+        intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
+                                         "message", "The earlier attempt was not recorded; "
+                                         "send the document again."));
         return;
     }
     if (prev.state == JOB_STATE_PREFLIGHT) {
@@ -608,5 +721,6 @@ void intake_resume(void)
 {
     struct store_filter f = STORE_FILTER_INIT;
     f.states = 1u << JOB_STATE_PREFLIGHT;
-    store_jobs_query(D.store, &f, resume_one, NULL);
+    if (store_jobs_query(D.store, &f, resume_one, NULL) < 0)
+        fatal("startup: the jobs still in preflight cannot all be read from the database");
 }

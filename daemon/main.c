@@ -174,18 +174,27 @@ static int check_lost(const struct job *cj, void *arg)
     return 0;
 }
 
-/* Local reconciliation before READY (see DESIGN: Startup). */
+/* Local reconciliation before READY (see DESIGN: Startup).  The spool's
+ * files are shredded only against a complete list of the jobs' names: a
+ * job row that cannot be read stops the start, as shredding what it names
+ * would lose an acknowledged document. */
 static void recover(void)
 {
     GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;
-    store_jobs_query(D.store, &f, collect_name, names);
+    if (store_jobs_query(D.store, &f, collect_name, names) < 0)
+        fatal("startup: the jobs cannot all be read from the database, so the spool is left "
+              "untouched; check it (sqlite3 DB 'PRAGMA integrity_check') or restore it");
     int n = spool_recover(D.spool, name_known, names, D.conf->shred_passes);
+    if (n < 0)
+        fatal("startup: the spool's directories (incoming/, jobs/) cannot be read");
     if (n > 0)
         log_info("startup: shredded %d unacknowledged file%s", n, n == 1 ? "" : "s");
     g_hash_table_destroy(names);
-    store_jobs_query(D.store, &f, check_lost, NULL);
+    if (store_jobs_query(D.store, &f, check_lost, NULL) < 0)
+        fatal("startup: the jobs cannot all be read from the database; check it (sqlite3 DB "
+              "'PRAGMA integrity_check') or restore it");
 }
 
 /* ------------------------------------------------------------ signals */

@@ -54,6 +54,7 @@ struct store {
     struct store_waiter *pending;   /* store_sync() callers waiting for the open batch */
     struct store_waiter *ready;     /* ... whose commit is done, to run from commit_ev */
     struct store_stats stats;
+    bool last_full;                 /* the last failed statement found its disk full */
 };
 
 /* Log an SQLite failure: our step and SQLite's message, never a value. */

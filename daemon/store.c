@@ -178,6 +178,7 @@ static int stmt_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
+        st->last_full = (sqlite3_extended_errcode(st->db) & 0xff) == SQLITE_FULL;
         store_db_err(st->db, what);
         sqlite3_reset(s);
         return -1;
@@ -391,6 +392,11 @@ int store_flush(struct store *st)
     if (st->ready)
         arm_commit(st, 0);
     return rc;
+}
+
+bool store_out_of_space(const struct store *st)
+{
+    return st->last_full;
 }
 
 void store_get_stats(const struct store *st, struct store_stats *out)

@@ -70,6 +70,9 @@ void store_sync_within(struct store *st, void (*fn)(void *arg, bool ok), void *a
 /* Commit the open batch now (its waiters still run from the loop).
  * 0 / -1. */
 int store_flush(struct store *st);
+/* Whether the last write or commit that failed did so for lack of disk
+ * space (SQLITE_FULL): its caller answers 507 rather than 500. */
+bool store_out_of_space(const struct store *st);
 
 struct store_stats {
     uint64_t commits;            /* transactions committed */

@@ -1,0 +1,129 @@
+#!/bin/bash
+# The database's disk fills, or a job row cannot be read: no answer ever
+# names a job that is not recorded, and no acknowledged document is lost.
+#  1. state_dir on a small tmpfs, filled: an upload's row goes with the
+#     failed commit of its batch, so the upload gets 507 (never a 201 for
+#     a job the database does not have), its document is shredded, and
+#     once there is room again the next upload is recorded.
+#  2. The disk fills while a recorded job is being checked: the verdict
+#     cannot be recorded, the client gets 507, and the job (committed,
+#     so acknowledged to the store) is checked again until its verdict is
+#     recorded; a retry during the outage waits and then gets the job.
+#  3. A job row that cannot be read at start-up: copeesd refuses to start
+#     and leaves the spool as it is (it used to shred every document
+#     whose row it had not read yet).
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/st"
+if ! mount -t tmpfs -o size=4m,mode=0700 tmpfs "$T/st" 2>/dev/null; then
+    echo "ok 1 # SKIP cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN)"
+    echo "1..1"
+    exit 0
+fi
+trap 'stop_copeesd; umount "$T/st" 2>/dev/null; _cleanup' EXIT
+knobs=no
+grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null && knobs=yes
+export COPEES_TEST_KNOBS=1
+
+CUPS_SERVER=$T/no-cups.sock write_conf
+sed -i "s|^state_dir = .*|state_dir = $T/st/state|" "$CONF"
+DB=$T/st/state/copees.db
+start_copeesd
+"$MKPDF" --text "store failures" "$T/a.pdf"
+fill() { dd if=/dev/zero of="$T/st/filler" bs=4k 2>/dev/null; sync -f "$T/st/filler" 2>/dev/null; true; }
+jobs_files() { find "$T/spool/jobs" -type f | wc -l; }
+rows() { sqlite3 "$DB" "SELECT count(*) FROM jobs"; }
+# post FILE ORDER [KEY]: STATUS and BODY of one upload
+post() {
+    local out
+    out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' ${3:+-H "Idempotency-Key: $3"} \
+          --data-binary @"$1" -w '\n%{http_code}' "http://copees/v1/jobs?order=$2")
+    BODY=${out%$'\n'*}
+    STATUS=${out##*$'\n'}
+}
+
+post "$T/a.pdf" ORD-SF-1
+is "an upload with room in the database's disk: 201" "$STATUS" 201
+files0=$(jobs_files) rows0=$(rows)
+
+# ------------------------------------------------------------ 1. no room for the row
+fill
+post "$T/a.pdf" ORD-SF-2
+is "the database's disk full: the upload gets 507" "$STATUS" 507
+like "... insufficient-storage" "$BODY" '"error":"insufficient-storage"'
+unlike "... and no job is named" "$BODY" '"id"'
+check "... its document is shredded (nothing acknowledged it)" wait_until 10 \
+    bash -c "[ \$(find '$T/spool/jobs' -type f | wc -l) = $files0 ]"
+is "... the database holds no row for it" "$(sqlite3 "$DB" "SELECT count(*) FROM jobs WHERE order_ref = 'ORD-SF-2'")" 0
+like "... the log says the record was rolled back" "$(cat "$T/copeesd.log")" 'record was rolled back'
+rm -f "$T/st/filler"
+post "$T/a.pdf" ORD-SF-3
+is "room again: the next upload gets 201" "$STATUS" 201
+id3=$(jq -r .id <<<"$BODY")
+is "... recorded under the id it was given" \
+    "$(sqlite3 "$DB" "SELECT order_ref || ' ' || state FROM jobs WHERE id = $id3")" "ORD-SF-3 queued"
+
+# ------------------------------------------------------------ 2. no room for the verdict
+if [ $knobs = yes ]; then
+    # a check that takes 3 s: the row is committed at its start, the disk
+    # fills before its verdict
+    cp "$T/a.pdf" "$T/slow.pdf" && printf '%%copees-knob:slow=3000\n' >> "$T/slow.pdf"
+    post_bg() {   # post_bg ORDER KEY OUT: "STATUS BODY" of one upload into OUT
+        post "$T/slow.pdf" "$1" "$2"
+        printf '%s %s\n' "$STATUS" "$BODY" > "$3"
+    }
+    post_bg ORD-SF-4 KEY-SF-4 "$T/first.out" &
+    poster=$!
+    committed() { [ "$(sqlite3 "$DB" "SELECT state FROM jobs WHERE order_ref = 'ORD-SF-4'")" = preflight ]; }
+    check "a slow check's job is committed in state preflight" wait_until 20 committed
+    fill
+    wait $poster
+    like "the disk full before its verdict: the upload gets 507" "$(cat "$T/first.out")" \
+        '^507 .*"insufficient-storage"'
+    like "... the log says the document is checked again" "$(cat "$T/copeesd.log")" \
+        'the verdict could not be recorded; checking the document again'
+    is "... the job is still in preflight in the database" \
+        "$(sqlite3 "$DB" "SELECT state FROM jobs WHERE order_ref = 'ORD-SF-4'")" preflight
+    id4=$(sqlite3 "$DB" "SELECT id FROM jobs WHERE order_ref = 'ORD-SF-4'")
+    # a retry during the outage waits for the verdict
+    post_bg ORD-SF-4 KEY-SF-4 "$T/retry.out" &
+    retrier=$!
+    check "... a retry arrives while the disk is full" wait_until 20 \
+        bash -c "grep -q 'a retry of this job' '$T/copeesd.log'"
+    check "... and waits" kill -0 $retrier
+    rm -f "$T/st/filler"
+    recorded() { [ "$(sqlite3 "$DB" "SELECT state FROM jobs WHERE id = $id4")" = queued ]; }
+    check "room again: the job's verdict is recorded (queued)" wait_until 90 recorded
+    check "... the retry is answered" wait_until 60 bash -c "! kill -0 $retrier 2>/dev/null"
+    kill $retrier 2>/dev/null
+    wait $retrier
+    like "... the retry gets 200 with the job" "$(cat "$T/retry.out")" "^200 \\{\"id\":$id4,"
+    is "... the job's document is in the spool" "$(sqlite3 "$DB" \
+        "SELECT document_present FROM jobs WHERE id = $id4")" 1
+    check "... and its file exists" test -f "$T/spool/jobs/$(sqlite3 "$DB" "SELECT doc_name FROM jobs WHERE id = $id4")"
+    is "... one job for the order" "$(sqlite3 "$DB" "SELECT count(*) FROM jobs WHERE order_ref = 'ORD-SF-4'")" 1
+    out=$(api GET "/v1/jobs?order=ORD-SF-4")
+    like "... the API shows it queued" "$out" '"state":"queued"'
+else
+    ok "# SKIP built with --disable-test-knobs (no slow check)"
+fi
+post "$T/a.pdf" ORD-SF-3
+is "a retry of a recorded job gets 200" "$STATUS" 200
+is "... with the same job" "$(jq -r .id <<<"$BODY")" "$id3"
+
+# ------------------------------------------------------------ 3. an unreadable row at start-up
+stop_copeesd
+files=$(jobs_files)
+check "there are documents in the spool" test "$files" -ge 2
+sqlite3 "$DB" "PRAGMA ignore_check_constraints = 1; UPDATE jobs SET state = 'bogus' WHERE id = (SELECT min(id) FROM jobs)"
+rc=0
+timeout 30 "$COPEESD" -f -c "$CONF" >> "$T/copeesd.log" 2>&1 || rc=$?
+is "a job row that cannot be read: copeesd refuses to start (exit 1)" "$rc" 1
+like "... and says why" "$(tail -3 "$T/copeesd.log")" 'cannot all be read'
+is "... every document is still in the spool" "$(jobs_files)" "$files"
+sqlite3 "$DB" "PRAGMA ignore_check_constraints = 1; UPDATE jobs SET state = 'queued' WHERE state = 'bogus'"
+start_copeesd
+out=$(api GET /v1/health)
+like "the row mended: copeesd starts" "$out" '"ready":true'
+is "... and keeps every document" "$(jobs_files)" "$files"
+done_testing
