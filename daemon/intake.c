@@ -326,6 +326,21 @@ static json_t *unrecorded_answer(struct intake *in, int *status)
                             "message", "The spooler cannot record the job.");
 }
 
+/* Send the answer to in's client, if it is still there, and let go of
+ * the request; body is consumed either way. */
+static void respond_detached(struct intake *in, int status, json_t *body)
+{
+    if (in->req) {
+        struct http_req *req = in->req;
+        req->ctx = NULL;
+        req->ctx_free = NULL;
+        in->req = NULL;
+        http_respond_json(req, status, body);
+    } else {
+        json_decref(body);
+    }
+}
+
 /* The writes behind in's answer are committed (ok) or rolled back: answer
  * the client, if any, and let the intake go.  After a failed commit the
  * answer is 500, and a document whose job row went with the rollback is
@@ -359,15 +374,7 @@ static void answer_synced(void *arg, bool ok)
         log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: the job's record could not be committed");
         body = unrecorded_answer(in, &status);
     }
-    if (in->req) {
-        struct http_req *req = in->req;
-        req->ctx = NULL;
-        req->ctx_free = NULL;
-        in->req = NULL;
-        http_respond_json(req, status, body);
-    } else {
-        json_decref(body);
-    }
+    respond_detached(in, status, body);
     intake_free(in);
 }
 
@@ -478,15 +485,7 @@ static void verdict_unrecorded(struct intake *in)
     struct job cur;
 
     json_t *body = unrecorded_answer(in, &status);
-    if (in->req) {
-        struct http_req *req = in->req;
-        req->ctx = NULL;
-        req->ctx_free = NULL;
-        in->req = NULL;
-        http_respond_json(req, status, body);
-    } else {
-        json_decref(body);
-    }
+    respond_detached(in, status, body);
     json_decref(in->report);
     in->report = NULL;
     json_decref(in->ans_body);
