@@ -38,12 +38,14 @@ int idem_find(const struct job *t, struct job *prev)
     return store_job_find_order_sha(D.store, t->order, t->sha256, prev);
 }
 
-bool idem_same_ticket(const struct job *t, const struct job *prev, bool due_given)
+bool idem_same_ticket(const struct job *t, const struct job *prev, bool due_given,
+                      bool media_given)
 {
     return strcmp(t->order, prev->order) == 0 && t->copies == prev->copies &&
            strcmp(t->sides, prev->sides) == 0 && strcmp(t->color, prev->color) == 0 &&
-           strcmp(t->media, prev->media) == 0 && t->priority == prev->priority &&
-           t->hold == prev->hold && (!due_given || t->due == prev->due);
+           (!media_given || strcmp(t->media, prev->media) == 0) &&
+           t->priority == prev->priority && t->hold == prev->hold &&
+           (!due_given || t->due == prev->due);
 }
 
 void idem_wait(int64_t job_id, void (*cb)(void *arg), void *arg)

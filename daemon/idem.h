@@ -12,8 +12,10 @@
  * 0 with *prev loaded (caller job_clear's), -1 when there is none. */
 int idem_find(const struct job *t, struct job *prev);
 /* Whether attempt t asks for the same print as job prev (same ticket;
- * due only compared when the attempt gave one). */
-bool idem_same_ticket(const struct job *t, const struct job *prev, bool due_given);
+ * due and media only compared when the attempt gave them: their defaults
+ * may have changed since, by the clock or a reload). */
+bool idem_same_ticket(const struct job *t, const struct job *prev, bool due_given,
+                      bool media_given);
 /* Call cb(arg) on the loop once job_id has its verdict (idem_done). */
 void idem_wait(int64_t job_id, void (*cb)(void *arg), void *arg);
 /* job_id has its verdict: run and forget its waiters. */

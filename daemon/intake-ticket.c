@@ -97,7 +97,8 @@ bool intake_ticket_parse(struct http_req *req, struct job *j)
     rule = "must be a PWG self-describing media name such as iso_a4_210x297mm";
     if (v[4] && !matches(RX_MEDIA, v[4]))
         goto out;
-    xstrlcpy(j->media, v[4] ? v[4] : D.conf->default_media, sizeof j->media);
+    if (v[4])                    /* (absent: left empty, the caller's default) */
+        xstrlcpy(j->media, v[4], sizeof j->media);
     field = "due";
     rule = "must be an RFC 3339 date-time such as 2026-11-24T17:30:00+01:00";
     if (v[5] && time_parse_rfc3339(v[5], &j->due) < 0)

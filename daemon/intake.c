@@ -77,6 +77,7 @@ struct intake {
     int ans_status;            /* PHASE_ANSWER: the answer, sent once durable */
     json_t *ans_body;
     bool waiting_idle;         /* PHASE_COMMIT / PHASE_DISCARD: for the upload's last chunk */
+    bool due_given, media_given;   /* by the client (else the defaults were filled in) */
     struct event *retry_ev;    /* a verdict that could not be recorded: the next check */
     int retries;               /* ... how many were made */
 };
@@ -150,7 +151,7 @@ bool intake_headers(struct http_req *req)
         xstrlcpy(j.idem_key, req->idem_key, sizeof j.idem_key);
         struct job prev;
         if (store_job_find_key(D.store, j.idem_key, &prev) == 0) {
-            bool same = idem_same_ticket(&j, &prev, j.due != 0);
+            bool same = idem_same_ticket(&j, &prev, j.due != 0, j.media[0] != '\0');
             job_clear(&prev);
             if (!same) {
                 job_clear(&j);
@@ -207,6 +208,10 @@ bool intake_headers(struct http_req *req)
     }
     busy++;
     in->job = j;
+    in->due_given = j.due != 0;          /* (its default comes at the commit) */
+    in->media_given = j.media[0] != '\0';
+    if (!in->media_given)
+        xstrlcpy(in->job.media, D.conf->default_media, sizeof in->job.media);
     in->up = spool_upload_new(D.spool);
     if (!in->up) {
         int e = errno;
@@ -631,7 +636,7 @@ static void replay_shredded(void *arg)
 /* in repeats job prev: shred in's own copy, then answer like prev. */
 static void intake_replay(struct intake *in, const struct job *prev)
 {
-    bool same = idem_same_ticket(&in->job, prev, in->job.due != 0) &&
+    bool same = idem_same_ticket(&in->job, prev, in->due_given, in->media_given) &&
                 strcmp(in->job.sha256, prev->sha256) == 0;
     in->phase = PHASE_REPLAY;
     in->prev_id = prev->id;
@@ -663,9 +668,8 @@ static void commit_done(void *arg)
         job_clear(&prev);
         return;
     }
-    bool due_given = j->due != 0;
     j->created_at = now_s();
-    if (!due_given)
+    if (!in->due_given)
         j->due = j->created_at + D.conf->default_due_ms / 1000;
     j->state = JOB_STATE_PREFLIGHT;
     j->document_present = true;

@@ -93,6 +93,34 @@ check "the job of a vanished client is finished anyway" \
 post "$T/b.pdf" "order=ORD-GONE" gone-1
 is "its retry finds it: 200" "$STATUS" 200
 is "one job for that order" "$(count_order ORD-GONE)" 1
+
+# --- the defaults change between two attempts (a reload): a retry that
+# gave neither media nor due is still the same print
+post "$T/b.pdf" "order=ORD-DEF" def-1
+is "an upload without media or due: 201" "$STATUS" 201
+def_id=$(jq -r .id <<<"$BODY") def_media=$(jq -r .media <<<"$BODY")
+is "... it got the default media" "$def_media" iso_a4_210x297mm
+post "$T/b.pdf" "order=ORD-DEFK"
+is "the same without a key: 201" "$STATUS" 201
+defk_id=$(jq -r .id <<<"$BODY")
+reloads=$(grep -c 'configuration re-read' "$T/copeesd.log")
+DAEMON_EXTRA="default_media = na_letter_8.5x11in" CUPS_SERVER=$T/no-cups.sock write_conf
+kill -HUP "$COPEESD_PID"
+check "default_media changed by a reload" wait_until 10 bash -c \
+    "[ \$(grep -c 'configuration re-read' '$T/copeesd.log') -gt $reloads ]"
+post "$T/b.pdf" "order=ORD-DEF" def-1
+is "its retry after the reload: 200, not a conflict" "$STATUS" 200
+is "... the same job, with the media it was given" "$(jq -r '"\(.id) \(.media)"' <<<"$BODY")" \
+    "$def_id iso_a4_210x297mm"
+post "$T/b.pdf" "order=ORD-DEF&media=na_letter_8.5x11in" def-1
+is "a retry that names another media is still a conflict: 409" "$STATUS" 409
+post "$T/b.pdf" "order=ORD-DEFK"
+is "its retry by (order, SHA-256) after the reload: 200" "$STATUS" 200
+is "... the same job" "$(jq -r .id <<<"$BODY")" "$defk_id"
+post "$T/b.pdf" "order=ORD-DEF2"
+is "a new upload without media now gets the new default" "$STATUS $(jq -r .media <<<"$BODY")" \
+    "201 na_letter_8.5x11in"
+
 check "no stray file in the spool" bash -c "[ -z \"\$(ls -A '$T/spool/incoming')\" ]"
 is "documents on disk = jobs with a document" "$(ls "$T/spool/jobs" | wc -l)" \
    "$(curl -s --unix-socket "$SOCK" 'http://copees/v1/jobs?which=all&limit=1000' | jq '[.jobs[] | select(.document == "present")] | length')"
