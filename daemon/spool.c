@@ -692,12 +692,18 @@ int spool_job_shred(const struct spool *sp, const char *name, int passes, struct
     return shred_file(sp->jobs, name, passes, r);
 }
 
-/* Shred every regular file of dir for which keep() is false (or NULL). */
-static int sweep(const char *dir, bool (*keep)(const char *, void *), void *arg, int passes)
+/* Shred every regular file of dir for which keep() is false (or NULL).
+ * linked: a file that has another name (a link count above 1) is only
+ * unlinked here, not overwritten: in incoming/ that other name is the
+ * committed document in jobs/, left under both names by a rename that a
+ * crash cut short on a filesystem that does not journal renames whole. */
+static int sweep(const char *dir, bool (*keep)(const char *, void *), void *arg, int passes,
+                 bool linked)
 {
     DIR *d = opendir(dir);
     struct dirent *de;
-    int n = 0;
+    struct stat st;
+    int n = 0, unlinked = 0;
     if (!d)
         return -1;
     while ((de = readdir(d))) {
@@ -706,11 +712,21 @@ static int sweep(const char *dir, bool (*keep)(const char *, void *), void *arg,
             continue;
         if (keep && keep(de->d_name, arg))
             continue;
+        if (linked && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && st.st_nlink > 1) {
+            log_warn("spool: a leftover file in %s has another name; its name is removed, its "
+                     "data kept", dir);
+            if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+                unlinked++;
+            continue;
+        }
         if (shred_file(dir, de->d_name, passes, &r) == 0)
             n++;
         else
             log_err("spool: cannot shred leftover file in %s: %s", dir, strerror(errno));
     }
+    if (unlinked)
+        fsync_dirfd(dirfd(d));
     closedir(d);
     return n;
 }
@@ -718,8 +734,8 @@ static int sweep(const char *dir, bool (*keep)(const char *, void *), void *arg,
 int spool_recover(struct spool *sp, bool (*known)(const char *name, void *arg), void *arg,
                   int passes)
 {
-    int a = sweep(sp->incoming, NULL, NULL, passes);
-    int b = sweep(sp->jobs, known, arg, passes);
+    int a = sweep(sp->incoming, NULL, NULL, passes, true);
+    int b = sweep(sp->jobs, known, arg, passes, false);
     if (a < 0 || b < 0)
         return -1;
     return a + b;

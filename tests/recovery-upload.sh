@@ -8,6 +8,8 @@
 # every file in jobs/ belongs to a job row, no job left in preflight), the
 # client's retry (same Idempotency-Key) ends with exactly one job for the
 # order, its SHA-256 intact, and the database passes integrity_check.
+# Last, a committed document also named in incoming/ (a rename cut short)
+# keeps its data.
 . "$(dirname "$0")/lib.sh"
 
 grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null || {
@@ -42,5 +44,21 @@ for point in upload-after-fdatasync upload-after-rename upload-after-dirsync \
     is "$point: its SHA-256 is the document's" "$(jq -r .sha256 <<<"$BODY")" "$want"
     stop_copeesd
 done
+# A rename into jobs/ that a crash cut short on a filesystem that does
+# not journal renames whole can leave the committed document under both
+# names.  Start-up removes the name in incoming/ and keeps the data.
+start_copeesd
+upload "$T/a.pdf" "order=ORD-LINKED"
+is "a committed document: 201" "$STATUS" 201
+lid=$(jq -r .id <<<"$BODY")
+stop_copeesd
+doc=$(sqlite3 "$db" "SELECT doc_name FROM jobs WHERE id = $lid")
+ln "$T/spool/jobs/$doc" "$T/spool/incoming/leftover"
+start_copeesd
+is "its second name in incoming/ is gone after a restart" "$(ls -A "$T/spool/incoming" | wc -l)" 0
+is "... and the document keeps its data (SHA-256)" \
+    "$(sha256sum < "$T/spool/jobs/$doc" | cut -d' ' -f1)" "$want"
+like "... the log says so" "$(cat "$T/copeesd.log")" 'has another name; its name is removed, its data kept'
+stop_copeesd
 is "the database passes integrity_check" "$(sqlite3 "$db" 'PRAGMA integrity_check')" ok
 done_testing
