@@ -5,7 +5,12 @@
  *  - Sources.  Every job row the store commits (store_job_insert and
  *    store_job_save, which job_set_state() and the non-state saves —
  *    shredding, routing, reasons — all go through) reaches us through the
- *    store's one job hook, so no caller has to remember to publish.
+ *    store's commit hook, so no caller has to remember to publish.  That
+ *    hook runs once the row's batch is committed and never for a batch
+ *    that was rolled back (a full disk): a subscriber never hears of a job
+ *    that does not exist, whose id may be handed out again.  The
+ *    scheduler and the retention timer follow the store's job hook
+ *    instead, which runs as a row is written.
  *    Printers are published by sched.c when what CUPS says of a printer,
  *    or one of our switches, changes.
  *  - Frames.  An event is "id: N\nevent: job|printer\ndata: <JSON>\n\n";
@@ -165,13 +170,19 @@ static void publish(const char *type, json_t *data)
     broadcast(text, (size_t)n);
 }
 
-/* Every saved job: the scheduler's index, the retention timer, then
- * subscribers. */
+/* Every saved job: the scheduler's index and the retention timer, as it
+ * is written. */
 static void job_hook(const struct job *j, void *arg)
 {
     (void)arg;
     sched_job_changed(j);
     retention_job_changed(j);
+}
+
+/* ... and subscribers, once it is committed. */
+static void commit_hook(const struct job *j, void *arg)
+{
+    (void)arg;
     events_publish_job(j);
 }
 
@@ -292,6 +303,7 @@ int events_init(struct event_base *base, struct store *st)
         return -1;
     hooked = st;
     store_set_job_hook(st, job_hook, NULL);
+    store_set_commit_hook(st, commit_hook, NULL);
     return 0;
 }
 
@@ -309,8 +321,10 @@ void events_drain(void)
 void events_free(void)
 {
     events_drain();
-    if (hooked)
+    if (hooked) {
         store_set_job_hook(hooked, NULL, NULL);
+        store_set_commit_hook(hooked, NULL, NULL);
+    }
     hooked = NULL;
     if (keepalive_ev)
         event_free(keepalive_ev);

@@ -11,7 +11,8 @@ struct job;
 struct store;
 
 /* Start: the keep-alive timer on base, and publish every job row st
- * commits (store_set_job_hook).  0 / -1. */
+ * commits (store_set_commit_hook); the scheduler and the retention timer
+ * follow every row as it is written (store_set_job_hook).  0 / -1. */
 int events_init(struct event_base *base, struct store *st);
 /* Serve GET /v1/events on req (answers it: a stream, or an error). */
 void events_subscribe(struct http_req *req);

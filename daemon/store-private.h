@@ -35,6 +35,7 @@ struct query_slot {
 };
 
 struct store_waiter;
+struct held_job;
 struct event;
 
 struct store {
@@ -45,6 +46,10 @@ struct store {
     unsigned qnext;                 /* next cache slot to replace */
     void (*job_hook)(const struct job *j, void *arg);   /* store_set_job_hook */
     void *job_hook_arg;
+    void (*commit_hook)(const struct job *j, void *arg); /* store_set_commit_hook */
+    void *commit_hook_arg;
+    struct held_job *held;          /* rows of the open batch, for commit_hook */
+    struct held_job **held_end;     /* ... where the next one goes */
     /* batched commits (store.c) */
     int defer;                      /* store_defer_begin() depth */
     int64_t batch_writes;           /* writes in the open batch */

@@ -38,14 +38,17 @@
  *    from inside store_sync().
  *  - Deferred writes are visible at once to readers in this process (one
  *    connection), and the job hook runs when a row is written, before its
- *    commit: events and the scheduler may see a state that a crash in that
- *    same loop turn undoes (a job still in preflight is preflighted again
- *    at start-up).  Whatever must be durable before something outside the
- *    process sees it is written plainly, which commits the batch first.
+ *    commit: the scheduler and the retention timer may see a state that a
+ *    crash in that same loop turn undoes (a job still in preflight is
+ *    preflighted again at start-up).  Whatever must be durable before
+ *    something outside the process sees it is written plainly, which
+ *    commits the batch first.  The commit hook is for what goes outside:
+ *    it runs for each row of a batch, in order, once the batch is
+ *    committed, and never for a rolled-back one (events.c publishes from
+ *    it, so an event stream never names a job that does not exist).
  *  - A failed commit rolls the whole batch back: its waiters hear
- *    ok = false, and rows already published for it are gone (the id of a
- *    rolled-back insert may be handed out again, as it never existed on
- *    disk).
+ *    ok = false, and its rows are gone (the id of a rolled-back insert
+ *    may be handed out again, as it never existed on disk).
  *  - Without a loop (D.base unset, as in the unit tests) every write is
  *    plain and store_sync() calls back at once.
  *  - Lookups by (order, SHA-256) name their index: the planner would
@@ -216,6 +219,11 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
 
 /* ------------------------------------------------------------ batches */
 
+struct held_job {
+    struct job j;               /* a copy of the row as written */
+    struct held_job *next;
+};
+
 struct store_waiter {
     void (*fn)(void *arg, bool ok);
     void *arg;
@@ -263,6 +271,39 @@ static void arm_commit(struct store *st, int delay_ms)
     evtimer_add(st->commit_ev, &tv);
 }
 
+/* Keep a copy of the row j, just written in the open batch, for the commit
+ * hook. */
+static void held_add(struct store *st, const struct job *j)
+{
+    if (!st->commit_hook)
+        return;
+    struct held_job *h = calloc(1, sizeof *h);
+    if (!h)
+        fatal("store: out of memory");
+    job_copy(&h->j, j);
+    if (!st->held_end)
+        st->held_end = &st->held;
+    *st->held_end = h;
+    st->held_end = &h->next;
+}
+
+/* The open batch has ended: pass its rows to the commit hook when it was
+ * committed, then let them go. */
+static void held_release(struct store *st, bool committed)
+{
+    struct held_job *h = st->held;
+    st->held = NULL;
+    st->held_end = &st->held;
+    while (h) {
+        struct held_job *next = h->next;
+        if (committed && st->commit_hook)
+            st->commit_hook(&h->j, st->commit_hook_arg);
+        job_clear(&h->j);
+        free(h);
+        h = next;
+    }
+}
+
 /* Commit the open batch, if any; the waiters for it become ready with the
  * outcome (they run from commit_cb).  0 / -1 (the batch is rolled back). */
 static int batch_commit(struct store *st)
@@ -282,6 +323,7 @@ static int batch_commit(struct store *st)
         }
         st->batch_writes = 0;
     }
+    held_release(st, rc == 0);
     for (struct store_waiter *w = st->pending; w; w = w->next)
         w->ok = rc == 0;
     waiters_append(&st->ready, st->pending);
@@ -322,9 +364,10 @@ static int write_begin(struct store *st)
 }
 
 /* End a write begun by write_begin(): keep it (ok) or roll its part back;
- * then commit the batch, unless the write is deferred.  0; -1 when the
+ * j: the job row it wrote, if any, for the commit hook; then commit the
+ * batch, unless the write is deferred.  0; -1 when the
  * write failed or, for a plain write, its commit did. */
-static int write_end(struct store *st, bool ok)
+static int write_end(struct store *st, bool ok, const struct job *j)
 {
     if (ok && run_stmt(st, ST_RELEASE, "ending a write") < 0)
         ok = false;
@@ -334,6 +377,8 @@ static int write_end(struct store *st, bool ok)
     } else {
         st->batch_writes++;
         st->stats.writes++;
+        if (j)
+            held_add(st, j);
     }
     if (st->defer > 0 && can_defer(st)) {
         if (ok)
@@ -721,16 +766,17 @@ int store_job_insert(struct store *st, struct job *j, int64_t uid)
     id = sqlite3_last_insert_rowid(st->db);
     if (event_insert(st, id, "created", uid, job_state_name(j->state)) < 0)
         goto fail;
-    if (write_end(st, true) < 0) {
+    j->id = id;
+    if (write_end(st, true, j) < 0) {
+        j->id = 0;
         errno = EIO;
         return -1;
     }
-    j->id = id;
     if (st->job_hook)
         st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
-    write_end(st, false);
+    write_end(st, false, NULL);
     errno = e;
     return -1;
 }
@@ -807,7 +853,7 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
     }
     if (event_insert(st, j->id, type, uid, detail) < 0)
         goto fail;
-    if (write_end(st, true) < 0) {
+    if (write_end(st, true, j) < 0) {
         errno = EIO;
         return -1;
     }
@@ -815,7 +861,7 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
         st->job_hook(j, st->job_hook_arg);
     return 0;
 fail:
-    write_end(st, false);
+    write_end(st, false, NULL);
     errno = e;
     return -1;
 }
@@ -824,6 +870,14 @@ void store_set_job_hook(struct store *st, void (*fn)(const struct job *j, void *
 {
     st->job_hook = fn;
     st->job_hook_arg = arg;
+}
+
+void store_set_commit_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg)
+{
+    st->commit_hook = fn;
+    st->commit_hook_arg = arg;
+    if (!fn)
+        held_release(st, false);
 }
 
 int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,
@@ -837,7 +891,7 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
         errno = EIO;
         return -1;
     }
-    if (write_end(st, event_insert(st, job_id, type, uid, detail) == 0) < 0) {
+    if (write_end(st, event_insert(st, job_id, type, uid, detail) == 0, NULL) < 0) {
         errno = EIO;
         return -1;
     }
@@ -859,7 +913,7 @@ int64_t store_forget_orders(struct store *st, int64_t before)
         return -1;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
         store_db_err(st->db, "preparing the history clean-up");
-        write_end(st, false);
+        write_end(st, false, NULL);
         return -1;
     }
     sqlite3_bind_int64(s, 1, before);
@@ -875,7 +929,7 @@ int64_t store_forget_orders(struct store *st, int64_t before)
         if (event_insert(st, 0, "history", -1, detail) < 0)
             n = -1;
     }
-    if (write_end(st, n >= 0) < 0)
+    if (write_end(st, n >= 0, NULL) < 0)
         return -1;
     /* the old pages still hold the references in the WAL: checkpoint it
      * into the database (secure_delete overwrote them there) and empty it */

@@ -43,10 +43,16 @@ int store_job_save(struct store *st, const struct job *j, const char *type, int6
 /* Call fn(j, arg) once for each job row written by store_job_insert() or
  * store_job_save(), after the row is in the database (visible to every
  * reader in this process; a deferred write is committed later, with its
- * batch).  This is the one door every job change passes: events.c
- * publishes from it.  fn must not write to the store.  NULL removes the
- * hook. */
+ * batch, and a failed commit undoes it).  This is the one door every job
+ * change passes: the scheduler and the retention timer follow it.  fn
+ * must not write to the store.  NULL removes the hook. */
 void store_set_job_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg);
+/* Call fn(j, arg) for each job row written, as written, once the batch
+ * holding it is committed (in the order written; at once for a plain
+ * write), and never for a row whose batch was rolled back: what is said
+ * outside the process (events.c) names only jobs that exist.  fn must not
+ * write to the store.  NULL removes the hook. */
+void store_set_commit_hook(struct store *st, void (*fn)(const struct job *j, void *arg), void *arg);
 /* Append an event (job_id 0 = none).  0 / -1. */
 int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t uid,
                     const char *detail);

@@ -47,6 +47,11 @@ is "an upload with room in the database's disk: 201" "$STATUS" 201
 files0=$(jobs_files) rows0=$(rows)
 
 # ------------------------------------------------------------ 1. no room for the row
+# a subscriber to the events hears only of jobs that were recorded
+curl -sN --unix-socket "$SOCK" http://copees/v1/events > "$T/events" 2>/dev/null &
+SUB=$!
+check "an event subscriber is connected" wait_until 10 grep -q '^retry:' "$T/events"
+job_frames() { sed -n 's/^data: //p' "$T/events" | jq -c 'select(has("order"))'; }
 fill
 post "$T/a.pdf" ORD-SF-2
 is "the database's disk full: the upload gets 507" "$STATUS" 507
@@ -62,6 +67,13 @@ is "room again: the next upload gets 201" "$STATUS" 201
 id3=$(jq -r .id <<<"$BODY")
 is "... recorded under the id it was given" \
     "$(sqlite3 "$DB" "SELECT order_ref || ' ' || state FROM jobs WHERE id = $id3")" "ORD-SF-3 queued"
+sf3_queued() { job_frames | jq -e 'select(.order == "ORD-SF-3" and .state == "queued")' >/dev/null; }
+check "... and published to event subscribers" wait_until 10 sf3_queued
+is "no event ever named the job that was rolled back" \
+    "$(job_frames | jq -r 'select(.order == "ORD-SF-2") | .id' | wc -l)" 0
+is "... and every event with that id is the recorded job" \
+    "$(job_frames | jq -r "select(.id == $id3) | .order" | sort -u)" ORD-SF-3
+kill $SUB 2>/dev/null; wait $SUB 2>/dev/null
 
 # ------------------------------------------------------------ 2. no room for the verdict
 if [ $knobs = yes ]; then

@@ -263,6 +263,79 @@ static void test_hook_once_per_write(void **state)
     job_clear(&j);
 }
 
+/* The commit hook runs for a batch's rows once it is committed, in the
+ * order written, and never for a batch that was rolled back. */
+struct committed { int calls; int64_t ids[8]; enum job_state states[8]; char orders[8][JOB_ORDER_MAX + 1]; };
+
+static void on_commit(const struct job *j, void *arg)
+{
+    struct committed *c = arg;
+    if (c->calls < 8) {
+        c->ids[c->calls] = j->id;
+        c->states[c->calls] = j->state;
+        snprintf(c->orders[c->calls], sizeof c->orders[0], "%s", j->order);
+    }
+    c->calls++;
+}
+
+static void test_commit_hook(void **state)
+{
+    struct fx *f = *state;
+    struct committed c = {0};
+    struct hooked h = {.st = f->st};
+    struct synced s = {.f = f}, s0 = {.f = f};
+    struct job j, k;
+
+    store_set_job_hook(f->st, hook, &h);
+    store_set_commit_hook(f->st, on_commit, &c);
+    /* committed: both rows, in order, after the commit and not before */
+    store_defer_begin(f->st);
+    mkjob(&j, "ORD-CH", 1);
+    assert_int_equal(store_job_insert(f->st, &j, -1), 0);
+    assert_int_equal(job_set_state(f->st, &j, JOB_STATE_HELD, -1, "held"), 0);
+    store_sync(f->st, on_synced, &s0);
+    store_defer_end(f->st);
+    assert_int_equal(c.calls, 0);
+    assert_int_equal(h.calls, 2);
+    loop_once();
+    assert_int_equal(s0.calls, 1);
+    assert_true(s0.ok);
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(c.ids[0], j.id);
+    assert_int_equal(c.states[0], JOB_STATE_PREFLIGHT);
+    assert_int_equal(c.states[1], JOB_STATE_HELD);
+    /* rolled back: a COMMIT that fails (a deferred foreign key, set up
+     * through a second connection, fails it the way a full disk does) */
+    assert_int_equal(sqlite3_exec(f->raw,
+                                  "CREATE TABLE p(id INTEGER PRIMARY KEY);"
+                                  "CREATE TABLE t(x INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);"
+                                  "CREATE TRIGGER tr AFTER INSERT ON jobs WHEN NEW.order_ref = 'ORD-RB' "
+                                  "BEGIN INSERT INTO t VALUES (42); END;",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    store_defer_begin(f->st);
+    assert_int_equal(job_set_state(f->st, &j, JOB_STATE_QUEUED, -1, "released"), 0);
+    mkjob(&k, "ORD-RB", 2);
+    assert_int_equal(store_job_insert(f->st, &k, -1), 0);
+    store_sync(f->st, on_synced, &s);
+    store_defer_end(f->st);
+    assert_int_equal(h.calls, 4);              /* the job hook saw both as written */
+    loop_once();
+    assert_int_equal(s.calls, 1);
+    assert_false(s.ok);                         /* the batch was rolled back */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM jobs WHERE order_ref = 'ORD-RB'"), 0);
+    assert_int_equal(c.calls, 2);               /* ... and nothing of it was passed on */
+    /* a plain write afterwards: passed on at once */
+    assert_int_equal(job_set_state(f->st, &j, JOB_STATE_QUEUED, -1, "released"), 0);
+    assert_int_equal(c.calls, 3);
+    assert_int_equal(c.ids[2], j.id);
+    assert_int_equal(c.states[2], JOB_STATE_QUEUED);
+    assert_string_equal(c.orders[2], "ORD-CH");
+    store_set_commit_hook(f->st, NULL, NULL);
+    store_set_job_hook(f->st, NULL, NULL);
+    job_clear(&j);
+    job_clear(&k);
+}
+
 /* Closing the store commits what is open and answers its waiters. */
 static void test_close_commits(void **state)
 {
@@ -366,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plain_write_commits_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deferred_failure_is_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_once_per_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_present, setup, teardown),
