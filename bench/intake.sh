@@ -147,6 +147,11 @@ printf 'info: CPU per job: copeesd %.2f ms, preflight helper %.2f ms; the machin
     "$(echo "($cp1 - $cp0) * 1000 / $hz / $N" | bc -l)" \
     "$(awk '{i += $3 - $1; t += $4 - $2} END {print t ? 100 * i / t : 0}' "$T/idle")"
 # What the same check costs without a fresh sandboxed process (bench/README.md)
+# This guest slows down under sustained load and recovers when idle
+# (bench/README.md): what it charges now, right after the rounds
+read -r _ fault_us _ cow_us _ fork_us < <("$top_builddir/bench/machcost")
+printf 'info: the machine right after these rounds: a fresh-page fault %s us, a copy-on-write fault %s us, a process %s us\n' \
+    "$fault_us" "$cow_us" "$fork_us"
 warm=$("$top_builddir/daemon/preflight" --warm 200 < "$T/one.pdf" | awk '$1 == "warm" { print $5 }')
 printf 'info: the same check 200 times in one warm process: %s ms CPU each\n' "${warm:-?}"
 
