@@ -100,6 +100,9 @@ void retctl_complaint(struct http_req *req, int64_t id, bool open)
     } else if (open && !j.document_present) {
         http_respond_error(req, 409, "document-shredded",
                            "The document is already shredded; there is nothing left to keep.");
+    } else if (open && retention_shredding(id)) {
+        http_respond_error(req, 409, "document-shredding",
+                           "The document is being shredded; there is nothing left to keep.");
     } else if (open) {
         xstrlcpy(j.complaint, "open", sizeof j.complaint);
         j.complaint_opened_at = now_s();
@@ -127,6 +130,9 @@ void retctl_reprint(struct http_req *req, int64_t id)
     } else if (!j.document_present) {
         http_respond_error(req, 409, "document-shredded",
                            "The document is already shredded; the customer must upload it again.");
+    } else if (retention_shredding(id)) {
+        http_respond_error(req, 409, "document-shredding",
+                           "The document is being shredded; the customer must upload it again.");
     } else {
         j.reprints++;
         j.pages_printed = 0;          /* counts the new print; the audit log keeps each one's */

@@ -18,6 +18,11 @@
  * - Shredding runs on an I/O worker; its receipt (bytes, passes, time) is
  *   an audit event.  A shred that fails leaves the document present, is
  *   counted and logged, and is retried at the next wake-up (1 s later).
+ * - While a document is being shredded, nothing may bring it back into
+ *   use: retctl.c refuses a reprint or a complaint for it (409
+ *   document-shredding; retention_shredding()), which would otherwise
+ *   send CUPS a file being overwritten, or promise to keep a document
+ *   that is going.
  */
 #include "config.h"
 
@@ -25,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/event.h>
 
 #include "conf.h"
@@ -78,9 +84,19 @@ static bool task_running(int64_t id)
     return false;
 }
 
+bool retention_shredding(int64_t job_id)
+{
+    return task_running(job_id);
+}
+
 static void shred_work(void *arg)
 {
     struct task *t = arg;
+#ifdef COPEES_TEST_KNOBS
+    const char *slow = getenv("COPEES_TEST_SHRED_DELAY_MS");   /* a shred that takes a while */
+    if (slow && atoi(slow) > 0)
+        usleep((useconds_t)atoi(slow) * 1000);
+#endif
     t->rc = spool_job_shred(D.spool, t->doc_name, t->passes, &t->r);
     t->err = t->rc < 0 ? errno : 0;
 }
@@ -149,6 +165,7 @@ void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg
     t->next = tasks;
     tasks = t;
     nbusy++;
+    log_job(LOG_LVL_INFO, job_id, NULL, "retention: shredding the document (%s)", why);
     job_clear(&j);
     iopool_submit(shred_work, shred_done, t);
 }

@@ -3,6 +3,7 @@
 #ifndef COPEES_RETENTION_H
 #define COPEES_RETENTION_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Give job.c the rules of D.conf (start, reload). */
@@ -28,6 +29,8 @@ void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg
 void retention_end_job(int64_t job_id, const char *why, int64_t uid,
                        void (*done)(void *arg, int r), void *arg);
 /* Shreds under way. */
+/* Whether the document of job_id is being shredded right now. */
+bool retention_shredding(int64_t job_id);
 int retention_busy(void);
 /* Shreds done and failed since start (metrics). */
 void retention_counts(uint64_t *done, uint64_t *failed);

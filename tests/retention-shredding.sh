@@ -1,0 +1,41 @@
+#!/bin/bash
+# While a document is being shredded nothing may bring it back into use:
+# a reprint or a complaint that arrives during the shred gets 409
+# document-shredding, the job is not queued again, and the printer
+# receives it once.  (A shred made slow by a test knob; a real cupsd and
+# ippeveprinter print the job first.)
+. "$(dirname "$0")/lib.sh"
+
+if ! grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null; then
+    echo "ok 1 # SKIP needs a build with test knobs"
+    echo "1..1"
+    exit 0
+fi
+export COPEES_TEST_KNOBS=1 COPEES_TEST_SHRED_DELAY_MS=4000
+start_cups
+COMPLAINT_WINDOW=2s write_conf
+start_copeesd
+"$MKPDF" --pages 1 "$T/a.pdf"
+printed_count() { grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$1\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log" 2>/dev/null; }
+
+upload "$T/a.pdf" "order=ORD-SHR"
+is "the upload answers 201" "$STATUS" 201
+ID=$(jq -r .id <<<"$BODY")
+check "the job prints" wait_until 60 job_is "$ID" .state printed
+check "... and reaches the printer" wait_until 30 bash -c "[ \"\$(grep -c 'IPP_JOB_NAME=copees-[0-9a-f]*-$ID\( \|\$\)' '$CUPS_TEST_DIR/ipp-jobs.log')\" = 1 ]"
+shredding() { grep -q "\[job $ID\] retention: shredding the document" "$T/copeesd.log"; }
+check "after the complaint window its shred starts (and is logged)" wait_until 30 shredding
+check "... the document is still present while it runs" job_is "$ID" .document present
+out=$(api POST "/v1/jobs/$ID/reprint")
+like "a reprint during the shred: 409" "$out" 'HTTP 409$'
+like "... document-shredding" "$out" '"error":"document-shredding"'
+out=$(api POST "/v1/jobs/$ID/complaint")
+like "a complaint during the shred: 409 document-shredding" "$out" '"error":"document-shredding".*HTTP 409$'
+is "... the job stays printed" "$(job_field "$ID" .state)" printed
+check "the shred ends: the document is shredded" wait_until 30 job_is "$ID" .document shredded
+is "... with no complaint open" "$(job_field "$ID" .complaint)" null
+is "... and reprints 0" "$(job_field "$ID" .reprints)" 0
+like "a reprint now: 409 document-shredded" "$(api POST "/v1/jobs/$ID/reprint")" '"error":"document-shredded".*HTTP 409$'
+is "the printer received the job once" "$(printed_count "$ID")" 1
+is "CUPS holds nothing of ours" "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null | wc -l)" 0
+done_testing
