@@ -17,7 +17,11 @@
  *   is there.  Erasure requests (retctl.c) go the same way at once.
  * - Shredding runs on an I/O worker; its receipt (bytes, passes, time) is
  *   an audit event.  A shred that fails leaves the document present, is
- *   counted and logged, and is retried at the next wake-up (1 s later).
+ *   counted, logged and recorded (event shred-failed), and is tried again
+ *   2 s later, then 4, 8 ... up to every RETENTION_BACKOFF_MAX s: a cause
+ *   that lasts (a read-only or immutable file) costs a log line and an
+ *   audit event every few minutes, not every second.  An erasure request
+ *   tries at once whatever the pause.
  * - While a document is being shredded, nothing may bring it back into
  *   use: retctl.c refuses a reprint or a complaint for it (409
  *   document-shredding; retention_shredding()), which would otherwise
@@ -65,6 +69,41 @@ static struct task *tasks;      /* shreds under way */
 static int nbusy;
 static uint64_t shreds_done, shreds_failed;
 static struct idn { int64_t id; struct idn *next; } *expiring;   /* taken back from CUPS */
+/* documents whose shred failed: not tried again by the timer before next */
+static struct backoff { int64_t id, next; int fails; struct backoff *link; } *backoffs;
+
+#define RETENTION_BACKOFF_MAX 300   /* seconds between two tries of a failing shred */
+
+static struct backoff **backoff_find(int64_t id)
+{
+    struct backoff **pp = &backoffs;
+    while (*pp && (*pp)->id != id)
+        pp = &(*pp)->link;
+    return pp;
+}
+
+/* A shred of id failed (ok = false: wait before the next try, 2, 4 ...
+ * RETENTION_BACKOFF_MAX s) or succeeded (forget it). */
+static void backoff_note(int64_t id, bool ok)
+{
+    struct backoff **pp = backoff_find(id), *b = *pp;
+    if (ok) {
+        if (b) {
+            *pp = b->link;
+            free(b);
+        }
+        return;
+    }
+    if (!b) {
+        if (!(b = calloc(1, sizeof *b)))
+            fatal("retention: out of memory");
+        b->id = id;
+        *pp = b;
+    }
+    int64_t wait = b->fails < 8 ? (int64_t)2 << b->fails : RETENTION_BACKOFF_MAX;
+    b->fails++;
+    b->next = now_s() + (wait < RETENTION_BACKOFF_MAX ? wait : RETENTION_BACKOFF_MAX);
+}
 
 void retention_configure(void)
 {
@@ -121,14 +160,16 @@ static void shred_done(void *arg)
                      (long long)t->r.bytes, t->r.passes, t->r.passes == 1 ? "" : "es",
                      (long long)t->r.elapsed_ms, t->err == ENOENT ? " (file already gone)" : "");
             store_job_save(D.store, &j, "shred", -1, detail);
+            backoff_note(j.id, true);
             log_job(LOG_LVL_INFO, j.id, NULL, "retention: document shredded (%s)", detail);
             shreds_done++;
         } else {
             char detail[128];
             snprintf(detail, sizeof detail, "%s: %s", t->why, strerror(t->err));
             store_event_add(D.store, j.id, "shred-failed", -1, detail);
-            log_job(LOG_LVL_ERR, j.id, NULL, "retention: shredding failed, will retry: %s",
-                    strerror(t->err));
+            backoff_note(j.id, false);
+            log_job(LOG_LVL_ERR, j.id, NULL, "retention: shredding failed, will retry in %lld s: %s",
+                    (long long)((*backoff_find(j.id))->next - now_s()), strerror(t->err));
             shreds_failed++;
         }
         job_clear(&j);
@@ -301,6 +342,9 @@ static int due_one(const struct job *j, void *arg)
     (void)arg;
     if (task_running(j->id) || expiring_has(j->id) || j->state == JOB_STATE_PREFLIGHT)
         return 0;
+    struct backoff *b = *backoff_find(j->id);
+    if (b && b->next > now_s())
+        return 0;                   /* its shred failed: not yet again */
     if (j->state == JOB_STATE_PRINTED && strcmp(j->complaint, "open") != 0)
         retention_shred_job(j->id, "complaint window over", NULL, NULL);
     else if (strcmp(j->complaint, "open") == 0)
@@ -399,6 +443,11 @@ void retention_counts(uint64_t *done, uint64_t *failed)
 
 void retention_stop(void)
 {
+    while (backoffs) {
+        struct backoff *b = backoffs;
+        backoffs = b->link;
+        free(b);
+    }
     if (timer)
         event_free(timer);
     timer = NULL;

@@ -3,7 +3,9 @@
 # a reprint or a complaint that arrives during the shred gets 409
 # document-shredding, the job is not queued again, and the printer
 # receives it once.  (A shred made slow by a test knob; a real cupsd and
-# ippeveprinter print the job first.)
+# ippeveprinter print the job first.)  Then a shred that keeps failing
+# (an immutable file) is tried again after growing pauses, not every
+# second, and succeeds once the cause is gone.
 . "$(dirname "$0")/lib.sh"
 
 if ! grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null; then
@@ -38,4 +40,28 @@ is "... and reprints 0" "$(job_field "$ID" .reprints)" 0
 like "a reprint now: 409 document-shredded" "$(api POST "/v1/jobs/$ID/reprint")" '"error":"document-shredded".*HTTP 409$'
 is "the printer received the job once" "$(printed_count "$ID")" 1
 is "CUPS holds nothing of ours" "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null | wc -l)" 0
+
+# ------------------------------------------------------------ a failing shred
+stop_copeesd
+unset COPEES_TEST_SHRED_DELAY_MS
+COMPLAINT_WINDOW=6s write_conf
+start_copeesd
+DB=$T/state/copees.db
+upload "$T/a.pdf" "order=ORD-SHR-2"
+ID=$(jq -r .id <<<"$BODY")
+check "a second job prints" wait_until 60 job_is "$ID" .state printed
+doc=$T/spool/jobs/$(sqlite3 "$DB" "SELECT doc_name FROM jobs WHERE id = $ID")
+if chattr +i "$doc" 2>/dev/null; then
+    trap 'chattr -i "$doc" 2>/dev/null; stop_copeesd; _cleanup' EXIT
+    check "its document made immutable: the shred fails, three times" wait_until 60 bash -c "[ \$(sqlite3 '$DB' \"SELECT count(*) FROM events WHERE job_id = $ID AND type = 'shred-failed'\") -ge 3 ]"
+    span=$(sqlite3 "$DB" "SELECT max(at) - min(at) FROM (SELECT at FROM events WHERE job_id = $ID AND type = 'shred-failed' ORDER BY id LIMIT 3)")
+    check "... after growing pauses: 2 s, then 4 (the first three tries span $span s)" test "$span" -ge 5
+    like "... each failure logged with its pause" "$(cat "$T/copeesd.log")" "\[job $ID\] retention: shredding failed, will retry in [0-9]+ s"
+    is "... the document is still present" "$(job_field "$ID" .document)" present
+    chattr -i "$doc"
+    check "the cause gone, the next try shreds it" wait_until 60 job_is "$ID" .document shredded
+    check "... and its file is gone" test ! -e "$doc"
+else
+    ok "# SKIP chattr +i is not supported on this filesystem"
+fi
 done_testing
