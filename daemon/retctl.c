@@ -46,6 +46,15 @@ static int load(struct http_req *req, int64_t id, struct job *j)
     return -1;
 }
 
+/* Whether j's document is due to be shredded already (its shred has not
+ * run yet: it is failing and waiting to be tried again, or the timer has
+ * not woken since): nothing may keep it longer or print it again. */
+static bool past_retention(const struct job *j)
+{
+    int64_t due = job_retention_deadline(j);
+    return due > 0 && due <= now_s();
+}
+
 /* Save j (retain_until recomputed) with event type, answer 200. */
 static void save_respond(struct http_req *req, struct job *j, const char *type, const char *detail)
 {
@@ -103,6 +112,9 @@ void retctl_complaint(struct http_req *req, int64_t id, bool open)
     } else if (open && retention_shredding(id)) {
         http_respond_error(req, 409, "document-shredding",
                            "The document is being shredded; there is nothing left to keep.");
+    } else if (open && past_retention(&j)) {
+        http_respond_error(req, 409, "retention-over",
+                           "The complaint window is over; the document is due to be shredded.");
     } else if (open) {
         xstrlcpy(j.complaint, "open", sizeof j.complaint);
         j.complaint_opened_at = now_s();
@@ -133,6 +145,9 @@ void retctl_reprint(struct http_req *req, int64_t id)
     } else if (retention_shredding(id)) {
         http_respond_error(req, 409, "document-shredding",
                            "The document is being shredded; the customer must upload it again.");
+    } else if (past_retention(&j)) {
+        http_respond_error(req, 409, "retention-over",
+                           "The document is due to be shredded; the customer must upload it again.");
     } else {
         j.reprints++;
         j.pages_printed = 0;          /* counts the new print; the audit log keeps each one's */

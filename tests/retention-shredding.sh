@@ -58,6 +58,10 @@ if chattr +i "$doc" 2>/dev/null; then
     check "... after growing pauses: 2 s, then 4 (the first three tries span $span s)" test "$span" -ge 5
     like "... each failure logged with its pause" "$(cat "$T/copeesd.log")" "\[job $ID\] retention: shredding failed, will retry in [0-9]+ s"
     is "... the document is still present" "$(job_field "$ID" .document)" present
+    like "a complaint past the window while the shred waits: 409 retention-over" \
+        "$(api POST "/v1/jobs/$ID/complaint")" '"error":"retention-over".*HTTP 409$'
+    like "... a reprint too" "$(api POST "/v1/jobs/$ID/reprint")" '"error":"retention-over".*HTTP 409$'
+    is "... no complaint was opened" "$(job_field "$ID" .complaint)" null
     chattr -i "$doc"
     check "the cause gone, the next try shreds it" wait_until 60 job_is "$ID" .document shredded
     check "... and its file is gone" test ! -e "$doc"
