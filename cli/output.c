@@ -215,6 +215,8 @@ void ctl_print_job(const json_t *j, bool lng)
     printf("  Delivered: %s\n", ctl_date(jstr(j, "delivered_at"), date, sizeof date));
     if (doc && strcmp(doc, "shredded") == 0)
         printf("\tDocument: shredded %s\n", ctl_date(jstr(j, "shredded_at"), date, sizeof date));
+    else if (doc && strcmp(doc, "lost") == 0)
+        printf("\tDocument: lost (missing from the spool)\n");
     else if (jstr(j, "retain_until"))
         printf("\tDocument: %s, kept until %s\n", or_dash(doc),
                ctl_date(jstr(j, "retain_until"), date, sizeof date));

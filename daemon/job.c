@@ -245,7 +245,8 @@ json_t *job_to_json(const struct job *j)
     json_object_set_new(o, "complaint",
                         strcmp(j->complaint, "open") == 0 || strcmp(j->complaint, "closed") == 0
                             ? json_string(j->complaint) : json_null());
-    json_object_set_new(o, "document", json_string(j->document_present ? "present" : "shredded"));
+    json_object_set_new(o, "document", json_string(j->document_present ? "present"
+                                                     : j->shredded_at > 0 ? "shredded" : "lost"));
     json_object_set_new(o, "shredded_at", json_time(j->shredded_at));
     return o;
 }

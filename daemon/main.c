@@ -174,12 +174,66 @@ static int check_lost(const struct job *cj, void *arg)
     return 0;
 }
 
+struct doc_count {
+    int listed, found;
+};
+
+static int count_found(const struct job *j, void *arg)
+{
+    struct doc_count *c = arg;
+    c->listed++;
+    if (spool_job_exists(D.spool, j->doc_name))
+        c->found++;
+    return 0;
+}
+
+/* The spool must be this database's before anything in it is shredded or
+ * any job is marked lost: spool_dir on a volume that is not mounted is an
+ * empty directory, in which every document would be "missing" (and, the
+ * volume back, a later start would shred them all as unknown), and a
+ * database from elsewhere would have the sweep shred every document.  So
+ * spool_dir carries the instance id (spool_mark_*).  Without a mark (a
+ * new spool, or one from before the mark existed) the spool is claimed
+ * only when it holds at least one of the documents the database lists,
+ * or the database lists none. */
+static void claim_spool(void)
+{
+    char mark[64];
+    const char *mine = store_instance(D.store);
+    int m = spool_mark_read(D.spool, mark, sizeof mark);
+    if (m < 0)
+        fatal("startup: cannot read %s/.instance: %s; the spool is left untouched",
+              D.conf->spool_dir, strerror(errno));
+    if (m == 1) {
+        if (strcmp(mark, mine))
+            fatal("startup: spool_dir %s belongs to instance %s but the database in %s is "
+                  "instance %s (another volume, or a database from elsewhere); the spool is "
+                  "left untouched", D.conf->spool_dir, mark, D.conf->state_dir, mine);
+        return;
+    }
+    struct doc_count c = {0, 0};
+    struct store_filter f = STORE_FILTER_INIT;
+    f.document = 1;
+    if (store_jobs_query(D.store, &f, count_found, &c) < 0)
+        fatal("startup: the jobs cannot all be read from the database, so the spool is left "
+              "untouched; check it (sqlite3 DB 'PRAGMA integrity_check') or restore it");
+    if (c.listed > 0 && c.found == 0)
+        fatal("startup: spool_dir %s has no instance mark and none of the %d document%s the "
+              "database lists; is its volume mounted?  The spool and the jobs are left "
+              "untouched", D.conf->spool_dir, c.listed, c.listed == 1 ? "" : "s");
+    if (spool_mark_write(D.spool, mine) < 0)
+        fatal("startup: cannot write %s/.instance: %s", D.conf->spool_dir, strerror(errno));
+    log_info("startup: spool_dir %s marked as instance %s (%d of %d documents found)",
+             D.conf->spool_dir, mine, c.found, c.listed);
+}
+
 /* Local reconciliation before READY (see DESIGN: Startup).  The spool's
  * files are shredded only against a complete list of the jobs' names: a
  * job row that cannot be read stops the start, as shredding what it names
  * would lose an acknowledged document. */
 static void recover(void)
 {
+    claim_spool();
     GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;

@@ -741,6 +741,67 @@ int spool_recover(struct spool *sp, bool (*known)(const char *name, void *arg), 
     return a + b;
 }
 
+#define MARK_NAME ".instance"
+
+int spool_mark_read(const struct spool *sp, char *id, size_t n)
+{
+    char path[4096], buf[64];
+    if (xsnprintf(path, sizeof path, "%s/" MARK_NAME, sp->dir) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    ssize_t r = read(fd, buf, sizeof buf - 1);
+    int e = errno;
+    close(fd);
+    if (r < 0) {
+        errno = e;
+        return -1;
+    }
+    buf[r] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    size_t len = strlen(buf);
+    if (len == 0 || len >= n || strspn(buf, "0123456789abcdef") != len) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(id, buf, len + 1);
+    return 1;
+}
+
+int spool_mark_write(const struct spool *sp, const char *id)
+{
+    char tmp[4096], path[4096], line[80];
+    if (xsnprintf(tmp, sizeof tmp, "%s/" MARK_NAME ".new", sp->dir) < 0 ||
+        xsnprintf(path, sizeof path, "%s/" MARK_NAME, sp->dir) < 0 ||
+        xsnprintf(line, sizeof line, "%s\n", id) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(line);
+    if (write(fd, line, len) != (ssize_t)len || fsync(fd) < 0) {
+        int e = errno ? errno : EIO;
+        close(fd);
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    return fsync_dir(sp->dir);
+}
+
 int64_t spool_free_bytes(const struct spool *sp)
 {
     struct statvfs sv;

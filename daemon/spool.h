@@ -86,6 +86,15 @@ int spool_job_shred(const struct spool *sp, const char *name, int passes,
  * shredded, -1 on error. */
 int spool_recover(struct spool *sp, bool (*known)(const char *name, void *arg), void *arg,
                   int passes);
+/* BLOCKING, startup only.  The spool's owner mark: spool_dir/.instance
+ * holds the instance id of the database whose jobs it keeps, so that a
+ * spool_dir whose volume is not mounted (an empty directory) or a
+ * database from elsewhere is told apart from a spool whose documents are
+ * gone.  _read: 1 with id filled (size n), 0 when there is none, -1
+ * (errno; EINVAL for a malformed mark).  _write: written durably (a
+ * temporary, fsync, rename, fsync of spool_dir), 0 / -1 (errno). */
+int spool_mark_read(const struct spool *sp, char *id, size_t n);
+int spool_mark_write(const struct spool *sp, const char *id);
 /* Free bytes on the spool's filesystem for unprivileged users; -1 on error. */
 int64_t spool_free_bytes(const struct spool *sp);
 
