@@ -35,8 +35,9 @@
  *   document cannot be finished without printing a truncated file) and
  *   cancels and purges the created job over a fresh one (not after a
  *   timeout: that would be a second wait); if that fails or is skipped,
- *   cups_job_id keeps the orphan's id and startup reconciliation (LIST by
- *   job-name) cleans it later.  Nothing that names a customer goes
+ *   cups_job_id keeps the orphan's id: the scheduler settles it before
+ *   the job goes out again (track_settle), or, after a restart, startup
+ *   reconciliation (LIST by job-name) does.  Nothing that names a customer goes
  *   to CUPS: the document is "copees-<job id>.pdf".
  * - The cancel flag is an int libcups polls while connecting: we write it
  *   with an atomic store, libcups reads it plainly (a benign race).
@@ -407,9 +408,23 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     }
     if (main)
         fault_point("crash-after-create-job");
-    if (send_document(op, id, fd, docname, true) == 0) {
-        if (main)
+    int sent = -1;
+    if (main && fault_once("send-timeout-before")) {
+        /* test builds: cupsd stops answering before the document */
+        timed_out = true;
+        xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
+    } else {
+        sent = send_document(op, id, fd, docname, true);
+        if (sent == 0 && main)
             fault_point("crash-after-send");
+        if (sent == 0 && main && fault_once("send-timeout-after")) {
+            /* test builds: the document went in, its answer was lost */
+            sent = -1;
+            timed_out = true;
+            xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
+        }
+    }
+    if (sent == 0) {
         *id_out = id;
         return RES_OK;
     }

@@ -98,6 +98,11 @@ void track_withdraw_waiting(struct printer *p, const char *why);
 void track_note_cups(const struct cups_op *op);
 /* Purge CUPS job cups_id (ours: job_id), logging the outcome. */
 void track_purge(int64_t job_id, int cups_id);
+/* Settle CUPS job cups_id, left by a failed submission of our job job_id
+ * to printer (its document may or may not be in CUPS): the job stays out
+ * of dispatch until CUPS's job is purged (it had no document) or adopted
+ * (it had).  cover_id: its cover sheet's CUPS job, or 0. */
+void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id);
 /* Follow cover sheet job cover_id of our job job_id (CUPS job main_id):
  * purged once it is done, or once the job left CUPS. */
 void track_cover(int64_t job_id, int main_id, int cover_id);

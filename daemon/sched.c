@@ -172,7 +172,12 @@ static void submit_done(struct cups_op *op)
             if (p)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
-            sched_job_changed(&j);       /* back into the index */
+            if (op->cups_job_id > 0)     /* left in CUPS: not again until settled */
+                track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id);
+            else if (op->cover_job_id > 0)
+                track_purge(j.id, op->cover_job_id);
+            if (op->cups_job_id <= 0)
+                sched_job_changed(&j);   /* back into the index */
         }
     }
     job_clear(&j);

@@ -26,6 +26,8 @@
  *   the reason printer-stopped (one "interrupted" event) and finishes
  *   there once the printer is back; an admin may move it (that event
  *   says it had started printing there).  docs/design.md.
+ * - A CUPS job a failed submission left behind is settled (read, then
+ *   purged or adopted) before the job may go out again: see "settle".
  * - When CUPS is done with a job its copy is purged at once
  *   (Cancel-Job, purge-job=true).
  */
@@ -126,6 +128,161 @@ static void job_left_cups(struct job *j)
 {
     printer_release(printer_find(j->printer), j->id, job_pages(j));
     track_purge(j->id, j->cups_job_id);
+}
+
+/* ------------------------------------------------------------ settle */
+
+/* A CUPS job left behind by a failed submission: Create-Job went through,
+ * Send-Document failed and the cancel was skipped or failed (cupsd stopped
+ * answering).  Whether CUPS got the document is not known, so the job may
+ * not go out again until that CUPS job is settled: one still waiting for
+ * its document (or given up by CUPS) is purged and the job goes out again;
+ * one that has its document (the answer, not the document, was lost) is
+ * adopted as sent, never sent a second time.  The job stays busy (out of
+ * the dispatch index) meanwhile; a settle that cupsd does not answer is
+ * tried again every poll.  A restart meanwhile settles it by name
+ * (reconcile_found). */
+struct settle {
+    int64_t job_id;
+    int cups_id, cover_id;
+    char printer[64];
+    struct settle *next;
+};
+static struct settle *settles;       /* waiting for the next poll */
+
+static void settle_start(struct settle *s);
+
+static void settle_later(struct settle *s, const char *why)
+{
+    log_job(LOG_LVL_WARN, s->job_id, s->printer,
+            "sched: cannot settle CUPS job %d yet (tried again): %s", s->cups_id, why);
+    s->next = settles;
+    settles = s;
+}
+
+/* The job may be dispatched again. */
+static void settle_end(struct settle *s)
+{
+    struct job j;
+    busy_del(s->job_id);
+    if (s->cover_id)
+        track_purge(s->job_id, s->cover_id);
+    if (store_job_get(D.store, s->job_id, &j) == 0) {
+        sched_job_changed(&j);           /* back into the index */
+        job_clear(&j);
+    }
+    free(s);
+}
+
+static void settle_purged(struct cups_op *op)
+{
+    struct settle *s = op->arg;
+    track_note_cups(op);
+    if (op->ok) {
+        log_job(LOG_LVL_INFO, s->job_id, s->printer, "sched: CUPS job %d, left without its "
+                "document, purged; the job goes out again", s->cups_id);
+        settle_end(s);
+    } else {
+        settle_later(s, op->error);
+    }
+    op->arg = NULL;
+    cups_op_free(op);
+}
+
+/* CUPS has the document: the job is in CUPS as that job. */
+static void settle_adopt(struct settle *s)
+{
+    struct job j;
+    struct printer *p = printer_find(s->printer);
+    busy_del(s->job_id);
+    if (store_job_get(D.store, s->job_id, &j) < 0) {
+        track_purge(s->job_id, s->cups_id);
+    } else if (j.state != JOB_STATE_QUEUED || !p) {
+        log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
+                "job is %s now; purging it", s->cups_id, job_state_name(j.state));
+        track_purge(j.id, s->cups_id);
+        if (s->cover_id)
+            track_purge(j.id, s->cover_id);
+        sched_job_changed(&j);
+    } else {
+        j.cups_job_id = s->cups_id;
+        xstrlcpy(j.printer, p->name, sizeof j.printer);
+        p->inflight++;
+        p->pages_inflight += job_pages(&j);
+        if (s->cover_id)
+            track_cover(j.id, s->cups_id, s->cover_id);
+        job_reason_remove(&j, "no-capable-printer");
+        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s got its "
+                      "document although the answer was lost (not sent again)", s->cups_id,
+                      p->name);
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: adopted CUPS job %d, whose answer was lost",
+                s->cups_id);
+    }
+    if (j.id)
+        job_clear(&j);
+    free(s);
+}
+
+static void settle_state(struct cups_op *op)
+{
+    struct settle *s = op->arg;
+    track_note_cups(op);
+    bool waiting = (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
+                   strstr(op->jreasons, "job-incoming");
+    if (!op->ok && strcmp(op->error, "not-found") == 0) {
+        log_job(LOG_LVL_INFO, s->job_id, s->printer, "sched: CUPS job %d is gone; the job goes "
+                "out again", s->cups_id);
+        settle_end(s);
+    } else if (!op->ok) {
+        settle_later(s, op->error);
+    } else if (waiting || op->jstate == CUPS_J_CANCELED || op->jstate == CUPS_J_ABORTED) {
+        struct cups_op *pop = cups_op_new(CUPS_OP_PURGE);
+        pop->job_id = s->job_id;
+        pop->cups_job_id = s->cups_id;
+        pop->arg = s;
+        pop->done = settle_purged;
+        cupslink_submit(pop);
+    } else {
+        settle_adopt(s);
+    }
+    op->arg = NULL;
+    cups_op_free(op);
+}
+
+static void settle_start(struct settle *s)
+{
+    struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
+    op->job_id = s->job_id;
+    op->cups_job_id = s->cups_id;
+    op->arg = s;
+    op->done = settle_state;
+    cupslink_submit(op);
+}
+
+void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id)
+{
+    struct settle *s = calloc(1, sizeof *s);
+    if (!s)
+        fatal("sched: out of memory");
+    s->job_id = job_id;
+    s->cups_id = cups_id;
+    s->cover_id = cover_id;
+    xstrlcpy(s->printer, printer, sizeof s->printer);
+    busy_add(job_id);
+    settle_start(s);
+}
+
+static void settles_retry(void)
+{
+    if (!cups_ok)
+        return;
+    struct settle *list = settles;
+    settles = NULL;
+    while (list) {
+        struct settle *s = list;
+        list = s->next;
+        settle_start(s);
+    }
 }
 
 /* ------------------------------------------------------------ withdraw */
@@ -728,6 +885,7 @@ void track_poll(void)
     store_jobs_query(D.store, &f, track_one, NULL);
     covers_poll();
     purges_retry();
+    settles_retry();
     sched_check_deadlines();
     sched_kick();     /* slots freed by time (a retry pause over) */
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,18 @@ char *xstrlcpy(char *dst, const char *src, size_t len)
     memcpy(dst, src, n);
     dst[n] = '\0';
     return dst;
+}
+
+bool fault_once(const char *point)
+{
+#ifdef COPEES_TEST_KNOBS
+    static atomic_bool fired;
+    const char *f = getenv("COPEES_TEST_FAULT");
+    return f && strcmp(f, point) == 0 && !atomic_exchange(&fired, true);
+#else
+    (void)point;
+    return false;
+#endif
 }
 
 void fault_point(const char *point)

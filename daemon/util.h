@@ -43,5 +43,9 @@ char *xstrlcpy(char *dst, const char *src, size_t len);
  * --disable-test-knobs): when COPEES_TEST_FAULT names this point, the
  * process dies at once with status 86 (crash tests).  A no-op otherwise. */
 void fault_point(const char *point);
+/* Test builds: true the first time it is called for the point that
+ * COPEES_TEST_FAULT names (a failure to simulate once), false otherwise
+ * and always in packages. */
+bool fault_once(const char *point);
 
 #endif

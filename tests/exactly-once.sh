@@ -4,8 +4,10 @@
 # after the document went but before copeesd recorded it.  After a restart,
 # the startup reconciliation finds our job in CUPS by its job-name: the
 # orphan waiting for its document is purged and the job sent once; the job
-# CUPS already has is adopted, never sent again.  Each job reaches the
-# printer exactly once, and nothing of ours is left in CUPS.
+# CUPS already has is adopted, never sent again.  The same two windows
+# without a crash (a Send-Document that gets no answer, before or after the
+# document went): the CUPS job is settled before ours goes out again.  Each
+# job reaches the printer exactly once, and nothing of ours is left in CUPS.
 . "$(dirname "$0")/lib.sh"
 
 grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null || {
@@ -69,4 +71,34 @@ like "it was adopted from CUPS, not sent again" \
     'found in CUPS as job [0-9]+ .*not sent again'
 is "job $id1 still printed once" "$(printed_count "$id1")" 1
 is "the first job's id and the second's differ" "$([ "$id1" != "$id2" ] && echo yes)" yes
+stop_copeesd
+
+# Without a crash: Send-Document fails as if cupsd had stopped answering
+# (a test-build fault, once), so copeesd does not wait to cancel the CUPS
+# job it created.  That job is settled before ours goes out again: purged
+# when it never got the document, adopted when only the answer was lost.
+# settled POINT ORDER: run copeesd with the fault, upload, echo the job id
+settled() {
+    COPEES_TEST_FAULT=$1 start_copeesd
+    upload "$T/doc.pdf" "order=$2&copies=1"
+    [ "$STATUS" = 201 ] || bail "upload: $STATUS $BODY"
+    jq -r .id <<<"$BODY"
+}
+id3=$(settled send-timeout-before ORD-EO-3)
+check "no answer before the document: the job prints" wait_until 60 job_is "$id3" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id3")" 1
+like "the CUPS job left without its document was purged first" \
+    "$(grep -E "job $id3[] ]" "$T/copeesd.log")" 'left without its document, purged; the job goes out again'
+is "the failed try is in the audit log" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT count(*) FROM events WHERE job_id=$id3 AND type='dispatch-failed'")" 1
+stop_copeesd
+
+id4=$(settled send-timeout-after ORD-EO-4)
+check "answer lost after the document: the job prints" wait_until 60 job_is "$id4" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id4")" 1
+like "CUPS's job was adopted, not sent again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'")" \
+    'got its document although the answer was lost \(not sent again\)'
 done_testing
