@@ -7,6 +7,9 @@
  * only then does the client get its 200.  When cupsd cannot be reached the
  * cancel is refused with 503 rather than promised: the web tier retries.
  * A printed job is not canceled (409): its document is erased with shred.
+ * A job with a CUPS operation in flight (being handed over, taken back or
+ * settled: sched_busy) gets 409 busy, as move and shred do: its document
+ * may be being read.
  */
 #include "config.h"
 
@@ -106,6 +109,12 @@ void jobctl_cancel(struct http_req *req, int64_t id)
         http_respond_error(req, 409, "already-completed", "The job is already %s.", job_state_name(s));
         break;
     default:
+        if (sched_busy(id)) {
+            /* CUPS is reading its document (or we are asking CUPS about
+             * it): shredding now would hand CUPS overwritten data */
+            http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+            break;
+        }
         c = calloc(1, sizeof *c);
         if (!c)
             fatal("jobctl: out of memory");

@@ -87,4 +87,23 @@ like "GET on an action: 405" "$out" 'HTTP 405$'
 
 audit=$(sqlite3 "$T/state/copees.db" "SELECT detail || ' uid=' || uid FROM events WHERE job_id=$P AND type='state' ORDER BY id")
 like "the cancel is audited with the caller's uid" "$audit" "printing -> canceled: canceled through the API uid=$(id -u)"
+
+# A cancel while the job is being handed to CUPS: cupsd is frozen, so the
+# hand-over (Create-Job) hangs.  The cancel must not shred the document
+# CUPS is about to read: 409 busy.  Once cupsd answers, it cancels.
+CUPSD_PID=$(cat "$T/cups/run/cupsd.pid")
+upload "$T/a.pdf" "order=ORD-BUSY&hold=true"
+BZ=$(jq -r .id <<<"$BODY")
+kill -STOP "$CUPSD_PID"
+api POST "/v1/jobs/$BZ/release" > /dev/null
+dispatching() { [ "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM events WHERE job_id=$BZ AND type='dispatch'")" -ge 1 ]; }
+check "the released job is being handed to a frozen cupsd" wait_until 30 dispatching
+out=$(api DELETE "/v1/jobs/$BZ")
+kill -CONT "$CUPSD_PID"
+like "cancel during the hand-over: 409 busy" "$out" '"error":"busy".*HTTP 409$'
+is "... the document is still there" "$(job_field "$BZ" .document)" present
+cancel_ok() { api DELETE "/v1/jobs/$BZ" | tail -1 | grep -q 'HTTP 200'; }
+check "once cupsd answers, the cancel goes through" wait_until 60 cancel_ok
+is "... the job is canceled, its document shredded" "$(job_field "$BZ" '.state + " " + .document')" "canceled shredded"
+check "... and CUPS holds nothing of it" wait_until 30 bash -c "[ \"\$(lpstat -h '$CUPS_SERVER' -o 2>/dev/null | wc -l)\" = 0 ]"
 done_testing
