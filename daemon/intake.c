@@ -80,6 +80,7 @@ struct intake {
     bool due_given, media_given;   /* by the client (else the defaults were filled in) */
     struct event *retry_ev;    /* a verdict that could not be recorded: the next check */
     int retries;               /* ... how many were made */
+    int shred_err;             /* unrecorded_work: the shred's errno, 0 = done */
 };
 
 /* Uploads under way from which an answer waits up to INTAKE_SHARE_MS for
@@ -567,13 +568,27 @@ static void unrecorded_work(void *arg)
 {
     struct intake *in = arg;
     struct shred_receipt r;
-    spool_job_shred(D.spool, in->job.doc_name, D.conf->shred_passes, &r);
+    if (fault_once("leftover-shred-fails")) {    /* test builds: as an I/O error would */
+        in->shred_err = EIO;
+        return;
+    }
+    in->shred_err = spool_job_shred(D.spool, in->job.doc_name, D.conf->shred_passes, &r) < 0
+                        ? errno : 0;
+}
+
+/* A copy that no row names and that could not be shredded is not left
+ * to the next start: retention tries again. */
+static void unrecorded_shred_check(struct intake *in)
+{
+    if (in->shred_err && in->shred_err != ENOENT)
+        retention_shred_leftover(in->job.doc_name, in->shred_err);
 }
 
 static void unrecorded_done(void *arg)
 {
     struct intake *in = arg;
     int status;
+    unrecorded_shred_check(in);
     json_t *body = unrecorded_answer(in, &status);
     intake_answer(in, status, body);
 }
@@ -621,6 +636,7 @@ static void replay_answer(void *arg)
 static void replay_shredded(void *arg)
 {
     struct intake *in = arg;
+    unrecorded_shred_check(in);
     if (in->commit_rc == 409) {
         metrics_upload_rejected("idempotency-conflict");
         intake_answer(in, 409, json_pack("{s:s, s:s}", "error", "idempotency-conflict",

@@ -153,7 +153,7 @@ char *metrics_render(void)
     out(&b, "# HELP copees_store_commit_failures_total Store commits that failed (their "
             "writes rolled back).\n# TYPE copees_store_commit_failures_total counter\n"
             "copees_store_commit_failures_total %llu\n", (unsigned long long)ss.commit_failures);
-    int64_t next = store_next_retain(D.store), overdue = 0;
+    int64_t next = store_next_retain(D.store, 0), overdue = 0;
     if (next > 0 && next < now_s())
         overdue = now_s() - next;
     out(&b, "# HELP copees_oldest_overdue_document_seconds Age past retain_until of the oldest "

@@ -21,7 +21,12 @@
  *   2 s later, then 4, 8 ... up to every RETENTION_BACKOFF_MAX s: a cause
  *   that lasts (a read-only or immutable file) costs a log line and an
  *   audit event every few minutes, not every second.  An erasure request
- *   tries at once whatever the pause.
+ *   tries at once whatever the pause.  A take-back from CUPS that fails
+ *   (a job that never printed, at the end of max_retention) backs off the
+ *   same way, up to RETENTION_WITHDRAW_MAX s.
+ * - The timer aims at the nearest thing to do and is never put off by a
+ *   kick: while documents are overdue and waiting (a backoff) it wakes
+ *   when the first wait ends, not every second (retention_kick).
  * - While a document is being shredded, nothing may bring it back into
  *   use: retctl.c refuses a reprint or a complaint for it (409
  *   document-shredding; retention_shredding()), which would otherwise
@@ -52,7 +57,8 @@
 #define RETENTION_RECHECK 30   /* seconds */
 
 struct task {
-    int64_t job_id;
+    int64_t job_id;             /* 0: an orphan file's shred */
+    struct orphan *orphan;
     char doc_name[JOB_NAME_MAX];
     char why[32];
     int passes;
@@ -71,8 +77,23 @@ static uint64_t shreds_done, shreds_failed;
 static struct idn { int64_t id; struct idn *next; } *expiring;   /* taken back from CUPS */
 /* documents whose shred failed: not tried again by the timer before next */
 static struct backoff { int64_t id, next; int fails; struct backoff *link; } *backoffs;
+/* when the timer must look at overdue documents again: the end of the
+ * earliest backoff, or now for a document that became due (INT64_MAX:
+ * every overdue one is under way, and its end kicks the timer) */
+static int64_t overdue_wake = INT64_MAX;
+
+/* files in jobs/ that no job row names (a retry's own copy, a document
+ * whose row was rolled back) and whose shred failed: tried again */
+static struct orphan {
+    char name[JOB_NAME_MAX];
+    int64_t next;
+    int fails;
+    bool running;
+    struct orphan *link;
+} *orphans;
 
 #define RETENTION_BACKOFF_MAX 300   /* seconds between two tries of a failing shred */
+#define RETENTION_WITHDRAW_MAX 30   /* ... of a take-back from CUPS that failed */
 
 static struct backoff **backoff_find(int64_t id)
 {
@@ -82,9 +103,16 @@ static struct backoff **backoff_find(int64_t id)
     return pp;
 }
 
-/* A shred of id failed (ok = false: wait before the next try, 2, 4 ...
- * RETENTION_BACKOFF_MAX s) or succeeded (forget it). */
-static void backoff_note(int64_t id, bool ok)
+static int64_t backoff_wait(int fails, int64_t max)
+{
+    int64_t wait = fails < 8 ? (int64_t)2 << fails : max;
+    return wait < max ? wait : max;
+}
+
+/* A shred or take-back of id failed (ok = false: wait before the next
+ * try, 2, 4 ... max s; the wait is returned) or a shred succeeded (forget
+ * it; 0). */
+static int64_t backoff_note(int64_t id, bool ok, int64_t max)
 {
     struct backoff **pp = backoff_find(id), *b = *pp;
     if (ok) {
@@ -92,7 +120,7 @@ static void backoff_note(int64_t id, bool ok)
             *pp = b->link;
             free(b);
         }
-        return;
+        return 0;
     }
     if (!b) {
         if (!(b = calloc(1, sizeof *b)))
@@ -100,9 +128,11 @@ static void backoff_note(int64_t id, bool ok)
         b->id = id;
         *pp = b;
     }
-    int64_t wait = b->fails < 8 ? (int64_t)2 << b->fails : RETENTION_BACKOFF_MAX;
-    b->fails++;
-    b->next = now_s() + (wait < RETENTION_BACKOFF_MAX ? wait : RETENTION_BACKOFF_MAX);
+    int64_t wait = backoff_wait(b->fails++, max);
+    b->next = now_s() + wait;
+    if (b->next < overdue_wake)
+        overdue_wake = b->next;
+    return wait;
 }
 
 void retention_configure(void)
@@ -140,6 +170,29 @@ static void shred_work(void *arg)
     t->err = t->rc < 0 ? errno : 0;
 }
 
+/* An orphan file's shred ended: forget it, or wait before the next try. */
+static void orphan_done(struct task *t)
+{
+    struct orphan *o = t->orphan, **pp = &orphans;
+    o->running = false;
+    if (t->rc == 0 || t->err == ENOENT) {
+        while (*pp != o)
+            pp = &(*pp)->link;
+        *pp = o->link;
+        free(o);
+        log_info("retention: a leftover copy that no job names is shredded at last");
+        shreds_done++;
+        return;
+    }
+    int64_t wait = backoff_wait(o->fails++, RETENTION_BACKOFF_MAX);
+    o->next = now_s() + wait;
+    if (o->next < overdue_wake)
+        overdue_wake = o->next;
+    log_err("retention: shredding a leftover copy that no job names failed, will retry in "
+            "%lld s: %s", (long long)wait, strerror(t->err));
+    shreds_failed++;
+}
+
 static void shred_done(void *arg)
 {
     struct task *t = arg;
@@ -151,7 +204,9 @@ static void shred_done(void *arg)
             break;
         }
     nbusy--;
-    if (store_job_get(D.store, t->job_id, &j) == 0) {
+    if (t->orphan) {
+        orphan_done(t);
+    } else if (store_job_get(D.store, t->job_id, &j) == 0) {
         if (t->rc == 0 || t->err == ENOENT) {
             char detail[160];
             j.document_present = false;
@@ -160,16 +215,16 @@ static void shred_done(void *arg)
                      (long long)t->r.bytes, t->r.passes, t->r.passes == 1 ? "" : "es",
                      (long long)t->r.elapsed_ms, t->err == ENOENT ? " (file already gone)" : "");
             store_job_save(D.store, &j, "shred", -1, detail);
-            backoff_note(j.id, true);
+            backoff_note(j.id, true, 0);
             log_job(LOG_LVL_INFO, j.id, NULL, "retention: document shredded (%s)", detail);
             shreds_done++;
         } else {
             char detail[128];
             snprintf(detail, sizeof detail, "%s: %s", t->why, strerror(t->err));
             store_event_add(D.store, j.id, "shred-failed", -1, detail);
-            backoff_note(j.id, false);
+            int64_t wait = backoff_note(j.id, false, RETENTION_BACKOFF_MAX);
             log_job(LOG_LVL_ERR, j.id, NULL, "retention: shredding failed, will retry in %lld s: %s",
-                    (long long)((*backoff_find(j.id))->next - now_s()), strerror(t->err));
+                    (long long)wait, strerror(t->err));
             shreds_failed++;
         }
         job_clear(&j);
@@ -209,6 +264,40 @@ void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg
     log_job(LOG_LVL_INFO, job_id, NULL, "retention: shredding the document (%s)", why);
     job_clear(&j);
     iopool_submit(shred_work, shred_done, t);
+}
+
+static void orphan_start(struct orphan *o)
+{
+    struct task *t = calloc(1, sizeof *t);
+    if (!t)
+        fatal("retention: out of memory");
+    t->orphan = o;
+    xstrlcpy(t->doc_name, o->name, sizeof t->doc_name);
+    xstrlcpy(t->why, "leftover copy", sizeof t->why);
+    t->passes = D.conf->shred_passes;
+    t->next = tasks;
+    tasks = t;
+    nbusy++;
+    o->running = true;
+    iopool_submit(shred_work, shred_done, t);
+}
+
+void retention_shred_leftover(const char *name, int err)
+{
+    struct orphan *o = calloc(1, sizeof *o);
+    if (!o)
+        fatal("retention: out of memory");
+    xstrlcpy(o->name, name, sizeof o->name);
+    o->fails = 1;
+    o->next = now_s() + backoff_wait(0, RETENTION_BACKOFF_MAX);
+    o->link = orphans;
+    orphans = o;
+    shreds_failed++;
+    log_err("retention: shredding a copy that no job names failed, will retry in %lld s: %s",
+            (long long)(o->next - now_s()), strerror(err));
+    if (o->next < overdue_wake)
+        overdue_wake = o->next;
+    retention_kick();
 }
 
 /* ------------------------------------------------------------ ending */
@@ -282,8 +371,13 @@ static void end_withdrawn(void *arg, bool ok)
             break;
         }
     if (!ok) {
-        log_job(LOG_LVL_WARN, e->id, NULL, "retention: CUPS cannot be reached to take the job "
-                "back; the document stays until it can");
+        /* cupsd unreachable, or it refused: tried again after 2, 4 ...
+         * RETENTION_WITHDRAW_MAX s, not every second */
+        int64_t wait = backoff_note(e->id, false, RETENTION_WITHDRAW_MAX);
+        log_job(LOG_LVL_WARN, e->id, NULL, "retention: the job could not be taken back from "
+                "CUPS; the document stays until it can be (tried again in %lld s)",
+                (long long)wait);
+        retention_kick();
         if (e->done)
             e->done(e->arg, -1);
         free(e);
@@ -337,14 +431,23 @@ static bool expiring_has(int64_t id)
     return false;
 }
 
+/* One overdue document: its shred or its end started, unless one is under
+ * way (its end kicks the timer) or it waits (overdue_wake says until when). */
 static int due_one(const struct job *j, void *arg)
 {
     (void)arg;
     if (task_running(j->id) || expiring_has(j->id) || j->state == JOB_STATE_PREFLIGHT)
         return 0;
     struct backoff *b = *backoff_find(j->id);
-    if (b && b->next > now_s())
-        return 0;                   /* its shred failed: not yet again */
+    if (b && b->next > now_s()) {   /* its shred failed: not yet again */
+        if (b->next < overdue_wake)
+            overdue_wake = b->next;
+        return 0;
+    }
+    if (sched_busy(j->id)) {        /* a CUPS operation on it: in a moment */
+        overdue_wake = now_s();
+        return 0;
+    }
     if (j->state == JOB_STATE_PRINTED && strcmp(j->complaint, "open") != 0)
         retention_shred_job(j->id, "complaint window over", NULL, NULL);
     else if (strcmp(j->complaint, "open") == 0)
@@ -382,7 +485,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     f.document = 1;
     f.retain_before = now_s();
     f.sort = STORE_BY_RETAIN;
-    store_jobs_query(D.store, &f, due_one, NULL);
+    overdue_wake = INT64_MAX;
+    if (store_jobs_query(D.store, &f, due_one, NULL) < 0)
+        overdue_wake = now_s();      /* not all read: look again soon */
+    for (struct orphan *o = orphans; o; o = o->link)
+        if (!o->running && o->next <= now_s())
+            orphan_start(o);
+        else if (!o->running && o->next < overdue_wake)
+            overdue_wake = o->next;
     retention_kick();
 }
 
@@ -398,27 +508,43 @@ static int64_t recheck_s(void)
     return RETENTION_RECHECK;
 }
 
+/* Aim the timer at the nearest of: the next retain_until to come, the
+ * moment an overdue document may be tried again (overdue_wake; overdue
+ * documents whose shred or end is under way kick again when it ends), and
+ * RETENTION_RECHECK from now.  Never later than it already aims: kicks
+ * come with every print and every change, and one coming each second
+ * while a document is overdue would otherwise put the timer off forever. */
 void retention_kick(void)
 {
     if (!timer)
         return;
-    int64_t next = store_next_retain(D.store);
-    int64_t wait = recheck_s();
-    if (next > 0) {
-        int64_t d = next - now_s();
-        /* overdue ones were just started (or failed): look again in 1 s,
-         * so a failing shred is retried without spinning */
-        if (d < wait)
-            wait = d < 1 ? 1 : d;
-    }
-    struct timeval tv = {(time_t)wait, 0};
-    armed_for = now_s() + wait;
+    int64_t now = now_s(), at = now + recheck_s();
+    int64_t first = store_next_retain(D.store, 0), next = store_next_retain(D.store, now);
+    if (next > 0 && next < at)
+        at = next;
+    if (((first > 0 && first <= now) || orphans) && overdue_wake < at)   /* some are overdue */
+        at = overdue_wake > now ? overdue_wake : now + 1;    /* 1 s: never a spin */
+    if (first < 0 || next < 0)
+        at = now + 1;                /* the store did not answer: soon again */
+    if (evtimer_pending(timer, NULL) && armed_for <= at)
+        return;
+    struct timeval tv = {(time_t)(at - now), 0};
+    armed_for = at;
     evtimer_add(timer, &tv);
 }
 
 void retention_job_changed(const struct job *j)
 {
-    if (timer && j->document_present && j->retain_until > 0 && j->retain_until < armed_for)
+    if (!timer || !j->document_present || j->retain_until <= 0)
+        return;
+    if (j->retain_until <= now_s()) {
+        /* due now (a complaint closed, a cancel ...): unless a shred of
+         * it is waiting out a failure, the timer looks at it at once */
+        struct backoff *b = *backoff_find(j->id);
+        if (!b || b->next <= now_s())
+            overdue_wake = now_s();
+    }
+    if (j->retain_until < armed_for || overdue_wake < armed_for)
         retention_kick();
 }
 
@@ -443,6 +569,11 @@ void retention_counts(uint64_t *done, uint64_t *failed)
 
 void retention_stop(void)
 {
+    while (orphans) {               /* the next start's sweep shreds them */
+        struct orphan *o = orphans;
+        orphans = o->link;
+        free(o);
+    }
     while (backoffs) {
         struct backoff *b = backoffs;
         backoffs = b->link;

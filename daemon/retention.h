@@ -20,6 +20,11 @@ void retention_job_changed(const struct job *j);
  * receipt event); then done(arg) on the loop (done may be NULL).  A job
  * whose document is gone or already being shredded just calls done. */
 void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg), void *arg);
+/* A file in jobs/ that no job row names (a retry's own copy, a document
+ * whose row was rolled back) could not be shredded (err): the timer tries
+ * again after 2, 4 ... s, at most every 5 minutes, until it goes (the
+ * next start's sweep would too). */
+void retention_shred_leftover(const char *name, int err);
 /* End job_id's life with its document now: an open complaint is closed,
  * a job that never printed is taken back from CUPS if there and canceled
  * with reason why ("erased", "retention-expired"), then the document is

@@ -222,10 +222,13 @@ static int64_t one_value(struct store *st, sqlite3_stmt *s, const char *what)
     return v;
 }
 
-int64_t store_next_retain(struct store *st)
+int64_t store_next_retain(struct store *st, int64_t after)
 {
     /* min() of nothing is NULL: 0 */
-    return one_value(st, store_stmt(st, ST_NEXT_RETAIN), "finding the next retention time");
+    sqlite3_stmt *s = store_stmt(st, ST_NEXT_RETAIN);
+    if (s)
+        sqlite3_bind_int64(s, 1, after);
+    return one_value(st, s, "finding the next retention time");
 }
 
 int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT])

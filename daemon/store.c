@@ -109,7 +109,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_EVENT_INSERT] = "INSERT INTO events (job_id, at, type, uid, detail) "
                         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_NEXT_RETAIN] = "SELECT min(retain_until) FROM jobs "
-                       "WHERE document_present = 1 AND retain_until IS NOT NULL",
+                       "WHERE document_present = 1 AND retain_until > ?1",
     [ST_COUNT_STATES] = "SELECT state, count(*) FROM jobs GROUP BY state",
     [ST_COUNT_PRESENT] = "SELECT count(*) FROM jobs INDEXED BY jobs_present "
                          "WHERE document_present = 1",

@@ -108,8 +108,9 @@ struct store_filter {
 int store_jobs_query(struct store *st, const struct store_filter *f,
                      int (*cb)(const struct job *j, void *arg), void *arg);
 
-/* Smallest retain_until of a present document (0 if none).  -1 on error. */
-int64_t store_next_retain(struct store *st);
+/* Smallest retain_until after the time after (0: any) of a present
+ * document (0 if none).  -1 on error. */
+int64_t store_next_retain(struct store *st, int64_t after);
 /* Number of documents still kept (document present), -1 on error. */
 int64_t store_count_present(struct store *st);
 /* Count jobs per state into counts[JOB_STATE_COUNT].  0 / -1. */

@@ -77,26 +77,44 @@ static int64_t job_pages(const struct job *j)
 
 /* ------------------------------------------------------------ purge */
 
-/* Purges that failed, retried every poll until CUPS lets the job go. */
-struct purge_retry { int64_t job_id; int cups_id; struct purge_retry *next; };
+/* Purges that failed, tried again until CUPS lets the job go: at the next
+ * poll when cupsd could not be reached, after 2, 4 ... PURGE_BACKOFF_MAX s
+ * when it answered and refused (a refusal that lasts must not cost a
+ * request and a log line every poll). */
+#define PURGE_BACKOFF_MAX 300
+struct purge_retry {
+    int64_t job_id;
+    int cups_id, tries;
+    int64_t not_before;        /* mono ms */
+    struct purge_retry *next;
+};
 static struct purge_retry *retries;
+
+static void purge_submit(struct purge_retry *r);
 
 static void purge_done(struct cups_op *op)
 {
+    struct purge_retry *r = op->arg;
     track_note_cups(op);
     if (!op->ok) {
-        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed (retried): %s",
-                op->cups_job_id, op->error);
-        struct purge_retry *r = calloc(1, sizeof *r);
-        if (!r)
-            fatal("sched: out of memory");
-        r->job_id = op->job_id;
-        r->cups_id = op->cups_job_id;
+        int64_t wait = 0;
+        if (!op->unreachable) {
+            wait = r->tries < 8 ? (int64_t)2 << r->tries : PURGE_BACKOFF_MAX;
+            if (wait > PURGE_BACKOFF_MAX)
+                wait = PURGE_BACKOFF_MAX;
+        }
+        r->tries++;
+        r->not_before = mono_ms() + wait * 1000;
+        log_job(LOG_LVL_WARN, op->job_id, NULL, "sched: purging CUPS job %d failed (tried again "
+                "%s): %s", op->cups_job_id, op->unreachable ? "once cupsd answers" : "later",
+                op->error);
         r->next = retries;
         retries = r;
     } else {
         log_job(LOG_LVL_DEBUG, op->job_id, NULL, "sched: CUPS job %d purged", op->cups_job_id);
+        free(r);
     }
+    op->arg = NULL;
     cups_op_free(op);
 }
 
@@ -104,23 +122,39 @@ static void purges_retry(void)
 {
     if (!cups_ok)
         return;
+    int64_t now = mono_ms();
     struct purge_retry *list = retries;
     retries = NULL;
     while (list) {
         struct purge_retry *r = list;
         list = r->next;
-        track_purge(r->job_id, r->cups_id);
-        free(r);
+        if (r->not_before > now) {
+            r->next = retries;
+            retries = r;
+        } else {
+            purge_submit(r);
+        }
     }
+}
+
+static void purge_submit(struct purge_retry *r)
+{
+    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
+    op->job_id = r->job_id;
+    op->cups_job_id = r->cups_id;
+    op->arg = r;
+    op->done = purge_done;
+    cupslink_submit(op);
 }
 
 void track_purge(int64_t job_id, int cups_id)
 {
-    struct cups_op *op = cups_op_new(CUPS_OP_PURGE);
-    op->job_id = job_id;
-    op->cups_job_id = cups_id;
-    op->done = purge_done;
-    cupslink_submit(op);
+    struct purge_retry *r = calloc(1, sizeof *r);
+    if (!r)
+        fatal("sched: out of memory");
+    r->job_id = job_id;
+    r->cups_id = cups_id;
+    purge_submit(r);
 }
 
 /* CUPS is done with j (printed, failed): free its slot, purge its copy. */

@@ -124,4 +124,23 @@ is "a new upload without media now gets the new default" "$STATUS $(jq -r .media
 check "no stray file in the spool" bash -c "[ -z \"\$(ls -A '$T/spool/incoming')\" ]"
 is "documents on disk = jobs with a document" "$(ls "$T/spool/jobs" | wc -l)" \
    "$(curl -s --unix-socket "$SOCK" 'http://copees/v1/jobs?which=all&limit=1000' | jq '[.jobs[] | select(.document == "present")] | length')"
+
+# A retry's own copy whose shred fails (a test-build fault: once, as an
+# I/O error would) is not left in the spool until the next start: it is
+# tried again and goes.
+if grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null; then
+    stop_copeesd
+    COPEES_TEST_FAULT=leftover-shred-fails start_copeesd
+    ondisk=$(ls "$T/spool/jobs" | wc -l)
+    post "$T/a.pdf" "order=ORD-LEFT" left-1
+    is "a first attempt: 201" "$STATUS" 201
+    post "$T/a.pdf" "order=ORD-LEFT" left-1
+    is "its retry: 200, though its own copy could not be shredded" "$STATUS" 200
+    like "... the failure is logged" "$(cat "$T/copeesd.log")" 'shredding a copy that no job names failed, will retry in 2 s'
+    check "the copy is shredded on a later try" wait_until 30 grep -q 'leftover copy that no job names is shredded at last' "$T/copeesd.log"
+    is "... one file more in the spool than before: the job's" "$(ls "$T/spool/jobs" | wc -l)" "$((ondisk + 1))"
+    like "... counted as one failed and one done shred" "$(api GET /metrics)" 'copees_shreds_total\{result="failed"\} 1'
+else
+    ok "# SKIP built with --disable-test-knobs (no faults)"
+fi
 done_testing

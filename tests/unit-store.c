@@ -741,13 +741,15 @@ static void test_query_callback_writes(void **state)
 static void test_next_retain(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(store_next_retain(f->st), 0);
+    assert_int_equal(store_next_retain(f->st, 0), 0);
     mk(f->st, "ORD-R", 1, JOB_STATE_QUEUED, T_DUE, 50, true, 0);
-    assert_int_equal(store_next_retain(f->st), 0);
+    assert_int_equal(store_next_retain(f->st, 0), 0);
     mk(f->st, "ORD-R", 2, JOB_STATE_PRINTED, T_DUE, 50, true, T_DUE + 500);
     mk(f->st, "ORD-R", 3, JOB_STATE_PRINTED, T_DUE, 50, true, T_DUE + 300);
     mk(f->st, "ORD-R", 4, JOB_STATE_PRINTED, T_DUE, 50, false, T_DUE + 100);  /* shredded */
-    assert_int_equal(store_next_retain(f->st), T_DUE + 300);
+    assert_int_equal(store_next_retain(f->st, 0), T_DUE + 300);
+    assert_int_equal(store_next_retain(f->st, T_DUE + 300), T_DUE + 500);
+    assert_int_equal(store_next_retain(f->st, T_DUE + 500), 0);
 }
 
 static void test_count_states(void **state)
