@@ -66,6 +66,7 @@ struct task {
     struct shred_receipt r;
     void (*done)(void *);
     void *arg;
+    struct waiter { void (*done)(void *); void *arg; struct waiter *next; } *waiters;
     struct task *next;
 };
 
@@ -145,12 +146,17 @@ void retention_configure(void)
     job_set_retention_rules(&r);
 }
 
-static bool task_running(int64_t id)
+static struct task *task_find(int64_t id)
 {
     for (struct task *t = tasks; t; t = t->next)
-        if (t->job_id == id)
-            return true;
-    return false;
+        if (t->job_id == id && !t->orphan)
+            return t;
+    return NULL;
+}
+
+static bool task_running(int64_t id)
+{
+    return task_find(id) != NULL;
 }
 
 bool retention_shredding(int64_t job_id)
@@ -231,6 +237,12 @@ static void shred_done(void *arg)
     }
     if (t->done)
         t->done(t->arg);
+    while (t->waiters) {
+        struct waiter *w = t->waiters;
+        t->waiters = w->next;
+        w->done(w->arg);
+        free(w);
+    }
     free(t);
     retention_kick();
 }
@@ -238,7 +250,20 @@ static void shred_done(void *arg)
 void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg), void *arg)
 {
     struct job j;
-    if (task_running(job_id) || store_job_get(D.store, job_id, &j) < 0) {
+    struct task *running = task_find(job_id);
+    if (running && done) {
+        /* one under way (the timer's, say): done when it ends, so that an
+         * erasure is answered with its outcome, not while it runs */
+        struct waiter *w = calloc(1, sizeof *w);
+        if (!w)
+            fatal("retention: out of memory");
+        w->done = done;
+        w->arg = arg;
+        w->next = running->waiters;
+        running->waiters = w;
+        return;
+    }
+    if (running || store_job_get(D.store, job_id, &j) < 0) {
         if (done)
             done(arg);
         return;

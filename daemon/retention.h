@@ -18,7 +18,8 @@ struct job;
 void retention_job_changed(const struct job *j);
 /* Shred job_id's document now on an I/O worker (why goes into the
  * receipt event); then done(arg) on the loop (done may be NULL).  A job
- * whose document is gone or already being shredded just calls done. */
+ * whose document is gone just calls done; one whose document is being
+ * shredded already calls done when that shred ends. */
 void retention_shred_job(int64_t job_id, const char *why, void (*done)(void *arg), void *arg);
 /* A file in jobs/ that no job row names (a retry's own copy, a document
  * whose row was rolled back) could not be shredded (err): the timer tries

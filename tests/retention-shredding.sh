@@ -33,6 +33,8 @@ like "a reprint during the shred: 409" "$out" 'HTTP 409$'
 like "... document-shredding" "$out" '"error":"document-shredding"'
 out=$(api POST "/v1/jobs/$ID/complaint")
 like "a complaint during the shred: 409 document-shredding" "$out" '"error":"document-shredding".*HTTP 409$'
+out=$(api POST "/v1/jobs/$ID/shred")
+like "an erasure request during the shred waits for it: 200, shredded" "$out" '"document":"shredded".*HTTP 200$'
 is "... the job stays printed" "$(job_field "$ID" .state)" printed
 check "the shred ends: the document is shredded" wait_until 30 job_is "$ID" .document shredded
 is "... with no complaint open" "$(job_field "$ID" .complaint)" null
