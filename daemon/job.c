@@ -266,8 +266,13 @@ int64_t job_retention_deadline(const struct job *j)
         return 0;
     if (!j->document_present)
         return j->retain_until;
-    if (j->state == JOB_STATE_REJECTED || j->state == JOB_STATE_CANCELED)
-        return j->created_at;       /* due at once */
+    if (j->state == JOB_STATE_REJECTED || j->state == JOB_STATE_CANCELED) {
+        /* due at once: from the moment it ended (kept once set), so that
+         * copees_oldest_overdue_document_seconds does not count an hour
+         * in the queue as an hour overdue */
+        int64_t now = now_s();
+        return j->retain_until > 0 && j->retain_until < now ? j->retain_until : now;
+    }
     if (strcmp(j->complaint, "open") == 0)
         return j->complaint_opened_at + rules.complaint_max;
     int64_t cap = j->created_at + rules.max_retention;

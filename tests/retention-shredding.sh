@@ -43,6 +43,22 @@ like "a reprint now: 409 document-shredded" "$(api POST "/v1/jobs/$ID/reprint")"
 is "the printer received the job once" "$(printed_count "$ID")" 1
 is "CUPS holds nothing of ours" "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null | wc -l)" 0
 
+# A canceled job's document is overdue from its cancel, not from its
+# upload: one uploaded (held) an hour ago, canceled now, while its shred
+# runs.
+upload "$T/a.pdf" "order=ORD-SHR-OLD&hold=true"
+OLD=$(jq -r .id <<<"$BODY")
+stop_copeesd
+sqlite3 "$T/state/copees.db" "UPDATE jobs SET created_at = created_at - 3600 WHERE id = $OLD"
+start_copeesd
+api DELETE "/v1/jobs/$OLD" > "$T/cancel.out" &
+canceling=$!
+check "a held job from an hour ago is canceled: its shred starts" wait_until 30 grep -q "\[job $OLD\] retention: shredding the document" "$T/copeesd.log"
+overdue=$(api GET /metrics | sed -n 's/^copees_oldest_overdue_document_seconds //p')
+check "... overdue since the cancel ($overdue s), not since the upload" test "${overdue:-9999}" -lt 60
+wait "$canceling"
+like "... the cancel answers 200 once it is shredded" "$(cat "$T/cancel.out")" '"document":"shredded".*HTTP 200$'
+
 # ------------------------------------------------------------ a failing shred
 stop_copeesd
 unset COPEES_TEST_SHRED_DELAY_MS
