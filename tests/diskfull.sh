@@ -22,7 +22,7 @@ out=$(curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' -H 'Trans
       -X POST -T "$T/big.pdf" -w '\nHTTP %{http_code}' 'http://copees/v1/jobs?order=ORD-FULL')
 like "an upload that fills the disk gets 507" "$out" 'HTTP 507$'
 like "... with error insufficient-storage" "$out" '"error":"insufficient-storage"'
-check "nothing is left in the spool" wait_until 10 bash -c "[ \$(find '$T/small/spool' -type f | wc -l) = 0 ]"
+check "nothing is left in the spool" wait_until 10 bash -c "[ \$(find '$T/small/spool/incoming' '$T/small/spool/jobs' -type f | wc -l) = 0 ]"
 "$MKPDF" "$T/a.pdf"
 upload "$T/a.pdf" "order=ORD-AFTER"
 is "the daemon keeps serving: a small upload right after gets 201" "$STATUS" 201
