@@ -66,6 +66,7 @@
 #include <http_parser.h>
 
 #include "http.h"
+#include "http-int.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -82,54 +83,13 @@
 #define HTTP_IDLE_TIMEOUT 30            /* s a kept-alive connection may wait */
 #define HTTP_RATE_WINDOW 10             /* s over which a body's rate is judged */
 #define HTTP_MIN_RATE (4 * 1024)        /* bytes/s a body must keep up (408) */
-#define HTTP_WRITE_TIMEOUT 30           /* s to write an answer */
 #define HTTP_LINGER_TIMEOUT 2           /* s to discard input after a closing answer */
 #define HTTP_LOG_EVERY 10               /* s between two log lines of one kind */
 #define HTTP_LISTENERS_MAX 2            /* the Unix socket and the TLS listener */
-#define HTTP_STREAM_OUT_MAX (1024 * 1024) /* output a streaming client may leave unread */
-
-enum conn_state {
-    CONN_HANDSHAKE,    /* TLS handshake under way */
-    CONN_IDLE,         /* waiting for the first byte of a request */
-    CONN_HEAD,         /* reading a request head */
-    CONN_BODY,         /* head handled, reading its body */
-    CONN_WAITING,      /* request complete, handler working, reading paused */
-    CONN_CLOSING,      /* answer queued, linger once it is written */
-    CONN_LINGER,       /* answer written, write side shut, discarding input */
-    CONN_STREAM,       /* streaming an answer (http_stream_*); input discarded */
-};
 
 struct http_listener {
     struct evconnlistener *evl;
     struct tls *tls;            /* NULL: plain (the Unix socket) */
-};
-
-struct http_conn {
-    struct bufferevent *bev;
-    struct event *timer;        /* meaning set by conn_set_state() */
-    http_parser parser;
-    enum conn_state state;
-    struct http_req *req;       /* the request being read or handled */
-    bool seen;                  /* the handler has seen req (on_headers) */
-    bool req_done;              /* its message is complete */
-    bool body_wanted;           /* the handler accepted a body */
-    bool paused;                /* the handler holds the reading */
-    bool in_value;
-    bool in_parse;              /* inside http_parser_execute() */
-    bool refused;               /* over a cap: answered 503, not served */
-    unsigned nreq;              /* requests begun on this connection */
-    size_t head_bytes;
-    uint64_t body_rx, win_rx;   /* body bytes read; at the window's start */
-    char *field, *value;        /* header being parsed */
-    struct http_stream *stream; /* CONN_STREAM: its stream */
-    /* peer */
-    bool tcp, tls;
-    char *tls_cn;               /* verified client certificate's CN */
-    struct sockaddr_storage addr;
-    uid_t uid;
-    gid_t gid;
-    pid_t pid;
-    struct http_conn *prev, *next;
 };
 
 /* A kind of log line that a flood could repeat: one per HTTP_LOG_EVERY. */
@@ -148,9 +108,7 @@ static int nrefusing;           /* open and refused */
 static bool draining;
 static struct log_limit ll_refuse, ll_timeout, ll_tls;
 
-static void conn_free(struct http_conn *c);
 static void conn_parse(struct http_conn *c);
-static void stream_conn_gone(struct http_conn *c);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -298,13 +256,13 @@ static bool conn_reading(const struct http_conn *c)
 }
 
 /* Bytes of answers not yet written to c's client. */
-static size_t conn_out_len(const struct http_conn *c)
+size_t conn_out_len(const struct http_conn *c)
 {
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 /* The one place where a connection changes state. */
-static void conn_set_state(struct http_conn *c, enum conn_state s)
+void conn_set_state(struct http_conn *c, enum conn_state s)
 {
     c->state = s;
     switch (s) {
@@ -859,7 +817,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Drop a connection; a request still under way is given up (on_abort). */
-static void conn_free(struct http_conn *c)
+void conn_free(struct http_conn *c)
 {
     conn_drop_req(c);
     stream_conn_gone(c);
@@ -1051,163 +1009,4 @@ void http_shutdown(void)
 int http_conn_count(void)
 {
     return nconns;
-}
-
-/* ------------------------------------------------------------ streaming answers
- *
- * A streaming answer (Server-Sent Events) takes over its connection once
- * its request is complete: the head goes out without Content-Length and
- * with Connection: close, the parser stays paused (anything pipelined
- * behind is discarded), reading goes on only to notice the client's EOF,
- * and the request/idle deadlines are off.  The owner writes through
- * http_stream_write(), which refuses (-1) once more than
- * HTTP_STREAM_OUT_MAX bytes would wait in the output buffer: the owner
- * then drops the subscriber with http_stream_close(), which frees the
- * connection at once instead of flushing.  A stream that does not
- * overflow but whose client reads nothing for HTTP_WRITE_TIMEOUT is ended
- * by the bufferevent's write timeout.  The connection still counts
- * against the connection caps.
- */
-
-struct http_stream {
-    struct http_conn *conn;
-    bool overflow;                  /* a write was refused: drop, don't flush */
-    void (*on_close)(void *arg);
-    void *arg;
-};
-
-struct http_stream *http_stream_start(struct http_req *req, const char *ctype,
-                                      void (*on_close)(void *arg), void *arg)
-{
-    struct http_conn *c = req->conn;
-    struct http_stream *s;
-
-    if (!c || c->req != req || !c->req_done || c->stream) {
-        http_respond_error(req, 500, "internal", "This request cannot stream.");
-        return NULL;
-    }
-    if (!(s = calloc(1, sizeof *s))) {
-        http_respond_error(req, 500, "internal", "Out of memory.");
-        return NULL;
-    }
-    s->conn = c;
-    s->on_close = on_close;
-    s->arg = arg;
-    evbuffer_add_printf(bufferevent_get_output(c->bev),
-                        "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
-                        "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n", ctype);
-    c->req = NULL;
-    req->conn = NULL;
-    http_req_free(req);
-    c->paused = false;
-    c->stream = s;
-    conn_set_state(c, CONN_STREAM);
-    return s;
-}
-
-int http_stream_write(struct http_stream *s, const char *data, size_t len)
-{
-    struct http_conn *c = s ? s->conn : NULL;
-    if (!c || s->overflow)
-        return -1;
-    if (conn_out_len(c) + len > HTTP_STREAM_OUT_MAX) {
-        s->overflow = true;
-        return -1;
-    }
-    return evbuffer_add(bufferevent_get_output(c->bev), data, len) == 0 ? 0 : -1;
-}
-
-size_t http_stream_pending(const struct http_stream *s)
-{
-    return s && s->conn ? conn_out_len(s->conn) : 0;
-}
-
-void http_stream_close(struct http_stream *s)
-{
-    if (!s)
-        return;
-    struct http_conn *c = s->conn;
-    s->on_close = NULL;            /* the owner knows */
-    if (!c) {
-        free(s);
-        return;
-    }
-    if (s->overflow) {             /* too slow: drop without flushing */
-        conn_free(c);              /* frees s through stream_conn_gone() */
-        return;
-    }
-    c->stream = NULL;
-    free(s);
-    conn_set_state(c, CONN_CLOSING);   /* flush what is queued, then close */
-}
-
-/* c is being freed: end its stream, telling the owner unless the owner
- * closed it. */
-static void stream_conn_gone(struct http_conn *c)
-{
-    struct http_stream *s = c->stream;
-    if (!s)
-        return;
-    c->stream = NULL;
-    s->conn = NULL;
-    if (s->on_close)
-        s->on_close(s->arg);
-    free(s);
-}
-
-/* ------------------------------------------------------------ query strings */
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    return -1;
-}
-
-char *http_query_get(const char *query, const char *name, bool *bad)
-{
-    size_t nl = strlen(name);
-    const char *p = query;
-    *bad = false;
-    while (p && *p) {
-        const char *amp = strchr(p, '&');
-        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-        if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            const char *v = p + nl + 1;
-            size_t vl = seg - nl - 1;
-            char *out = malloc(vl + 1), *o = out;
-            if (!out)
-                return NULL;
-            for (size_t i = 0; i < vl; i++) {
-                if (v[i] == '%') {
-                    int h, l;
-                    if (i + 2 >= vl) {
-                        *bad = true;
-                        free(out);
-                        return NULL;
-                    }
-                    h = hexval((unsigned char)v[i + 1]);
-                    l = hexval((unsigned char)v[i + 2]);
-                    if (h < 0 || l < 0 || (h == 0 && l == 0)) {
-                        *bad = true;
-                        free(out);
-                        return NULL;
-                    }
-                    *o++ = (char)(h * 16 + l);
-                    i += 2;
-                } else {
-                    *o++ = v[i];
-                }
-            }
-            *o = '\0';
-            return out;
-        }
-        if (seg == nl && strncmp(p, name, nl) == 0)
-            return strdup("");
-        p = amp ? amp + 1 : NULL;
-    }
-    return NULL;
 }
