@@ -98,7 +98,10 @@ id4=$(settled send-timeout-after ORD-EO-4)
 check "answer lost after the document: the job prints" wait_until 60 job_is "$id4" .state printed
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$id4")" 1
-like "CUPS's job was adopted, not sent again" \
-    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'")" \
-    'got its document although the answer was lost \(not sent again\)'
+# CUPS's job is adopted when it shows its document when asked; a cupsd
+# that still shows it incoming gets it purged and the job sent again
+# (seen once in CI): either way, settled before the job went again.
+like "CUPS's job was settled: adopted, or purged before the job went again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'"; grep -E "job $id4[] ]" "$T/copeesd.log")" \
+    'got its document although the answer was lost \(not sent again\)|left without its document, purged; the job goes out again'
 done_testing
