@@ -58,8 +58,9 @@ static bool own_socket;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: copeesd [-c FILE] [-f] [-d] [-h] [-V]\n"
+    fprintf(f, "usage: copeesd [-c FILE] [-f] [-d] [-C] [-h] [-V]\n"
                "  -c FILE  configuration file (default %s)\n"
+               "  -C       claim spool_dir even without this database's mark\n"
                "  -f       stay in the foreground\n"
                "  -d       log debug lines to stderr\n", COPEES_CONF_DEFAULT);
 }
@@ -147,15 +148,22 @@ static bool name_known(const char *name, void *arg)
     return g_hash_table_contains((GHashTable *)arg, name);
 }
 
+/* A document whose retention has ended (canceled, rejected, or past
+ * retain_until): its shred may have run, or been cut short after the
+ * rename, so its absence proves nothing. */
+static bool doc_due(const struct job *j)
+{
+    return j->state == JOB_STATE_CANCELED || j->state == JOB_STATE_REJECTED ||
+           (j->retain_until > 0 && j->retain_until <= now_s());
+}
+
 static int check_lost(const struct job *cj, void *arg)
 {
     if (spool_job_exists(D.spool, cj->doc_name))
         return 0;
     struct job j;
     job_copy(&j, cj);
-    bool due = j.state == JOB_STATE_CANCELED || j.state == JOB_STATE_REJECTED ||
-               (j.retain_until > 0 && j.retain_until <= now_s());
-    if (due) {
+    if (doc_due(&j)) {
         /* A shred cut short after its rename: the name goes only after
          * the overwrite reached the disk, so the document is gone. */
         j.document_present = false;
@@ -178,37 +186,51 @@ struct doc_count {
     int listed, found;
 };
 
+/* Count the documents still meant to be kept (not due) and those of them
+ * in the spool. */
 static int count_found(const struct job *j, void *arg)
 {
     struct doc_count *c = arg;
+    if (doc_due(j))
+        return 0;
     c->listed++;
     if (spool_job_exists(D.spool, j->doc_name))
         c->found++;
     return 0;
 }
 
+#define META_SPOOL_MARKED "spool_marked"
+
 /* The spool must be this database's before anything in it is shredded or
  * any job is marked lost: spool_dir on a volume that is not mounted is an
  * empty directory, in which every document would be "missing" (and, the
  * volume back, a later start would shred them all as unknown), and a
  * database from elsewhere would have the sweep shred every document.  So
- * spool_dir carries the instance id (spool_mark_*).  Without a mark (a
- * new spool, or one from before the mark existed) the spool is claimed
- * only when it holds at least one of the documents the database lists,
- * or the database lists none. */
-static void claim_spool(void)
+ * spool_dir carries the instance id (spool_mark_*), and the database
+ * records (meta spool_marked) that it has marked one: from then on a
+ * spool without the mark is refused, whatever the database lists, unless
+ * the admin starts once with -C to hand it a new spool.  A database that
+ * never marked one (new, or from before the mark existed) claims an
+ * unmarked spool only when it holds at least one of the documents still
+ * to be kept, or there are none. */
+static void claim_spool(bool claim)
 {
-    char mark[64];
+    char mark[64], marked[32];
     const char *mine = store_instance(D.store);
     int m = spool_mark_read(D.spool, mark, sizeof mark);
     if (m < 0)
         fatal("startup: cannot read %s/.instance: %s; the spool is left untouched",
               D.conf->spool_dir, strerror(errno));
+    int r = store_meta_get(D.store, META_SPOOL_MARKED, marked, sizeof marked);
+    if (r < 0)
+        fatal("startup: the database's meta table cannot be read; the spool is left untouched");
     if (m == 1) {
         if (strcmp(mark, mine))
             fatal("startup: spool_dir %s belongs to instance %s but the database in %s is "
                   "instance %s (another volume, or a database from elsewhere); the spool is "
                   "left untouched", D.conf->spool_dir, mark, D.conf->state_dir, mine);
+        if (r == 0 && store_meta_set(D.store, META_SPOOL_MARKED, "1") < 0)
+            fatal("startup: cannot record in the database that the spool is marked");
         return;
     }
     struct doc_count c = {0, 0};
@@ -217,23 +239,32 @@ static void claim_spool(void)
     if (store_jobs_query(D.store, &f, count_found, &c) < 0)
         fatal("startup: the jobs cannot all be read from the database, so the spool is left "
               "untouched; check it (sqlite3 DB 'PRAGMA integrity_check') or restore it");
-    if (c.listed > 0 && c.found == 0)
+    if (!claim && r == 1)
+        fatal("startup: spool_dir %s has lost its instance mark (.instance), which this "
+              "database wrote; is its volume mounted?  The spool and the jobs are left "
+              "untouched.  To give copeesd a new, empty spool on purpose, start it once with "
+              "-C", D.conf->spool_dir);
+    if (!claim && c.listed > 0 && c.found == 0)
         fatal("startup: spool_dir %s has no instance mark and none of the %d document%s the "
-              "database lists; is its volume mounted?  The spool and the jobs are left "
-              "untouched", D.conf->spool_dir, c.listed, c.listed == 1 ? "" : "s");
+              "database still keeps; is its volume mounted?  The spool and the jobs are left "
+              "untouched.  To give copeesd a new spool on purpose (those documents will be "
+              "marked lost), start it once with -C", D.conf->spool_dir, c.listed,
+              c.listed == 1 ? "" : "s");
     if (spool_mark_write(D.spool, mine) < 0)
         fatal("startup: cannot write %s/.instance: %s", D.conf->spool_dir, strerror(errno));
-    log_info("startup: spool_dir %s marked as instance %s (%d of %d documents found)",
-             D.conf->spool_dir, mine, c.found, c.listed);
+    if (store_meta_set(D.store, META_SPOOL_MARKED, "1") < 0)
+        fatal("startup: cannot record in the database that the spool is marked");
+    log_info("startup: spool_dir %s marked as instance %s%s (%d of %d documents found)",
+             D.conf->spool_dir, mine, claim ? " on request (-C)" : "", c.found, c.listed);
 }
 
 /* Local reconciliation before READY (see DESIGN: Startup).  The spool's
  * files are shredded only against a complete list of the jobs' names: a
  * job row that cannot be read stops the start, as shredding what it names
  * would lose an acknowledged document. */
-static void recover(void)
+static void recover(bool claim)
 {
-    claim_spool();
+    claim_spool(claim);
     GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     struct store_filter f = STORE_FILTER_INIT;
     f.document = 1;
@@ -358,15 +389,16 @@ static const char *find_helper(void)
 int main(int argc, char **argv)
 {
     const char *conf_path = NULL;
-    bool foreground = false, debug = false;
+    bool foreground = false, debug = false, claim = false;
     int ch;
     char *err = NULL;
 
-    while ((ch = getopt(argc, argv, "c:fdhV")) != -1) {
+    while ((ch = getopt(argc, argv, "c:fdChV")) != -1) {
         switch (ch) {
         case 'c': conf_path = optarg; break;
         case 'f': foreground = true; break;
         case 'd': debug = true; break;
+        case 'C': claim = true; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("copeesd %s\n", PACKAGE_VERSION); return 0;
         default: usage(stderr); return 2;
@@ -421,7 +453,7 @@ int main(int argc, char **argv)
     if (events_init(D.base, D.store) < 0)
         fatal("cannot start the event stream");
 
-    recover();
+    recover(claim);
 
     int lfd = sdn_listen_fd();
     if (lfd < 0)

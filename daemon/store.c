@@ -583,6 +583,46 @@ const char *store_instance(const struct store *st)
     return st->instance;
 }
 
+int store_meta_get(struct store *st, const char *key, char *buf, size_t len)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?1", -1, &s, NULL) !=
+        SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        col_text(s, 0, buf, len);
+        rc = 1;
+    } else if (step == SQLITE_DONE) {
+        rc = 0;
+    }
+out:
+    if (rc < 0)
+        store_db_err(st->db, "reading the meta table");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int store_meta_set(struct store *st, const char *key, const char *value)
+{
+    sqlite3_stmt *s = NULL;
+    if (write_begin(st) < 0)
+        return -1;
+    bool ok = sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO meta (key, value) "
+                                 "VALUES (?1, ?2)", -1, &s, NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, value, -1, SQLITE_TRANSIENT);
+        ok = sqlite3_step(s) == SQLITE_DONE;
+    }
+    if (!ok)
+        store_db_err(st->db, "writing the meta table");
+    sqlite3_finalize(s);
+    return write_end(st, ok, NULL);
+}
+
 /* ------------------------------------------------------------ job rows */
 
 /* Bind every column of j to ST_JOB_INSERT / ST_JOB_UPDATE (?1 = id, 0 =

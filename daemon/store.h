@@ -11,6 +11,7 @@
 #define COPEES_STORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "job.h"
 
@@ -25,6 +26,10 @@ void store_close(struct store *st);
 
 /* The instance id (borrowed, 8 hex digits). */
 const char *store_instance(const struct store *st);
+/* A value of the meta table: 1 with it in buf, 0 when the key is absent,
+ * -1 on error.  Set one (a plain, committed write): 0 / -1. */
+int store_meta_get(struct store *st, const char *key, char *buf, size_t len);
+int store_meta_set(struct store *st, const char *key, const char *value);
 
 /* Insert a new job (j->id must be 0); sets j->id (AUTOINCREMENT, never
  * reused) and appends event "created".  0 / -1. */

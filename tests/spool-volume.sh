@@ -5,7 +5,9 @@
 # empty mount point of a volume that is not mounted and on a spool marked
 # for another database (a new one, as when state_dir was lost).  With the
 # volume back it starts and shreds what is due, for real.  A spool without
-# the mark that holds the documents (from before the mark) is claimed.  A
+# the mark that holds the documents (from before the mark) is claimed.
+# Once a database has marked a spool, a missing mark stops the start even
+# when it keeps no document; -C claims a new spool on purpose.  A
 # document missing from the right spool is reported "lost", not
 # "shredded".  No CUPS: the jobs are held.
 . "$(dirname "$0")/lib.sh"
@@ -49,10 +51,18 @@ refused() {
 }
 
 # 1. The spool's volume is not mounted: spool_dir is an empty directory.
+#    The database has marked a spool, so the missing mark is enough.
+is "the database records that it marked its spool" \
+    "$(sqlite3 "$DB" "SELECT value FROM meta WHERE key = 'spool_marked'")" 1
 mv "$T/spool" "$T/volume"
 mkdir -m 700 "$T/spool"
-refused "an unmounted volume" "none of the 2 documents .*is its volume mounted"
+refused "an unmounted volume" "has lost its instance mark .*is its volume mounted.* -C"
+# ... and for a database from before that record: none of the documents
+# still kept (A; B is due) is there
+sqlite3 "$DB" "DELETE FROM meta WHERE key = 'spool_marked'"
+refused "an unmounted volume, older database" "none of the 1 document the database still keeps.*is its volume mounted"
 is "... the volume's documents are untouched" "$(files "$T/volume")" "$FILES"
+is "... no file (no mark) was written to the empty mount point" "$(find "$T/spool" -type f)" ""
 rm -rf "$T/spool"
 mv "$T/volume" "$T/spool"
 
@@ -81,8 +91,12 @@ is "the other job is held, its document present" "$(job_field "$A" '.state + " "
 is "... and intact" "$(files "$T/spool")" "$(grep -F "$(job_field "$A" .sha256)" <<<"$FILES")"
 stop_copeesd
 
+is "a start on the marked spool records it in an older database" \
+    "$(sqlite3 "$DB" "SELECT value FROM meta WHERE key = 'spool_marked'")" 1
+
 # 4. A spool from before the mark: claimed, as it holds A's document.
 rm "$T/spool/.instance"
+sqlite3 "$DB" "DELETE FROM meta WHERE key = 'spool_marked'"
 start_copeesd
 is "a spool without a mark that holds the documents is claimed" "$(cat "$T/spool/.instance" 2>&1)" "$INST"
 like "... and the start says so" "$(cat "$T/copeesd.log")" "spool_dir .* marked as instance $INST \\(1 of 1 documents found\\)"
@@ -97,7 +111,40 @@ like "... with the reason document-lost" "$(job_field "$A" '.state_reasons | joi
 like "copeesctl -l -o says so" "$("$COPEESCTL" -S "$SOCK" -l -o 2>&1)" $'\tDocument: lost \\(missing from the spool\\)'
 stop_copeesd
 
-# 6. A first start on an empty spool and a new database is fine.
+# 6. The database keeps no document now (A is lost), and the volume is
+#    not mounted: refused all the same, as the mark is missing.  -C, the
+#    admin's decision, hands copeesd the new spool.
+ROWS=$(rows)
+EVENTS=$(events)
+mv "$T/spool" "$T/volume"
+mkdir -m 700 "$T/spool"
+refused "no document kept, unmounted volume" "has lost its instance mark"
+is "... no file (no mark) was written to the empty mount point" "$(find "$T/spool" -type f)" ""
+COPEESD_DEBUG="-d -C" start_copeesd
+is "-C claims the new spool" "$(cat "$T/spool/.instance" 2>&1)" "$INST"
+like "... and the start says so" "$(cat "$T/copeesd.log")" "marked as instance $INST on request \\(-C\\)"
+stop_copeesd
+rm -rf "$T/volume"
+
+# 7. A database from before the mark whose only kept document was due:
+#    its shred was cut short after the rename (the file is gone).  That
+#    absence proves nothing, so the spool is claimed and the shred is
+#    recorded as done.
+start_copeesd
+upload "$T/a.pdf" "order=ORD-VOL-3&hold=true"
+C=$(jq -r .id <<<"$BODY")
+is "a third held job" "$(job_field "$C" '.state + " " + .document')" "held present"
+stop_copeesd
+sqlite3 "$DB" "UPDATE jobs SET retain_until = $(( $(date +%s) - 60 )) WHERE id = $C;
+               DELETE FROM meta WHERE key = 'spool_marked'"
+rm -f "$T/spool/.instance" "$T/spool/jobs/$(sqlite3 "$DB" "SELECT doc_name FROM jobs WHERE id = $C")"
+start_copeesd
+is "an older database whose documents are all due claims its spool" "$(cat "$T/spool/.instance" 2>&1)" "$INST"
+is "... the interrupted shred is recorded as done" "$(job_field "$C" .document)" shredded
+like "... saying so" "$(sqlite3 "$DB" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $C AND type = 'shred'")" 'completed at startup'
+stop_copeesd
+
+# 8. A first start on an empty spool and a new database is fine.
 rm -rf "$T/spool" "$T/state"
 start_copeesd
 is "a first start marks the new spool" "$(cat "$T/spool/.instance" 2>&1)" \
