@@ -8,8 +8,10 @@
  * cancel is refused with 503 rather than promised: the web tier retries.
  * A printed job is not canceled (409): its document is erased with shred.
  * A job with a CUPS operation in flight (being handed over, taken back or
- * settled: sched_busy) gets 409 busy, as move and shred do: its document
- * may be being read.
+ * settled: sched_busy) gets 409 busy for cancel and hold, as move and
+ * shred do: its document may be being read, and a CUPS job it left may
+ * have it (held, that CUPS job would be purged, and a release would print
+ * the job a second time).
  */
 #include "config.h"
 
@@ -136,6 +138,14 @@ void jobctl_hold(struct http_req *req, int64_t id)
     struct job j;
     if (load(req, id, &j) < 0)
         return;
+    if (j.state == JOB_STATE_QUEUED && sched_busy(id)) {
+        /* being handed over or settled: the CUPS job it left may have its
+         * document, and a held job's CUPS job is purged, so a release
+         * would print it a second time */
+        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+        job_clear(&j);
+        return;
+    }
     if (j.state == JOB_STATE_QUEUED) {
         job_set_state(D.store, &j, JOB_STATE_HELD, (int64_t)req->uid, "held through the API");
     } else if (j.state != JOB_STATE_HELD) {

@@ -99,8 +99,10 @@ api POST "/v1/jobs/$BZ/release" > /dev/null
 dispatching() { [ "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM events WHERE job_id=$BZ AND type='dispatch'")" -ge 1 ]; }
 check "the released job is being handed to a frozen cupsd" wait_until 30 dispatching
 out=$(api DELETE "/v1/jobs/$BZ")
+hold_out=$(api POST "/v1/jobs/$BZ/hold")
 kill -CONT "$CUPSD_PID"
 like "cancel during the hand-over: 409 busy" "$out" '"error":"busy".*HTTP 409$'
+like "hold during the hand-over: 409 busy" "$hold_out" '"error":"busy".*HTTP 409$'
 is "... the document is still there" "$(job_field "$BZ" .document)" present
 cancel_ok() { api DELETE "/v1/jobs/$BZ" | tail -1 | grep -q 'HTTP 200'; }
 check "once cupsd answers, the cancel goes through" wait_until 60 cancel_ok
