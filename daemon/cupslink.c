@@ -413,11 +413,23 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
         /* test builds: cupsd stops answering before the document */
         timed_out = true;
         xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
+    } else if (main && fault_once("send-timeout-gone")) {
+        /* test builds: the same, and the job is gone from cupsd by the
+         * time it is settled (as with PreserveJobHistory No) */
+        cancel_purge(op, id);
+        timed_out = true;
+        xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
     } else {
         sent = send_document(op, id, fd, docname, true);
         if (sent == 0 && main)
             fault_point("crash-after-send");
-        if (sent == 0 && main && fault_once("send-timeout-after")) {
+        bool subst = sent == 0 && main && fault_once("send-timeout-after-substituted");
+        if (subst)
+            /* test builds: as below, and Create-Job's answer had said CUPS
+             * changed the media (a real cupsd does not, for an IPP
+             * Everywhere queue: it leaves media to the filters) */
+            xstrlcpy(op->substituted, "media", sizeof op->substituted);
+        if (sent == 0 && main && (subst || fault_once("send-timeout-after"))) {
             /* test builds: the document went in, its answer was lost */
             sent = -1;
             timed_out = true;

@@ -76,6 +76,10 @@ json_t *printer_json(const struct printer *p);
 bool busy_has(int64_t id);
 void busy_add(int64_t id);
 void busy_del(int64_t id);
+/* The first of the job's own options (media, sides, colour, copies) in
+ * the comma-separated list of attributes CUPS said it ignored or changed
+ * at Create-Job; NULL when none is. */
+const char *sched_substituted_option(const char *substituted);
 
 /* The deadline simulation at time now: ids of queued jobs whose estimated
  * end passes due - delivery_lead (and not yet marked) appended to risky
@@ -101,8 +105,11 @@ void track_purge(int64_t job_id, int cups_id);
 /* Settle CUPS job cups_id, left by a failed submission of our job job_id
  * to printer (its document may or may not be in CUPS): the job stays out
  * of dispatch until CUPS's job is purged (it had no document) or adopted
- * (it had).  cover_id: its cover sheet's CUPS job, or 0. */
-void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id);
+ * (it had).  cover_id: its cover sheet's CUPS job, or 0.  substituted:
+ * what Create-Job's answer said CUPS changed (the job fails rather than
+ * being adopted when it is one of its options). */
+void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
+                  const char *substituted);
 /* Follow cover sheet job cover_id of our job job_id (CUPS job main_id):
  * purged once it is done, or once the job left CUPS. */
 void track_cover(int64_t job_id, int main_id, int cover_id);

@@ -99,6 +99,20 @@ bool sched_busy(int64_t id)
 
 /* ------------------------------------------------------------ dispatch */
 
+const char *sched_substituted_option(const char *substituted)
+{
+    static const char *const ours[] = {"media", "sides", "print-color-mode", "copies",
+                                       "media-col", NULL};
+    size_t len = strlen(substituted);
+    for (int i = 0; ours[i]; i++) {
+        size_t n = strlen(ours[i]);
+        for (const char *p = substituted; (p = strstr(p, ours[i])); p += n)
+            if ((p == substituted || p[-1] == ',') && (p + n == substituted + len || p[n] == ','))
+                return ours[i];
+    }
+    return NULL;
+}
+
 struct submit_ctx {
     char printer[64];
     int64_t pages;
@@ -120,17 +134,7 @@ static void submit_done(struct cups_op *op)
         printer_release(p, op->job_id, sc->pages);
         goto out;
     }
-    const char *bad_opt = NULL;
-    if (op->ok && op->substituted[0]) {
-        static const char *const ours[] = {"media", "sides", "print-color-mode", "copies",
-                                           "media-col", NULL};
-        char subs[sizeof op->substituted];
-        xstrlcpy(subs, op->substituted, sizeof subs);
-        for (char *s = NULL, *t = strtok_r(subs, ",", &s); t && !bad_opt; t = strtok_r(NULL, ",", &s))
-            for (int i = 0; ours[i]; i++)
-                if (strcmp(t, ours[i]) == 0)
-                    bad_opt = ours[i];
-    }
+    const char *bad_opt = op->ok ? sched_substituted_option(op->substituted) : NULL;
     if (op->ok && (j.state != JOB_STATE_QUEUED || bad_opt)) {
         /* held or canceled while being sent, or CUPS would print it with
          * another media/sides/colour than asked: take it back */
@@ -173,7 +177,8 @@ static void submit_done(struct cups_op *op)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
             if (op->cups_job_id > 0)     /* left in CUPS: not again until settled */
-                track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id);
+                track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
+                             op->substituted);
             else if (op->cover_job_id > 0)
                 track_purge(j.id, op->cover_job_id);
             if (op->cups_job_id <= 0)

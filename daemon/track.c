@@ -172,7 +172,9 @@ static void job_left_cups(struct job *j)
  * not go out again until that CUPS job is settled: one still waiting for
  * its document (or given up by CUPS) is purged and the job goes out again;
  * one that has its document (the answer, not the document, was lost) is
- * adopted as sent, never sent a second time.  The job stays busy (out of
+ * adopted as sent, never sent a second time (or fails, when Create-Job's
+ * answer said CUPS would change one of its options); one CUPS no longer
+ * knows fails with cups-job-lost.  The job stays busy (out of
  * the dispatch index) meanwhile; a settle that cupsd does not answer is
  * tried again every poll.  A restart meanwhile settles it by name
  * (reconcile_found). */
@@ -180,6 +182,7 @@ struct settle {
     int64_t job_id;
     int cups_id, cover_id;
     char printer[64];
+    char substituted[128];     /* Create-Job's ignored or changed attributes */
     struct settle *next;
 };
 static struct settle *settles;       /* waiting for the next poll */
@@ -228,9 +231,21 @@ static void settle_adopt(struct settle *s)
 {
     struct job j;
     struct printer *p = printer_find(s->printer);
+    const char *bad_opt = sched_substituted_option(s->substituted);
     busy_del(s->job_id);
     if (store_job_get(D.store, s->job_id, &j) < 0) {
         track_purge(s->job_id, s->cups_id);
+    } else if (j.state == JOB_STATE_QUEUED && bad_opt) {
+        /* as at a plain hand-over: CUPS would print it with another
+         * media/sides/colour than asked */
+        track_purge(j.id, s->cups_id);
+        if (s->cover_id)
+            track_purge(j.id, s->cover_id);
+        job_reason_add(&j, "option-not-supported");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support the job's "
+                      "%s (CUPS would substitute it; its CUPS job %d, whose answer was lost, "
+                      "is purged)", s->printer, bad_opt, s->cups_id);
+        log_job(LOG_LVL_WARN, j.id, s->printer, "sched: %s not supported; job failed", bad_opt);
     } else if (j.state != JOB_STATE_QUEUED || !p) {
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
                 "job is %s now; purging it", s->cups_id, job_state_name(j.state));
@@ -257,6 +272,32 @@ static void settle_adopt(struct settle *s)
     free(s);
 }
 
+/* CUPS no longer knows the job: it may have printed it and then
+ * forgotten it (PreserveJobHistory No, MaxJobs), so sending it again
+ * could print it twice.  As for a sent job whose CUPS job vanished: the
+ * job fails with cups-job-lost, and a reprint is the admin's call. */
+static void settle_lost(struct settle *s)
+{
+    struct job j;
+    busy_del(s->job_id);
+    if (s->cover_id)
+        track_purge(s->job_id, s->cover_id);
+    if (store_job_get(D.store, s->job_id, &j) == 0) {
+        if (j.state == JOB_STATE_QUEUED) {
+            log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, whose answer was lost, "
+                    "is gone; whether it printed is not known", s->cups_id);
+            job_reason_add(&j, "cups-job-lost");
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, whose "
+                          "answer was lost, is gone: whether it printed is not known, so it is "
+                          "not sent again", s->cups_id, s->printer);
+        } else {
+            sched_job_changed(&j);
+        }
+        job_clear(&j);
+    }
+    free(s);
+}
+
 static void settle_state(struct cups_op *op)
 {
     struct settle *s = op->arg;
@@ -264,9 +305,7 @@ static void settle_state(struct cups_op *op)
     bool waiting = (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
                    strstr(op->jreasons, "job-incoming");
     if (!op->ok && strcmp(op->error, "not-found") == 0) {
-        log_job(LOG_LVL_INFO, s->job_id, s->printer, "sched: CUPS job %d is gone; the job goes "
-                "out again", s->cups_id);
-        settle_end(s);
+        settle_lost(s);
     } else if (!op->ok) {
         settle_later(s, op->error);
     } else if (waiting || op->jstate == CUPS_J_CANCELED || op->jstate == CUPS_J_ABORTED) {
@@ -293,7 +332,8 @@ static void settle_start(struct settle *s)
     cupslink_submit(op);
 }
 
-void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id)
+void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
+                  const char *substituted)
 {
     struct settle *s = calloc(1, sizeof *s);
     if (!s)
@@ -302,6 +342,7 @@ void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id
     s->cups_id = cups_id;
     s->cover_id = cover_id;
     xstrlcpy(s->printer, printer, sizeof s->printer);
+    xstrlcpy(s->substituted, substituted, sizeof s->substituted);
     busy_add(job_id);
     settle_start(s);
 }

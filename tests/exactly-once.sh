@@ -105,4 +105,40 @@ is "the printer received it exactly once" "$(printed_count "$id4")" 1
 like "CUPS's job was adopted, not sent again" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'")" \
     'got its document although the answer was lost \(not sent again\)'
+stop_copeesd
+
+# The same, but Create-Job's answer had said CUPS changed the job's media
+# (test-build fault: a real cupsd leaves media to its filters): as at a
+# plain hand-over, the job fails with option-not-supported, never adopted.
+settled send-timeout-after-substituted ORD-EO-5
+id5=$SETTLED_ID
+check "answer lost, media substituted: the job fails" wait_until 60 job_is "$id5" .state failed
+like "... with the reason option-not-supported" "$(job_field "$id5" '.state_reasons | join(",")')" \
+    'option-not-supported'
+like "... saying why" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id5 AND type='state'")" \
+    'does not support the job.s media \(CUPS would substitute it'
+unlike "... it was not adopted" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id5 AND type='state'")" \
+    'not sent again'
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it at most once" "$(( $(printed_count "$id5") <= 1 ))" 1
+stop_copeesd
+
+# The same, but cupsd has forgotten the CUPS job by the time it is read
+# (test-build fault: purged for real, as PreserveJobHistory No would once
+# it printed).  Whether it printed is not known: the job fails with
+# cups-job-lost rather than being sent a second time.
+settled send-timeout-gone ORD-EO-6
+id6=$SETTLED_ID
+check "answer lost, CUPS job gone: the job fails" wait_until 60 job_is "$id6" .state failed
+like "... with the reason cups-job-lost" "$(job_field "$id6" '.state_reasons | join(",")')" \
+    'cups-job-lost'
+like "... saying why" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id6 AND type='state'")" \
+    'is gone: whether it printed is not known, so it is not sent again'
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+check "... and stays failed" stays 3 job_is "$id6" .state failed
+is "... it is not sent again" "$(printed_count "$id6")" 0
+stop_copeesd
 done_testing
