@@ -406,8 +406,10 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
         xstrlcpy(op->error, "Create-Job: no job-id in the answer", sizeof op->error);
         return RES_FAIL;
     }
-    if (main)
+    if (main) {
         fault_point("crash-after-create-job");
+        fault_pause("pause-after-create-job");
+    }
     int sent = -1;
     if (main && fault_once("send-timeout-before")) {
         /* test builds: cupsd stops answering before the document */
@@ -507,7 +509,8 @@ static enum res op_submit(struct cups_op *op)
 static enum res op_job_state(struct cups_op *op)
 {
     static const char *const want[] = {"job-state", "job-state-reasons",
-                                       "job-impressions-completed", "time-at-processing"};
+                                       "job-impressions-completed", "time-at-processing",
+                                       "number-of-documents"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
 
@@ -515,6 +518,7 @@ static enum res op_job_state(struct cups_op *op)
     op->jreasons[0] = '\0';
     op->impressions = 0;
     op->started = false;
+    op->jdocuments = -1;
     job_uri(uri, sizeof uri, op->cups_job_id);
     ipp_t *req = request_new(IPP_OP_GET_JOB_ATTRIBUTES, "job-uri", uri);
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",
@@ -533,6 +537,8 @@ static enum res op_job_state(struct cups_op *op)
     op->impressions = a ? ippGetInteger(a, 0) : 0;
     a = ippFindAttribute(resp, "time-at-processing", IPP_TAG_INTEGER);
     op->started = a && ippGetInteger(a, 0) > 0;
+    a = ippFindAttribute(resp, "number-of-documents", IPP_TAG_INTEGER);
+    op->jdocuments = a ? ippGetInteger(a, 0) : -1;
     ippDelete(resp);
     return RES_OK;
 }

@@ -65,6 +65,7 @@ struct cups_op {
     char jreasons[256];        /* job-state-reasons, comma-separated */
     int impressions;           /* job-impressions-completed (pages printed) */
     bool started;              /* time-at-processing set: CUPS had begun printing it */
+    int jdocuments;            /* number-of-documents, -1 when not given */
     /* PRINTER out */
     int pstate;                /* printer-state: 3 idle, 4 processing, 5 stopped */
     char preasons[256];        /* printer-state-reasons, comma-separated */

@@ -510,7 +510,7 @@ static void verdict_unrecorded(struct intake *in)
         in->job = cur;
     }
     in->job.state = JOB_STATE_PREFLIGHT;
-    int delay = in->retries < 6 ? 1 << in->retries : 60;
+    int delay = (int)backoff_s(in->retries, 1, 60);
     in->retries++;
     log_job(LOG_LVL_ERR, id, NULL, "intake: the verdict could not be recorded; checking the "
             "document again in %d s", delay);

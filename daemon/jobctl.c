@@ -9,7 +9,8 @@
  * A printed job is not canceled (409): its document is erased with shred.
  * A job with a CUPS operation in flight (being handed over, taken back or
  * settled: sched_busy) gets 409 busy for cancel and hold, as move and
- * shred do: its document may be being read, and a CUPS job it left may
+ * shred do (503 cups-unreachable while cupsd does not answer, as the
+ * operation then waits for it): its document may be being read, and a CUPS job it left may
  * have it (held, that CUPS job would be purged, and a release would print
  * the job a second time).
  */
@@ -114,7 +115,7 @@ void jobctl_cancel(struct http_req *req, int64_t id)
         if (sched_busy(id)) {
             /* CUPS is reading its document (or we are asking CUPS about
              * it): shredding now would hand CUPS overwritten data */
-            http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+            jobctl_respond_busy(req);
             break;
         }
         c = calloc(1, sizeof *c);
@@ -133,6 +134,15 @@ void jobctl_cancel(struct http_req *req, int64_t id)
     job_clear(&j);
 }
 
+void jobctl_respond_busy(struct http_req *req)
+{
+    if (!sched_cups_ok())
+        http_respond_error(req, 503, "cups-unreachable", "The job is being handed to CUPS, "
+                           "which cannot be reached now (it may have the job); retry later.");
+    else
+        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+}
+
 void jobctl_hold(struct http_req *req, int64_t id)
 {
     struct job j;
@@ -142,7 +152,7 @@ void jobctl_hold(struct http_req *req, int64_t id)
         /* being handed over or settled: the CUPS job it left may have its
          * document, and a held job's CUPS job is purged, so a release
          * would print it a second time */
-        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+        jobctl_respond_busy(req);
         job_clear(&j);
         return;
     }
@@ -258,7 +268,7 @@ void jobctl_move(struct http_req *req, int64_t id)
     } else if (code) {
         http_respond_error(req, 409, code, "%s", msg);
     } else if (sched_busy(id)) {
-        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+        jobctl_respond_busy(req);
     } else if (j.state == JOB_STATE_QUEUED || j.state == JOB_STATE_SENT) {
         struct move *m = calloc(1, sizeof *m);
         if (!m)

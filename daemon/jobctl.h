@@ -13,5 +13,9 @@ void jobctl_release(struct http_req *req, int64_t id);
  * sent and not started by CUPS, which is taken back first) is pinned to
  * NAME. */
 void jobctl_move(struct http_req *req, int64_t id);
+/* The answer to an action on a job with a CUPS operation in flight
+ * (sched_busy): 409 busy, or 503 cups-unreachable while cupsd does not
+ * answer (the operation then waits for it). */
+void jobctl_respond_busy(struct http_req *req);
 
 #endif

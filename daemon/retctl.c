@@ -31,6 +31,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "job.h"
+#include "jobctl.h"
 #include "log.h"
 #include "retctl.h"
 #include "retention.h"
@@ -183,7 +184,7 @@ static void erased(void *arg, int r)
         http_respond_error(e->req, 503, "cups-unreachable",
                            "The job is in CUPS and CUPS cannot be reached to take it back; retry later.");
     else if (r == -3)
-        http_respond_error(e->req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+        jobctl_respond_busy(e->req);
     else if (load(e->req, e->id, &j) == 0) {
         if (j.document_present)
             http_respond_error(e->req, 500, "shred-failed",

@@ -95,6 +95,7 @@ static struct orphan {
 
 #define RETENTION_BACKOFF_MAX 300   /* seconds between two tries of a failing shred */
 #define RETENTION_WITHDRAW_MAX 30   /* ... of a take-back from CUPS that failed */
+#define RETENTION_BUSY_WAIT 5       /* ... of a job with a CUPS operation in flight */
 
 static struct backoff **backoff_find(int64_t id)
 {
@@ -102,12 +103,6 @@ static struct backoff **backoff_find(int64_t id)
     while (*pp && (*pp)->id != id)
         pp = &(*pp)->link;
     return pp;
-}
-
-static int64_t backoff_wait(int fails, int64_t max)
-{
-    int64_t wait = fails < 8 ? (int64_t)2 << fails : max;
-    return wait < max ? wait : max;
 }
 
 /* A shred or take-back of id failed (ok = false: wait before the next
@@ -129,7 +124,7 @@ static int64_t backoff_note(int64_t id, bool ok, int64_t max)
         b->id = id;
         *pp = b;
     }
-    int64_t wait = backoff_wait(b->fails++, max);
+    int64_t wait = backoff_s(b->fails++, 2, max);
     b->next = now_s() + wait;
     if (b->next < overdue_wake)
         overdue_wake = b->next;
@@ -190,7 +185,7 @@ static void orphan_done(struct task *t)
         shreds_done++;
         return;
     }
-    int64_t wait = backoff_wait(o->fails++, RETENTION_BACKOFF_MAX);
+    int64_t wait = backoff_s(o->fails++, 2, RETENTION_BACKOFF_MAX);
     o->next = now_s() + wait;
     if (o->next < overdue_wake)
         overdue_wake = o->next;
@@ -314,7 +309,7 @@ void retention_shred_leftover(const char *name, int err)
         fatal("retention: out of memory");
     xstrlcpy(o->name, name, sizeof o->name);
     o->fails = 1;
-    o->next = now_s() + backoff_wait(0, RETENTION_BACKOFF_MAX);
+    o->next = now_s() + backoff_s(0, 2, RETENTION_BACKOFF_MAX);
     o->link = orphans;
     orphans = o;
     shreds_failed++;
@@ -469,8 +464,12 @@ static int due_one(const struct job *j, void *arg)
             overdue_wake = b->next;
         return 0;
     }
-    if (sched_busy(j->id)) {        /* a CUPS operation on it: in a moment */
-        overdue_wake = now_s();
+    if (sched_busy(j->id)) {
+        /* a CUPS operation on it: a hand-over ends in a moment, but a
+         * settle waits for cupsd, which may be down for long */
+        int64_t t = now_s() + RETENTION_BUSY_WAIT;
+        if (t < overdue_wake)
+            overdue_wake = t;
         return 0;
     }
     if (j->state == JOB_STATE_PRINTED && strcmp(j->complaint, "open") != 0)

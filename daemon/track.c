@@ -99,9 +99,7 @@ static void purge_done(struct cups_op *op)
     if (!op->ok) {
         int64_t wait = 0;
         if (!op->unreachable) {
-            wait = r->tries < 8 ? (int64_t)2 << r->tries : PURGE_BACKOFF_MAX;
-            if (wait > PURGE_BACKOFF_MAX)
-                wait = PURGE_BACKOFF_MAX;
+            wait = backoff_s(r->tries, 2, PURGE_BACKOFF_MAX);
         }
         r->tries++;
         r->not_before = mono_ms() + wait * 1000;
@@ -176,23 +174,30 @@ static void job_left_cups(struct job *j)
  * answer said CUPS would change one of its options); one CUPS no longer
  * knows fails with cups-job-lost.  The job stays busy (out of
  * the dispatch index) meanwhile; a settle that cupsd does not answer is
- * tried again every poll.  A restart meanwhile settles it by name
+ * tried again every poll once it answers, one it refuses with a backoff.  A restart meanwhile settles it by name
  * (reconcile_found). */
 struct settle {
     int64_t job_id;
     int cups_id, cover_id;
     char printer[64];
     char substituted[128];     /* Create-Job's ignored or changed attributes */
+    int tries;                 /* failed reads or purges cupsd did answer */
+    int64_t not_before;        /* mono ms: not tried again before */
     struct settle *next;
 };
 static struct settle *settles;       /* waiting for the next poll */
 
 static void settle_start(struct settle *s);
 
-static void settle_later(struct settle *s, const char *why)
+/* Try again at a poll once cupsd answers; an answer that was a refusal
+ * waits 2, 4 ... PURGE_BACKOFF_MAX s, as a purge does. */
+static void settle_later(struct settle *s, const struct cups_op *op)
 {
+    int64_t wait = op->unreachable ? 0 : backoff_s(s->tries++, 2, PURGE_BACKOFF_MAX);
+    s->not_before = mono_ms() + wait * 1000;
     log_job(LOG_LVL_WARN, s->job_id, s->printer,
-            "sched: cannot settle CUPS job %d yet (tried again): %s", s->cups_id, why);
+            "sched: cannot settle CUPS job %d yet (tried again %s): %s", s->cups_id,
+            op->unreachable ? "once cupsd answers" : "later", op->error);
     s->next = settles;
     settles = s;
 }
@@ -220,7 +225,7 @@ static void settle_purged(struct cups_op *op)
                 "document, purged; the job goes out again", s->cups_id);
         settle_end(s);
     } else {
-        settle_later(s, op->error);
+        settle_later(s, op);
     }
     op->arg = NULL;
     cups_op_free(op);
@@ -302,12 +307,14 @@ static void settle_state(struct cups_op *op)
 {
     struct settle *s = op->arg;
     track_note_cups(op);
+    /* job-incoming is not kept across a cupsd restart: a job restored
+     * without its document is pending with none (and would wait so) */
     bool waiting = (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
-                   strstr(op->jreasons, "job-incoming");
+                   (strstr(op->jreasons, "job-incoming") || op->jdocuments == 0);
     if (!op->ok && strcmp(op->error, "not-found") == 0) {
         settle_lost(s);
     } else if (!op->ok) {
-        settle_later(s, op->error);
+        settle_later(s, op);
     } else if (waiting || op->jstate == CUPS_J_CANCELED || op->jstate == CUPS_J_ABORTED) {
         struct cups_op *pop = cups_op_new(CUPS_OP_PURGE);
         pop->job_id = s->job_id;
@@ -351,12 +358,18 @@ static void settles_retry(void)
 {
     if (!cups_ok)
         return;
+    int64_t now = mono_ms();
     struct settle *list = settles;
     settles = NULL;
     while (list) {
         struct settle *s = list;
         list = s->next;
-        settle_start(s);
+        if (s->not_before > now) {
+            s->next = settles;
+            settles = s;
+        } else {
+            settle_start(s);
+        }
     }
 }
 

@@ -224,6 +224,14 @@ char *xstrlcpy(char *dst, const char *src, size_t len)
     return dst;
 }
 
+int64_t backoff_s(int tries, int64_t first, int64_t max)
+{
+    int64_t wait = first;
+    for (int i = 0; i < tries && wait < max; i++)
+        wait *= 2;
+    return wait < max ? wait : max;
+}
+
 bool fault_once(const char *point)
 {
 #ifdef COPEES_TEST_KNOBS
@@ -233,6 +241,22 @@ bool fault_once(const char *point)
 #else
     (void)point;
     return false;
+#endif
+}
+
+void fault_pause(const char *point)
+{
+#ifdef COPEES_TEST_KNOBS
+    const char *f = getenv("COPEES_TEST_FAULT"), *file = getenv("COPEES_TEST_PAUSE");
+    if (!f || strcmp(f, point) != 0 || !file || !*file || !fault_once(point))
+        return;
+    int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    for (int i = 0; i < 1200 && access(file, F_OK) == 0; i++)
+        usleep(50 * 1000);
+#else
+    (void)point;
 #endif
 }
 

@@ -38,6 +38,9 @@ int xsnprintf(char *buf, size_t len, const char *fmt, ...) __attribute__((format
 
 /* Copy src into dst (size len), always NUL-terminated; returns dst. */
 char *xstrlcpy(char *dst, const char *src, size_t len);
+/* The wait before try number tries+1 of something that failed tries
+ * times: first, doubling with each failure, at most max. */
+int64_t backoff_s(int tries, int64_t first, int64_t max);
 
 /* Test builds (--enable-test-knobs, the default; packages build with
  * --disable-test-knobs): when COPEES_TEST_FAULT names this point, the
@@ -47,5 +50,10 @@ void fault_point(const char *point);
  * COPEES_TEST_FAULT names (a failure to simulate once), false otherwise
  * and always in packages. */
 bool fault_once(const char *point);
+/* Test builds: the first time COPEES_TEST_FAULT names this point, create
+ * the file COPEES_TEST_PAUSE names and block the calling thread until the
+ * test removes it (60 s at most): the test acts in that window (stops
+ * cupsd, for one).  A no-op otherwise. */
+void fault_pause(const char *point);
 
 #endif

@@ -141,4 +141,47 @@ check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 check "... and stays failed" stays 3 job_is "$id6" .state failed
 is "... it is not sent again" "$(printed_count "$id6")" 0
 stop_copeesd
+
+# cupsd goes away between Create-Job and Send-Document (a test-build pause
+# there; the outage is real).  The job waits for its CUPS job to be
+# settled; meanwhile an action on it says cupsd is unreachable (503), and
+# the retention timer, with the job due, looks at it every few seconds,
+# not every second.  Once cupsd is back the CUPS job, which the restarted
+# cupsd keeps pending without a document, is purged and the job prints
+# once.
+COPEES_TEST_FAULT=pause-after-create-job COPEES_TEST_PAUSE=$T/pause COPEES_TEST_RECHECK=3 \
+    start_copeesd
+upload "$T/doc.pdf" "order=ORD-EO-7&copies=1"
+id7=$(jq -r .id <<<"$BODY")
+check "the hand-over stops after Create-Job" wait_until 30 test -e "$T/pause"
+cups_env stop-cupsd > "$T/cupsd.out" 2>&1 || diag "stop-cupsd: $(cat "$T/cupsd.out")"
+rm -f "$T/pause"
+unsettled() { grep -Eq "job $id7[] ].*cannot settle CUPS job [0-9]+ yet \(tried again once cupsd answers\)" "$T/copeesd.log"; }
+check "with cupsd gone, the CUPS job waits to be settled" wait_until 30 unsettled
+is "... the job is queued" "$(job_field "$id7" .state)" queued
+like "cancel meanwhile: 503 cups-unreachable" "$(api DELETE "/v1/jobs/$id7")" \
+    '"error":"cups-unreachable".*HTTP 503$'
+like "hold meanwhile: 503 cups-unreachable" "$(api POST "/v1/jobs/$id7/hold")" \
+    '"error":"cups-unreachable".*HTTP 503$'
+scans() { grep -c 'retention: looking for documents due' "$T/copeesd.log"; }
+sqlite3 "$T/state/copees.db" "UPDATE jobs SET retain_until = $(( $(date +%s) - 1 )) WHERE id = $id7"
+n0=$(scans)
+check "the retention timer finds the job due" wait_until 20 bash -c "[ \$(grep -c 'retention: looking for documents due' '$T/copeesd.log') -gt $n0 ]"
+# a rate, so a fixed window: 8 s hold at most 8/3 + 1 rechecks (every 3 s
+# here) or busy waits (5 s); a scan every second would be 8
+n1=$(scans)
+sleep 8
+n2=$(scans)
+check "... and looks at it again at most every few seconds ($((n2 - n1)) scans in 8 s)" \
+    test $((n2 - n1)) -le 5
+# not due any more; the restarted cupsd restores the CUPS job pending
+# without its document (job-incoming is not kept): purged, not adopted
+sqlite3 "$T/state/copees.db" "UPDATE jobs SET retain_until = $(( $(date +%s) + 86400 )) WHERE id = $id7"
+cups_env start-cupsd > "$T/cupsd.out" 2>&1 || diag "start-cupsd: $(cat "$T/cupsd.out")"
+check "once cupsd is back the job is settled and prints" wait_until 60 job_is "$id7" .state printed
+like "... its CUPS job, restored without its document, was purged first" \
+    "$(grep -E "job $id7[] ]" "$T/copeesd.log")" 'left without its document, purged; the job goes out again'
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id7")" 1
+stop_copeesd
 done_testing
