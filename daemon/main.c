@@ -495,16 +495,20 @@ int main(int argc, char **argv)
     log_info("startup: serving on %s, instance %s", D.conf->socket, store_instance(D.store));
 
     event_base_dispatch(D.base);
+    log_debug("shutdown: the loop has stopped; finishing what the worker threads hold");
 
     http_shutdown();
     events_free();
     tls_stop();
     sdn_watchdog_stop();
     preflight_kill_all();
-    sched_stop();
-    retention_stop();
+    /* The CUPS thread and the I/O workers first: the callbacks of what
+     * they still held (a hand-over that failed, a shred) run in
+     * iopool_stop and need the scheduler's and retention's state. */
     cupslink_stop();
     iopool_stop();
+    sched_stop();
+    retention_stop();
     if (own_socket)
         unlink(D.conf->socket);
     event_free(ev_term);

@@ -593,10 +593,16 @@ void retention_counts(uint64_t *done, uint64_t *failed)
 
 void retention_stop(void)
 {
-    while (orphans) {               /* the next start's sweep shreds them */
-        struct orphan *o = orphans;
-        orphans = o->link;
-        free(o);
+    /* the next start's sweep shreds them; iopool_stop has run, so no
+     * shred of one is under way (one would be left to orphan_done) */
+    for (struct orphan **pp = &orphans; *pp;) {
+        struct orphan *o = *pp;
+        if (o->running) {
+            pp = &o->link;
+        } else {
+            *pp = o->link;
+            free(o);
+        }
     }
     while (backoffs) {
         struct backoff *b = backoffs;

@@ -1006,6 +1006,11 @@ void track_rearm(void)
 
 void track_stop(void)
 {
+    while (settles) {                /* a restart settles them by name */
+        struct settle *s = settles;
+        settles = s->next;
+        free(s);
+    }
     while (retries) {
         struct purge_retry *r = retries;
         retries = r->next;

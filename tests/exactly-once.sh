@@ -184,4 +184,28 @@ like "... its CUPS job, restored without its document, was purged first" \
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$id7")" 1
 stop_copeesd
+
+# A shutdown while a hand-over is under way: the hand-over fails (cupsd
+# gone) only after the loop has stopped, so its callback runs during the
+# shutdown, and copeesd still exits cleanly.  The next start settles the
+# CUPS job by name and the job prints once.
+COPEES_TEST_FAULT=pause-after-create-job COPEES_TEST_PAUSE=$T/pause2 start_copeesd
+upload "$T/doc.pdf" "order=ORD-EO-8&copies=1"
+id8=$(jq -r .id <<<"$BODY")
+check "the hand-over stops after Create-Job" wait_until 30 test -e "$T/pause2"
+cups_env stop-cupsd > "$T/cupsd.out" 2>&1 || diag "stop-cupsd: $(cat "$T/cupsd.out")"
+kill -TERM "$COPEESD_PID"
+check "copeesd's loop stops" wait_until 30 grep -q 'shutdown: the loop has stopped' "$T/copeesd.log"
+rm -f "$T/pause2"
+rc=0
+stop_copeesd || rc=$?
+is "copeesd exits cleanly with the failed hand-over's callback during its shutdown" "$rc" 0
+unlike "... touching nothing already freed (no GLib assertion)" "$(cat "$T/copeesd.log")" \
+    'GLib-(CRITICAL|WARNING)'
+cups_env start-cupsd > "$T/cupsd.out" 2>&1 || diag "start-cupsd: $(cat "$T/cupsd.out")"
+start_copeesd
+check "after the restart the job prints" wait_until 60 job_is "$id8" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id8")" 1
+stop_copeesd
 done_testing
