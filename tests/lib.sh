@@ -38,7 +38,17 @@ unlike() {    # unlike DESCRIPTION GOT REGEX
 }
 diag() { printf '# %s\n' "$*" | head -40; }
 bail() { echo "Bail out! $*"; exit 1; }
-done_testing() { echo "1..$_tap_n"; }
+done_testing() {  # one more check: no GLib assertion or sanitizer report in the logs
+    local bad
+    bad=$(grep -h -E 'GLib[-A-Za-z]*-(CRITICAL|WARNING)|AddressSanitizer|runtime error:' \
+          "$T"/*.log 2>/dev/null | head -3)
+    if [ -n "$bad" ]; then
+        not_ok "the logs hold no GLib assertion or sanitizer report"; diag "$bad"
+    else
+        ok "the logs hold no GLib assertion or sanitizer report"
+    fi
+    echo "1..$_tap_n"
+}
 
 # ------------------------------------------------------------ waiting
 wait_until() {    # wait_until SECONDS CMD...  (poll every 100 ms)
