@@ -592,7 +592,7 @@ static enum res op_printer(struct cups_op *op)
 static enum res op_list(struct cups_op *op)
 {
     static const char *const want[] = {"job-id", "job-name", "job-state", "job-state-reasons",
-                                       "number-of-documents"};
+                                       "number-of-documents", "time-at-processing"};
     char uri[HTTP_MAX_URI];
     ipp_t *resp;
     size_t cap = 0, plen = strlen(op->job_name);
@@ -625,6 +625,8 @@ static enum res op_list(struct cups_op *op)
                 f.jstate = jstate_of(ippGetInteger(a, 0));
             else if (!strcmp(name, "number-of-documents") && ippGetValueTag(a) == IPP_TAG_INTEGER)
                 f.documents = ippGetInteger(a, 0);
+            else if (!strcmp(name, "time-at-processing") && ippGetValueTag(a) == IPP_TAG_INTEGER)
+                f.started = ippGetInteger(a, 0) > 0;
             else if (!strcmp(name, "job-state-reasons"))
                 join_keywords(a, f.jreasons, sizeof f.jreasons);
             else if (!strcmp(name, "job-name")) {

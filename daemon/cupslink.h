@@ -33,6 +33,7 @@ struct cups_found {
     int64_t job_id;            /* ours, parsed from the job-name */
     enum cups_jstate jstate;
     int documents;             /* number-of-documents */
+    bool started;              /* time-at-processing set: CUPS had begun printing it */
     bool cover;                /* a cover sheet job (job-name ends in -cover) */
     char jreasons[128];
 };

@@ -43,6 +43,30 @@ static int load(struct http_req *req, int64_t id, struct job *j)
     return -1;
 }
 
+bool jobctl_unreconciled(struct http_req *req, int64_t id)
+{
+    if (sched_ready() || store_event_count(D.store, id, "dispatch") == 0)
+        return false;
+    http_respond_error(req, 503, "starting", "copeesd has not yet matched its jobs with what "
+                       "CUPS holds (after a start, or while cupsd does not answer); retry later.");
+    return true;
+}
+
+/* load() for an action that may change what CUPS is to print: refused,
+ * for a job ever handed to CUPS, until the start-up reconciliation is
+ * done, as until then a queued job may be in CUPS already (a crash after
+ * the hand-over), and holding, moving or releasing it could print it
+ * twice. */
+static int load_action(struct http_req *req, int64_t id, struct job *j)
+{
+    if (load(req, id, j) < 0)
+        return -1;
+    if (!jobctl_unreconciled(req, id))
+        return 0;
+    job_clear(j);
+    return -1;
+}
+
 static void respond_job(struct http_req *req, int64_t id)
 {
     struct job j;
@@ -94,7 +118,7 @@ static void cancel_withdrawn(void *arg, bool ok)
 void jobctl_cancel(struct http_req *req, int64_t id)
 {
     struct job j;
-    if (load(req, id, &j) < 0)
+    if (load_action(req, id, &j) < 0)
         return;
     enum job_state s = j.state;
     struct cancel *c = NULL;
@@ -146,7 +170,7 @@ void jobctl_respond_busy(struct http_req *req)
 void jobctl_hold(struct http_req *req, int64_t id)
 {
     struct job j;
-    if (load(req, id, &j) < 0)
+    if (load_action(req, id, &j) < 0)
         return;
     if (j.state == JOB_STATE_QUEUED && sched_busy(id)) {
         /* being handed over or settled: the CUPS job it left may have its
@@ -171,7 +195,7 @@ void jobctl_hold(struct http_req *req, int64_t id)
 void jobctl_release(struct http_req *req, int64_t id)
 {
     struct job j;
-    if (load(req, id, &j) < 0)
+    if (load_action(req, id, &j) < 0)
         return;
     if (j.state == JOB_STATE_HELD) {
         job_set_state(D.store, &j, JOB_STATE_QUEUED, (int64_t)req->uid, "released through the API");
@@ -258,7 +282,7 @@ void jobctl_move(struct http_req *req, int64_t id)
         free(printer);
         return;
     }
-    if (load(req, id, &j) < 0) {
+    if (load_action(req, id, &j) < 0) {
         free(printer);
         return;
     }

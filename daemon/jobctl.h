@@ -3,6 +3,7 @@
 #ifndef COPEES_JOBCTL_H
 #define COPEES_JOBCTL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "http.h"
 
@@ -17,5 +18,9 @@ void jobctl_move(struct http_req *req, int64_t id);
  * (sched_busy): 409 busy, or 503 cups-unreachable while cupsd does not
  * answer (the operation then waits for it). */
 void jobctl_respond_busy(struct http_req *req);
+/* Until the start-up reconciliation with CUPS is done (sched_ready), an
+ * action on a job that was ever handed to CUPS is answered 503 starting
+ * here (true). */
+bool jobctl_unreconciled(struct http_req *req, int64_t id);
 
 #endif

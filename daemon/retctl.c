@@ -136,7 +136,9 @@ void retctl_reprint(struct http_req *req, int64_t id)
     struct job j;
     if (load(req, id, &j) < 0)
         return;
-    if (j.state != JOB_STATE_PRINTED && j.state != JOB_STATE_FAILED) {
+    if (jobctl_unreconciled(req, id)) {
+        /* a CUPS job left by a crash may be taken for the reprint's */
+    } else if (j.state != JOB_STATE_PRINTED && j.state != JOB_STATE_FAILED) {
         http_respond_error(req, 409, "not-reprintable",
                            "Only a printed or failed job can be reprinted; this one is %s.",
                            job_state_name(j.state));
@@ -206,6 +208,8 @@ void retctl_shred(struct http_req *req, int64_t id)
                            "The job is being checked; erase it once it has its verdict.");
     } else if (!j.document_present) {
         http_respond_json(req, 200, job_to_json(&j));
+    } else if (jobctl_unreconciled(req, id)) {
+        /* the job may be in CUPS without our knowing */
     } else {
         struct erase *e = calloc(1, sizeof *e);
         if (!e)

@@ -277,11 +277,12 @@ static void settle_adopt(struct settle *s)
     free(s);
 }
 
-/* CUPS no longer knows the job: it may have printed it and then
- * forgotten it (PreserveJobHistory No, MaxJobs), so sending it again
- * could print it twice.  As for a sent job whose CUPS job vanished: the
- * job fails with cups-job-lost, and a reprint is the admin's call. */
-static void settle_lost(struct settle *s)
+/* CUPS no longer knows the job (it may have printed it and then
+ * forgotten it: PreserveJobHistory No, MaxJobs), or it had begun printing
+ * it and cannot finish: sending it again could print it twice.  As for a
+ * sent job whose CUPS job vanished: the job fails with cups-job-lost, and
+ * a reprint is the admin's call. */
+static void settle_lost(struct settle *s, const char *what)
 {
     struct job j;
     busy_del(s->job_id);
@@ -290,11 +291,11 @@ static void settle_lost(struct settle *s)
     if (store_job_get(D.store, s->job_id, &j) == 0) {
         if (j.state == JOB_STATE_QUEUED) {
             log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, whose answer was lost, "
-                    "is gone; whether it printed is not known", s->cups_id);
+                    "%s; whether it printed is not known", s->cups_id, what);
             job_reason_add(&j, "cups-job-lost");
             job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, whose "
-                          "answer was lost, is gone: whether it printed is not known, so it is "
-                          "not sent again", s->cups_id, s->printer);
+                          "answer was lost, %s: whether it printed is not known, so it is "
+                          "not sent again", s->cups_id, s->printer, what);
         } else {
             sched_job_changed(&j);
         }
@@ -312,7 +313,12 @@ static void settle_state(struct cups_op *op)
     bool waiting = (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
                    (strstr(op->jreasons, "job-incoming") || op->jdocuments == 0);
     if (!op->ok && strcmp(op->error, "not-found") == 0) {
-        settle_lost(s);
+        settle_lost(s, "is gone");
+    } else if (op->ok && op->started && (waiting || op->jstate == CUPS_J_CANCELED ||
+                                         op->jstate == CUPS_J_ABORTED)) {
+        /* it had begun printing and cannot finish now */
+        track_purge(s->job_id, s->cups_id);
+        settle_lost(s, "had started printing, then ended or lost its document");
     } else if (!op->ok) {
         settle_later(s, op);
     } else if (waiting || op->jstate == CUPS_J_CANCELED || op->jstate == CUPS_J_ABORTED) {
@@ -649,6 +655,20 @@ static void jstate_done(struct cups_op *op)
         job_left_cups(&j);
         goto out_job;
     }
+    if ((op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) && op->jdocuments == 0 &&
+        !strstr(op->jreasons, "job-incoming")) {
+        /* a restarted cupsd restores a job it was printing pending
+         * without its files: it would wait for ever, and may have
+         * printed, so it is not sent again */
+        log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS job %d has lost its document",
+                op->cups_job_id);
+        job_reason_add(&j, "cups-job-lost");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost its document (a "
+                      "cupsd restart while it printed?); whether it printed is not known",
+                      op->cups_job_id);
+        job_left_cups(&j);
+        goto out_job;
+    }
     struct printer *p = printer_find(j.printer);
     switch (op->jstate) {
     case CUPS_J_PROCESSING:
@@ -757,6 +777,21 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
             track_purge(j.id, f->cups_job_id);
     } else if (tracked || busy_has(j.id)) {
         /* ours as we know it */
+    } else if (j.state == JOB_STATE_QUEUED && f->started &&
+               (f->jstate == CUPS_J_CANCELED || f->jstate == CUPS_J_ABORTED ||
+                (!cups_terminal(f->jstate) && incomplete))) {
+        /* CUPS had begun printing it, then ended it or lost its files
+         * (a cupsd restart while printing restores it pending without
+         * them): part of it may be printed, so it is not sent again */
+        track_purge(j.id, f->cups_job_id);
+        job_reason_add(&j, f->jstate == CUPS_J_CANCELED ? "job-canceled-at-printer" :
+                           f->jstate == CUPS_J_ABORTED ? "aborted-by-system" : "cups-job-lost");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "found in CUPS as job %d on printer %s "
+                      "at startup, started and then %s; whether it printed is not known, so "
+                      "it is not sent again", f->cups_job_id, p->name,
+                      cups_terminal(f->jstate) ? "ended" : "without its document");
+        log_job(LOG_LVL_WARN, j.id, p->name, "sched: CUPS job %d found at startup had started "
+                "and cannot finish; the job failed", f->cups_job_id);
     } else if (j.state == JOB_STATE_QUEUED && !cups_terminal(f->jstate) && incomplete) {
         log_job(LOG_LVL_WARN, j.id, p->name,
                 "sched: CUPS job %d was left waiting for its document; purging it, the job "

@@ -17,32 +17,6 @@ start_cups
 write_conf
 "$MKPDF" --pages 2 --text "exactly once" "$T/doc.pdf"
 
-printed_count() {   # printed_count JOBID: lines at the printer for that job
-    grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$1\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log" 2>/dev/null
-}
-cups_idle() {       # no job of ours waits or prints in CUPS
-    [ -z "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null)" ]
-}
-
-# crash_at POINT ORDER: run copeesd with the fault point, upload a held
-# job, release it, wait for the crash; the job id in $T/last.id.  (Held
-# first: a job sent at once may reach the fault point before its 201 is
-# written, and the test needs its id.  The answer to the release may be
-# lost to the crash, as may any answer.)
-crash_at() {
-    COPEES_TEST_FAULT=$1 "$COPEESD" -f -d -c "$CONF" >> "$T/copeesd.log" 2>&1 &
-    local pid=$!
-    wait_until 20 curl -sf --unix-socket "$SOCK" http://copees/v1/health \
-        || bail "copeesd did not come up"
-    upload "$T/doc.pdf" "order=$2&copies=1&hold=true"
-    [ "$STATUS" = 201 ] || bail "upload: $STATUS $BODY"
-    echo "$BODY" | jq -r .id > "$T/last.id"
-    api POST "/v1/jobs/$(cat "$T/last.id")/release" >/dev/null
-    local rc=0
-    wait "$pid" || rc=$?
-    is "copeesd died at the fault point $1" "$rc" 86
-}
-
 crash_at crash-after-create-job ORD-EO-1
 id1=$(cat "$T/last.id")
 like "CUPS holds a job of ours waiting for its document" \
@@ -142,70 +116,4 @@ check "... and stays failed" stays 3 job_is "$id6" .state failed
 is "... it is not sent again" "$(printed_count "$id6")" 0
 stop_copeesd
 
-# cupsd goes away between Create-Job and Send-Document (a test-build pause
-# there; the outage is real).  The job waits for its CUPS job to be
-# settled; meanwhile an action on it says cupsd is unreachable (503), and
-# the retention timer, with the job due, looks at it every few seconds,
-# not every second.  Once cupsd is back the CUPS job, which the restarted
-# cupsd keeps pending without a document, is purged and the job prints
-# once.
-COPEES_TEST_FAULT=pause-after-create-job COPEES_TEST_PAUSE=$T/pause COPEES_TEST_RECHECK=3 \
-    start_copeesd
-upload "$T/doc.pdf" "order=ORD-EO-7&copies=1"
-id7=$(jq -r .id <<<"$BODY")
-check "the hand-over stops after Create-Job" wait_until 30 test -e "$T/pause"
-cups_env stop-cupsd > "$T/cupsd.out" 2>&1 || diag "stop-cupsd: $(cat "$T/cupsd.out")"
-rm -f "$T/pause"
-unsettled() { grep -Eq "job $id7[] ].*cannot settle CUPS job [0-9]+ yet \(tried again once cupsd answers\)" "$T/copeesd.log"; }
-check "with cupsd gone, the CUPS job waits to be settled" wait_until 30 unsettled
-is "... the job is queued" "$(job_field "$id7" .state)" queued
-like "cancel meanwhile: 503 cups-unreachable" "$(api DELETE "/v1/jobs/$id7")" \
-    '"error":"cups-unreachable".*HTTP 503$'
-like "hold meanwhile: 503 cups-unreachable" "$(api POST "/v1/jobs/$id7/hold")" \
-    '"error":"cups-unreachable".*HTTP 503$'
-scans() { grep -c 'retention: looking for documents due' "$T/copeesd.log"; }
-sqlite3 "$T/state/copees.db" "UPDATE jobs SET retain_until = $(( $(date +%s) - 1 )) WHERE id = $id7"
-n0=$(scans)
-check "the retention timer finds the job due" wait_until 20 bash -c "[ \$(grep -c 'retention: looking for documents due' '$T/copeesd.log') -gt $n0 ]"
-# a rate, so a fixed window: 8 s hold at most 8/3 + 1 rechecks (every 3 s
-# here) or busy waits (5 s); a scan every second would be 8
-n1=$(scans)
-sleep 8
-n2=$(scans)
-check "... and looks at it again at most every few seconds ($((n2 - n1)) scans in 8 s)" \
-    test $((n2 - n1)) -le 5
-# not due any more; the restarted cupsd restores the CUPS job pending
-# without its document (job-incoming is not kept): purged, not adopted
-sqlite3 "$T/state/copees.db" "UPDATE jobs SET retain_until = $(( $(date +%s) + 86400 )) WHERE id = $id7"
-cups_env start-cupsd > "$T/cupsd.out" 2>&1 || diag "start-cupsd: $(cat "$T/cupsd.out")"
-check "once cupsd is back the job is settled and prints" wait_until 60 job_is "$id7" .state printed
-like "... its CUPS job, restored without its document, was purged first" \
-    "$(grep -E "job $id7[] ]" "$T/copeesd.log")" 'left without its document, purged; the job goes out again'
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id7")" 1
-stop_copeesd
-
-# A shutdown while a hand-over is under way: the hand-over fails (cupsd
-# gone) only after the loop has stopped, so its callback runs during the
-# shutdown, and copeesd still exits cleanly.  The next start settles the
-# CUPS job by name and the job prints once.
-COPEES_TEST_FAULT=pause-after-create-job COPEES_TEST_PAUSE=$T/pause2 start_copeesd
-upload "$T/doc.pdf" "order=ORD-EO-8&copies=1"
-id8=$(jq -r .id <<<"$BODY")
-check "the hand-over stops after Create-Job" wait_until 30 test -e "$T/pause2"
-cups_env stop-cupsd > "$T/cupsd.out" 2>&1 || diag "stop-cupsd: $(cat "$T/cupsd.out")"
-kill -TERM "$COPEESD_PID"
-check "copeesd's loop stops" wait_until 30 grep -q 'shutdown: the loop has stopped' "$T/copeesd.log"
-rm -f "$T/pause2"
-rc=0
-stop_copeesd || rc=$?
-is "copeesd exits cleanly with the failed hand-over's callback during its shutdown" "$rc" 0
-unlike "... touching nothing already freed (no GLib assertion)" "$(cat "$T/copeesd.log")" \
-    'GLib-(CRITICAL|WARNING)'
-cups_env start-cupsd > "$T/cupsd.out" 2>&1 || diag "start-cupsd: $(cat "$T/cupsd.out")"
-start_copeesd
-check "after the restart the job prints" wait_until 60 job_is "$id8" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id8")" 1
-stop_copeesd
 done_testing

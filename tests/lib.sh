@@ -241,6 +241,33 @@ cups_active() {   # cups_active QUEUE: how many jobs CUPS holds not completed
 # stays SECONDS CMD...: CMD holds at every check (every 100 ms) for that
 # long; fails at the first check where it does not.  For "nothing happens"
 # checks, which have to watch for a while.
+# ------------------------------------------------------------ exactly once
+printed_count() {   # printed_count JOBID: lines at the printer for that job
+    grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$1\( \|$\)" "$CUPS_TEST_DIR/ipp-jobs.log" 2>/dev/null
+}
+cups_idle() {       # no job of ours waits or prints in CUPS
+    [ -z "$(lpstat -h "$CUPS_SERVER" -o 2>/dev/null)" ]
+}
+
+# crash_at POINT ORDER: run copeesd with the fault point, upload a held
+# job, release it, wait for the crash; the job id in $T/last.id.  (Held
+# first: a job sent at once may reach the fault point before its 201 is
+# written, and the test needs its id.  The answer to the release may be
+# lost to the crash, as may any answer.)
+crash_at() {
+    COPEES_TEST_FAULT=$1 "$COPEESD" -f -d -c "$CONF" >> "$T/copeesd.log" 2>&1 &
+    local pid=$!
+    wait_until 20 curl -sf --unix-socket "$SOCK" http://copees/v1/health \
+        || bail "copeesd did not come up"
+    upload "$T/doc.pdf" "order=$2&copies=1&hold=true"
+    [ "$STATUS" = 201 ] || bail "upload: $STATUS $BODY"
+    echo "$BODY" | jq -r .id > "$T/last.id"
+    api POST "/v1/jobs/$(cat "$T/last.id")/release" >/dev/null
+    local rc=0
+    wait "$pid" || rc=$?
+    is "copeesd died at the fault point $1" "$rc" 86
+}
+
 stays() {
     local end=$(( $(date +%s) + $1 )); shift
     while [ "$(date +%s)" -lt "$end" ]; do
