@@ -34,6 +34,8 @@ struct http_conn {
     bool body_wanted;           /* the handler accepted a body */
     bool paused;                /* the handler holds the reading */
     bool in_value;
+    bool out_wait;              /* answers pile up unread: next request waits */
+    bool headers_done;          /* req's head parsed: what follows is body or trailers */
     bool in_parse;              /* inside http_parser_execute() */
     bool refused;               /* over a cap: answered 503, not served */
     unsigned nreq;              /* requests begun on this connection */

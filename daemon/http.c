@@ -85,6 +85,7 @@
 #define HTTP_MIN_RATE (4 * 1024)        /* bytes/s a body must keep up (408) */
 #define HTTP_LINGER_TIMEOUT 2           /* s to discard input after a closing answer */
 #define HTTP_LOG_EVERY 10               /* s between two log lines of one kind */
+#define HTTP_OUT_MAX (256 * 1024)     /* answers queued before the next request is read */
 #define HTTP_LISTENERS_MAX 2            /* the Unix socket and the TLS listener */
 
 struct http_listener {
@@ -344,16 +345,17 @@ const char *http_status_text(int status)
     }
 }
 
-/* Queue an answer on c. */
+/* Queue an answer on c (its head only when with_body is false: the
+ * answer to a HEAD request, whose Content-Length is the GET's). */
 static void conn_write_answer(struct http_conn *c, int status, const char *ctype, const char *body,
-                              size_t len, bool keep)
+                              size_t len, bool keep, bool with_body)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                         "Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
                         status, http_status_text(status), ctype, len,
                         keep ? "keep-alive" : "close");
-    if (len)
+    if (len && with_body)
         evbuffer_add(out, body, len);
 }
 
@@ -391,7 +393,8 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
     va_end(ap);
     conn_drop_req(c);
     char *body = error_text(code, msg, &len);
-    conn_write_answer(c, status, "application/json", body ? body : "", body ? len : 0, false);
+    conn_write_answer(c, status, "application/json", body ? body : "", body ? len : 0, false,
+                      c->parser.method != HTTP_HEAD);
     free(body);
     conn_set_state(c, CONN_CLOSING);
 }
@@ -407,7 +410,7 @@ void http_respond(struct http_req *req, int status, const char *ctype, const cha
     /* Close unless this request's message was read whole and the client
      * keeps the connection alive. */
     bool keep = c->req_done && http_should_keep_alive(&c->parser) && !draining;
-    conn_write_answer(c, status, ctype, body, len, keep);
+    conn_write_answer(c, status, ctype, body, len, keep, req->method != HTTP_HEAD);
     c->req = NULL;
     req->conn = NULL;
     http_req_free(req);
@@ -418,6 +421,10 @@ void http_respond(struct http_req *req, int status, const char *ctype, const cha
     }
     if (c->state == CONN_WAITING) {   /* go on with the next request */
         c->req_done = false;
+        if (conn_out_len(c) > HTTP_OUT_MAX) {   /* not reading its answers: wait (write cb) */
+            c->out_wait = true;
+            return;
+        }
         http_parser_pause(&c->parser, 0);
         conn_set_state(c, CONN_IDLE);
         if (!c->in_parse)             /* answered later, from a callback of ours */
@@ -501,6 +508,7 @@ static int cb_message_begin(http_parser *p)
     c->seen = false;
     c->req_done = false;
     c->body_wanted = false;
+    c->headers_done = false;
     c->nreq++;
     conn_set_state(c, CONN_HEAD);
     return 0;
@@ -510,7 +518,10 @@ static int head_limit(struct http_conn *c, size_t len)
 {
     c->head_bytes += len;
     if (c->head_bytes > HTTP_HEADER_MAX) {
-        if (c->req)
+        if (c->seen && c->req)     /* trailers: the handler holds the request */
+            conn_fail(c, 431, "headers-too-large", "The request head is larger than %d bytes.",
+                      HTTP_HEADER_MAX);
+        else if (c->req)
             http_respond_error(c->req, 431, "headers-too-large",
                                "The request head is larger than %d bytes.", HTTP_HEADER_MAX);
         return -1;
@@ -532,6 +543,8 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
     struct http_conn *c = p->data;
     if (head_limit(c, len) < 0)
         return -1;
+    if (c->headers_done)           /* a trailer: ignored */
+        return 0;
     if (c->in_value)
         header_commit(c);
     c->field = str_append(c->field, at, len);
@@ -543,6 +556,8 @@ static int cb_header_value(http_parser *p, const char *at, size_t len)
     struct http_conn *c = p->data;
     if (head_limit(c, len) < 0)
         return -1;
+    if (c->headers_done)
+        return 0;
     c->in_value = true;
     c->value = str_append(c->value, at, len);
     return 0;
@@ -569,6 +584,7 @@ static int cb_headers_complete(http_parser *p)
     struct http_conn *c = p->data;
     struct http_req *r = c->req;
     header_commit(c);
+    c->headers_done = true;
     if (!r)
         return -1;
     r->method = p->method;
@@ -608,8 +624,8 @@ static int cb_message_complete(http_parser *p)
 {
     struct http_conn *c = p->data;
     c->req_done = true;
-    if (!c->req)                   /* answered already */
-        return 0;
+    if (!c->req)                   /* answered already (with close): parse no further */
+        return c->state == CONN_CLOSING ? -1 : 0;
     /* Stop parsing until the handler answers (maybe right away). */
     http_parser_pause(p, 1);
     conn_set_state(c, CONN_WAITING);
@@ -771,6 +787,12 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     struct http_conn *c = arg;
     if (c->state == CONN_CLOSING && conn_out_len(c) == 0)
         conn_set_state(c, CONN_LINGER);
+    else if (c->out_wait && c->state == CONN_WAITING && conn_out_len(c) <= HTTP_OUT_MAX / 2) {
+        c->out_wait = false;
+        http_parser_pause(&c->parser, 0);
+        conn_set_state(c, CONN_IDLE);
+        conn_parse(c);
+    }
 }
 
 /* c may speak HTTP now (accepted, or its TLS handshake done). */
@@ -903,6 +925,7 @@ static void conn_accept(struct event_base *base, struct tls *t, evutil_socket_t 
     c->parser.data = c;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_READ_MAX);
+    bufferevent_setwatermark(c->bev, EV_WRITE, HTTP_OUT_MAX / 2, 0);
     /* (libevent 2.1 still reads at most 4 KiB at a time: conn_read_more) */
     bufferevent_set_max_single_read(c->bev, HTTP_READ_CHUNK);
     struct timeval wtv = {HTTP_WRITE_TIMEOUT, 0};

@@ -70,6 +70,7 @@ struct intake {
     struct upload *up;
     struct job job;
     int commit_rc, commit_errno;
+    uint64_t reserved;         /* announced bytes not yet written (min_free) */
     json_t *report;
     bool reject;
     int64_t pf_started;        /* mono ms */
@@ -89,6 +90,10 @@ struct intake {
 #define INTAKE_SHARE_MS 3
 
 static int busy;
+/* Bytes that uploads under way announced and have not yet written: each
+ * new upload must leave min_free beyond them, so that concurrent uploads
+ * that each passed the check alone do not together go below it. */
+static uint64_t reserved_total;
 
 int intake_busy(void)
 {
@@ -105,6 +110,7 @@ static void intake_free(struct intake *in)
     json_decref(in->ans_body);
     if (in->retry_ev)
         event_free(in->retry_ev);
+    reserved_total -= in->reserved;
     free(in);
     busy--;
 }
@@ -193,7 +199,7 @@ bool intake_headers(struct http_req *req)
         return false;
     }
     int64_t freeb = spool_free_bytes(D.spool);
-    if (freeb >= 0 && (uint64_t)freeb < D.conf->min_free + req->content_length) {
+    if (freeb >= 0 && (uint64_t)freeb < D.conf->min_free + req->content_length + reserved_total) {
         job_clear(&j);
         log_warn("intake: refusing an upload, spool free space below min_free");
         metrics_upload_rejected("insufficient-storage");
@@ -208,6 +214,8 @@ bool intake_headers(struct http_req *req)
         return false;
     }
     busy++;
+    in->reserved = req->has_length ? req->content_length : 0;
+    reserved_total += in->reserved;
     in->job = j;
     in->due_given = j.due != 0;          /* (its default comes at the commit) */
     in->media_given = j.media[0] != '\0';
@@ -289,6 +297,23 @@ int intake_body(struct http_req *req, const char *data, size_t len)
         return -1;
     }
     metrics_bytes_received(len);
+    uint64_t done = len < in->reserved ? len : in->reserved;
+    in->reserved -= done;
+    reserved_total -= done;
+    uint64_t before = spool_upload_bytes(in->up);
+    if (!req->has_length && (before + len) >> 20 != before >> 20) {
+        /* chunked: its size was not known at the check; look again at
+         * each MiB, so that it cannot take the spool below min_free */
+        int64_t freeb = spool_free_bytes(D.spool);
+        if (freeb >= 0 && (uint64_t)freeb < D.conf->min_free + len + reserved_total) {
+            intake_discard(in);
+            log_warn("intake: cutting a chunked upload short, spool free space below min_free");
+            metrics_upload_rejected("insufficient-storage");
+            http_respond_error(req, 507, "insufficient-storage",
+                               "The spooler is short of disk space; retry later.");
+            return -1;
+        }
+    }
     int rc = spool_upload_write(in->up, data, len);
     if (rc < 0) {
         int e = errno;
@@ -535,8 +560,10 @@ static void intake_preflight(struct intake *in)
         store_defer_begin(D.store);
         job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1, "document lost before preflight");
         store_defer_end(D.store);
+        int64_t id = in->job.id;
         intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
                                          "message", "The stored document was lost."));
+        idem_done(id);              /* a retry waiting for this verdict gets it */
         return;
     }
     preflight_submit(in->job.id, fd, &in->job, preflight_done, in);
