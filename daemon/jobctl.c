@@ -264,6 +264,10 @@ static void move_taken_back(void *arg, int r)
     } else if (r == 1) {
         http_respond_error(m->req, 409, "already-printing", "The printer has started the job.");
         free(m);
+    } else if (r == 4) {
+        http_respond_error(m->req, 409, "cups-job-lost", "CUPS no longer knows the job, which "
+                           "may have printed: it failed; reprint it if it did not.");
+        free(m);
     } else {
         m->started = r == 2;
         move_finish(m);

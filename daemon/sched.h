@@ -26,7 +26,8 @@ void sched_withdraw(const struct job *j, void (*done)(void *arg, bool ok), void 
  * held): done(arg, r) with
  * r 0 = taken back (slot freed; the caller requeues it), 2 = taken back
  * but CUPS had begun printing it before putting it back, 1 = CUPS is
- * printing it (left alone), -1 = cupsd unreachable.  (Failover's own
+ * printing it (left alone), 4 = CUPS no longer knows it (the job failed
+ * with cups-job-lost: it may have printed), -1 = cupsd unreachable.  (Failover's own
  * take-back, in track.c, also leaves a job CUPS had begun.) */
 void sched_take_back(const struct job *j, void (*done)(void *arg, int r), void *arg);
 /* A dispatch or CUPS operation on job id is under way. */

@@ -453,9 +453,26 @@ static void take_back_state(struct cups_op *op)
         w->started = op->started;
         withdraw_start(w, op->job_id, op->cups_job_id);   /* stays busy */
     } else if (gone) {
+        /* CUPS may have printed it and forgotten it (PreserveJobHistory
+         * No, MaxJobs): not requeued, it fails as tracking would have
+         * it fail, and a reprint is the admin's call */
+        struct job j;
         busy_del(op->job_id);
-        printer_release(printer_find(w->printer), op->job_id, w->pages);
-        w->done_r(w->arg, 0);
+        if (store_job_get(D.store, op->job_id, &j) == 0 &&
+            (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
+            j.cups_job_id == op->cups_job_id) {
+            log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS no longer knows job %d",
+                    op->cups_job_id);
+            job_reason_add(&j, "cups-job-lost");
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost (found gone when "
+                          "taking it back): whether it printed is not known", op->cups_job_id);
+            job_left_cups(&j);
+        } else {
+            printer_release(printer_find(w->printer), op->job_id, w->pages);
+        }
+        if (j.id)
+            job_clear(&j);
+        w->done_r(w->arg, 4);
         free(w);
     } else {
         busy_del(op->job_id);

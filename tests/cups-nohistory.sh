@@ -1,0 +1,63 @@
+#!/bin/bash
+# A cupsd that keeps no job history (PreserveJobHistory No): a job it has
+# printed is forgotten at once.  copeesd polls slowly here (120 s), so the
+# job is still "sent" when an admin moves it, or disables its printer, and
+# the take-back finds no CUPS job.  CUPS may have printed it (it did):
+# the job fails with cups-job-lost instead of being requeued and printed
+# a second time on the other printer.
+. "$(dirname "$0")/lib.sh"
+
+export CUPS_CONF_EXTRA="PreserveJobHistory No"
+start_cups
+add_printer p1 --media=iso_a4_210x297mm -s 20
+add_printer p2 --media=iso_a4_210x297mm -s 20
+PRINTERS="$(printer_section p1 p1 iso_a4_210x297mm false false 20)
+$(printer_section p2 p2 iso_a4_210x297mm false false 20)"
+DEFAULT_PRINTER=no write_conf "$PRINTERS"
+sed -i 's/^poll_interval = .*/poll_interval = 120s/' "$CONF"
+"$MKPDF" --pages 1 --text "no history" "$T/a.pdf"
+start_copeesd
+ready() { curl -s --unix-socket "$SOCK" http://copees/v1/health | jq -e '.cups == "ok"' >/dev/null; }
+check "copeesd has matched its jobs with CUPS" wait_until 30 ready
+
+# printed_forgotten ORDER: upload, wait until its printer received it and
+# CUPS forgot it; sets ID, AT (its printer) and OTHER
+printed_forgotten() {
+    upload "$T/a.pdf" "order=$1"
+    [ "$STATUS" = 201 ] || bail "upload: $STATUS $BODY"
+    ID=$(jq -r .id <<<"$BODY")
+    wait_until 20 job_is "$ID" .state sent || bail "job $ID was not sent"
+    AT=$(job_field "$ID" .printer)
+    OTHER=p1; [ "$AT" = p1 ] && OTHER=p2
+    check "job $ID reached printer $AT" wait_until 30 got "$AT" "$ID"
+    check "... and CUPS has forgotten it" wait_until 30 bash -c \
+        "[ -z \"\$(lpstat -h '$CUPS_SERVER' -W all -o 2>/dev/null)\" ]"
+    is "... while copeesd still has it sent" "$(job_field "$ID" .state)" sent
+}
+received_line() {
+    [ -f "$(printer_log "$1")" ] || return 0
+    grep -E "IPP_JOB_NAME=copees-[0-9a-f]+-$2( |\$)" "$(printer_log "$1")"
+}
+got() { [ -n "$(received_line "$1" "$2")" ]; }
+once() { echo $(( $(received_line "$AT" "$1" | wc -l) + $(received_line "$OTHER" "$1" | wc -l) )); }
+
+# 1. A move.
+printed_forgotten ORD-NH-1
+out=$(api POST "/v1/jobs/$ID/move?printer=$OTHER")
+like "moving it: 409 cups-job-lost" "$out" '"error":"cups-job-lost".*HTTP 409$'
+is "... the job failed with cups-job-lost" "$(job_field "$ID" '.state + " " + (.state_reasons | join(","))')" \
+    "failed cups-job-lost"
+check "... and is not sent again (2 s)" stays 2 job_is "$ID" .state failed
+is "... printed once in all" "$(once "$ID")" 1
+
+# 2. Disabling its printer (which takes back the jobs CUPS is not printing).
+printed_forgotten ORD-NH-2
+out=$(api POST "/v1/printers/$AT/disable")
+like "disabling its printer: 200" "$out" 'HTTP 200$'
+check "... the job failed with cups-job-lost" wait_until 20 job_is "$ID" .state failed
+like "... saying why" "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $ID AND type = 'state'")" \
+    'found gone when taking it back'
+check "... and is not sent again (2 s)" stays 2 job_is "$ID" .state failed
+is "... printed once in all" "$(once "$ID")" 1
+stop_copeesd
+done_testing
