@@ -251,7 +251,7 @@ static void settle_adopt(struct settle *s)
                       "%s (CUPS would substitute it; its CUPS job %d, whose answer was lost, "
                       "is purged)", s->printer, bad_opt, s->cups_id);
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: %s not supported; job failed", bad_opt);
-    } else if (j.state != JOB_STATE_QUEUED || !p) {
+    } else if (j.state != JOB_STATE_QUEUED) {
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
                 "job is %s now; purging it", s->cups_id, job_state_name(j.state));
         track_purge(j.id, s->cups_id);
@@ -259,18 +259,22 @@ static void settle_adopt(struct settle *s)
             track_purge(j.id, s->cover_id);
         sched_job_changed(&j);
     } else {
+        /* adopted even when a reload removed its printer meanwhile: CUPS
+         * has it, and it is tracked to its end there */
         j.cups_job_id = s->cups_id;
-        xstrlcpy(j.printer, p->name, sizeof j.printer);
-        p->inflight++;
-        p->pages_inflight += job_pages(&j);
+        xstrlcpy(j.printer, s->printer, sizeof j.printer);
+        if (p) {
+            p->inflight++;
+            p->pages_inflight += job_pages(&j);
+        }
         if (s->cover_id)
             track_cover(j.id, s->cups_id, s->cover_id);
         job_reason_remove(&j, "no-capable-printer");
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s got its "
                       "document although the answer was lost (not sent again)", s->cups_id,
-                      p->name);
-        log_job(LOG_LVL_WARN, j.id, p->name, "sched: adopted CUPS job %d, whose answer was lost",
-                s->cups_id);
+                      s->printer);
+        log_job(LOG_LVL_WARN, j.id, s->printer, "sched: adopted CUPS job %d, whose answer was "
+                "lost", s->cups_id);
     }
     if (j.id)
         job_clear(&j);
@@ -340,6 +344,7 @@ static void settle_start(struct settle *s)
     struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
     op->job_id = s->job_id;
     op->cups_job_id = s->cups_id;
+    op->settling = true;
     op->arg = s;
     op->done = settle_state;
     cupslink_submit(op);

@@ -232,12 +232,31 @@ int64_t backoff_s(int tries, int64_t first, int64_t max)
     return wait < max ? wait : max;
 }
 
+#ifdef COPEES_TEST_KNOBS
+/* The position of point in COPEES_TEST_FAULT's comma-separated list, or
+ * -1 when it is not there. */
+static int fault_index(const char *point)
+{
+    const char *f = getenv("COPEES_TEST_FAULT");
+    size_t n = strlen(point);
+    for (int i = 0; f && *f; i++) {
+        size_t len = strcspn(f, ",");
+        if (len == n && strncmp(f, point, n) == 0)
+            return i;
+        f += len + (f[len] == ',');
+    }
+    return -1;
+}
+#endif
+
 bool fault_once(const char *point)
 {
 #ifdef COPEES_TEST_KNOBS
-    static atomic_bool fired;
-    const char *f = getenv("COPEES_TEST_FAULT");
-    return f && strcmp(f, point) == 0 && !atomic_exchange(&fired, true);
+    static atomic_uint fired;          /* one bit per position in the list */
+    int i = fault_index(point);
+    if (i < 0 || i >= 32)
+        return false;
+    return !(atomic_fetch_or(&fired, 1u << i) & (1u << i));
 #else
     (void)point;
     return false;
@@ -247,8 +266,8 @@ bool fault_once(const char *point)
 void fault_pause(const char *point)
 {
 #ifdef COPEES_TEST_KNOBS
-    const char *f = getenv("COPEES_TEST_FAULT"), *file = getenv("COPEES_TEST_PAUSE");
-    if (!f || strcmp(f, point) != 0 || !file || !*file || !fault_once(point))
+    const char *file = getenv("COPEES_TEST_PAUSE");
+    if (!file || !*file || !fault_once(point))
         return;
     int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0)
@@ -263,8 +282,7 @@ void fault_pause(const char *point)
 void fault_point(const char *point)
 {
 #ifdef COPEES_TEST_KNOBS
-    const char *f = getenv("COPEES_TEST_FAULT");
-    if (f && strcmp(f, point) == 0)
+    if (fault_index(point) >= 0)
         _exit(86);
 #else
     (void)point;

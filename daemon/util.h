@@ -43,8 +43,9 @@ char *xstrlcpy(char *dst, const char *src, size_t len);
 int64_t backoff_s(int tries, int64_t first, int64_t max);
 
 /* Test builds (--enable-test-knobs, the default; packages build with
- * --disable-test-knobs): when COPEES_TEST_FAULT names this point, the
- * process dies at once with status 86 (crash tests).  A no-op otherwise. */
+ * --disable-test-knobs): when COPEES_TEST_FAULT names this point (it may
+ * list several, comma-separated), the process dies at once with status 86
+ * (crash tests).  A no-op otherwise. */
 void fault_point(const char *point);
 /* Test builds: true the first time it is called for the point that
  * COPEES_TEST_FAULT names (a failure to simulate once), false otherwise

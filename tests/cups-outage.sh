@@ -107,6 +107,30 @@ check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$id9")" 1
 stop_copeesd
 
+# A reload removes the printer while a settle waits (Send-Document's
+# answer lost after the document went in; a test-build pause before the
+# settle's read): CUPS has the document, so the job is adopted and
+# tracked to its end where it is, never requeued to the printer left.
+add_printer p2 --media=iso_a4_210x297mm -s 20
+COPEES_TEST_FAULT=send-timeout-after,pause-before-settle COPEES_TEST_PAUSE=$T/pause3 start_copeesd
+upload "$T/doc.pdf" "order=ORD-CO-12&copies=1"
+id12=$(jq -r .id <<<"$BODY")
+check "the settle waits before reading CUPS's job" wait_until 30 test -e "$T/pause3"
+DEFAULT_PRINTER=no write_conf "$(printer_section p2 p2 iso_a4_210x297mm true true 30)"
+kill -HUP "$COPEESD_PID"
+reloaded() { grep -q 'reload: configuration re-read (1 printer)' "$T/copeesd.log"; }
+check "a reload removes the job's printer" wait_until 20 reloaded
+rm -f "$T/pause3"
+check "the job is adopted and prints where CUPS has it" wait_until 60 job_is "$id12" .state printed
+like "... adopted, not sent again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $id12 AND type = 'state'")" \
+    'got its document although the answer was lost \(not sent again\)'
+is "... the first printer received it once" "$(printed_count "$id12")" 1
+is "... the printer left never did" "$(cat "$(printer_log p2)" 2>/dev/null | grep -cE "IPP_JOB_NAME=copees-[0-9a-f]+-$id12( |\$)")" 0
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+stop_copeesd
+write_conf
+
 # cupsd restarts while it prints a job of ours (a slow printer): the
 # restarted cupsd keeps the job pending without its files, so it would
 # never print.  The job fails with cups-job-lost (whether it printed is
