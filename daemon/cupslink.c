@@ -519,8 +519,8 @@ static enum res op_job_state(struct cups_op *op)
     op->impressions = 0;
     op->started = false;
     op->jdocuments = -1;
-    if (op->settling)
-        fault_pause("pause-before-settle");
+    if (op->pause_point)
+        fault_pause(op->pause_point);
     job_uri(uri, sizeof uri, op->cups_job_id);
     ipp_t *req = request_new(IPP_OP_GET_JOB_ATTRIBUTES, "job-uri", uri);
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",

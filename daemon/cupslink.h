@@ -57,7 +57,7 @@ struct cups_op {
      * help.  substituted: attributes CUPS said it ignored or changed
      * (comma-separated; the job was created). */
     bool refused;
-    bool settling;             /* JOB_STATE in: a settle's read (test builds pause it) */
+    const char *pause_point;   /* JOB_STATE in: test builds may pause there (fault_pause) */
     char substituted[128];
     /* LIST out (malloc'd, freed by cups_op_free) */
     struct cups_found *found;

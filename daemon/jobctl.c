@@ -217,6 +217,7 @@ struct move {
     int64_t id, uid;
     char printer[64];
     bool started;        /* CUPS had begun printing it where it was */
+    bool taken;          /* taken back from CUPS for this move */
 };
 
 /* Pin the queued job to m->printer and answer. */
@@ -247,6 +248,19 @@ static void move_finish(struct move *m)
         sched_kick();
         http_respond_json(m->req, 200, job_to_json(&j));
     }
+    if (code && m->taken && j.state == JOB_STATE_SENT) {
+        /* refused only now (the printer was removed or began rejecting
+         * while CUPS gave the job back): CUPS no longer has it, so it is
+         * queued again, where it was allowed to go */
+        char from[sizeof j.printer];
+        xstrlcpy(from, j.printer, sizeof from);
+        j.printer[0] = '\0';
+        j.cups_job_id = 0;
+        job_set_state(D.store, &j, JOB_STATE_QUEUED, m->uid, "taken back from printer %s for a "
+                      "move to %s, which was then refused (%s): queued again", from, m->printer,
+                      code);
+        sched_kick();
+    }
     if (code)
         http_respond_error(m->req, strcmp(code, "no-such-printer") == 0 ? 404 : 409, code, "%s",
                            msg);
@@ -270,6 +284,7 @@ static void move_taken_back(void *arg, int r)
         free(m);
     } else {
         m->started = r == 2;
+        m->taken = true;
         move_finish(m);
     }
 }

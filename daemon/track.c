@@ -344,7 +344,7 @@ static void settle_start(struct settle *s)
     struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
     op->job_id = s->job_id;
     op->cups_job_id = s->cups_id;
-    op->settling = true;
+    op->pause_point = "pause-before-settle";
     op->arg = s;
     op->done = settle_state;
     cupslink_submit(op);
@@ -499,6 +499,7 @@ static void take_back(const struct job *j, bool keep_started, void (*done)(void 
     struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
     op->job_id = j->id;
     op->cups_job_id = j->cups_job_id;
+    op->pause_point = "pause-before-take-back";
     op->arg = w;
     op->done = take_back_state;
     cupslink_submit(op);

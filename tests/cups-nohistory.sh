@@ -4,15 +4,16 @@
 # job is still "sent" when an admin moves it, or disables its printer, and
 # the take-back finds no CUPS job.  CUPS may have printed it (it did):
 # the job fails with cups-job-lost instead of being requeued and printed
-# a second time on the other printer.
+# a second time on the other printer.  And a move refused once its job
+# was taken back from CUPS queues the job again.
 . "$(dirname "$0")/lib.sh"
 
 export CUPS_CONF_EXTRA="PreserveJobHistory No"
 start_cups
 add_printer p1 --media=iso_a4_210x297mm -s 20
 add_printer p2 --media=iso_a4_210x297mm -s 20
-PRINTERS="$(printer_section p1 p1 iso_a4_210x297mm false false 20)
-$(printer_section p2 p2 iso_a4_210x297mm false false 20)"
+PRINTERS="$(printer_section p1 p1 iso_a4_210x297mm false false 20 'max_inflight = 2')
+$(printer_section p2 p2 iso_a4_210x297mm false false 20 'max_inflight = 2')"
 DEFAULT_PRINTER=no write_conf "$PRINTERS"
 sed -i 's/^poll_interval = .*/poll_interval = 120s/' "$CONF"
 "$MKPDF" --pages 1 --text "no history" "$T/a.pdf"
@@ -59,5 +60,39 @@ like "... saying why" "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detai
     'found gone when taking it back'
 check "... and is not sent again (2 s)" stays 2 job_is "$ID" .state failed
 is "... printed once in all" "$(once "$ID")" 1
+stop_copeesd
+
+# 3. A move whose target begins rejecting while CUPS gives the job back (a
+#    test-build pause before the take-back's read): CUPS no longer has it,
+#    so it is queued again (it printed later where it may go), not left
+#    "sent" with a CUPS job that is gone.
+COPEES_TEST_FAULT=pause-before-take-back COPEES_TEST_PAUSE=$T/pause start_copeesd
+api POST /v1/printers/p1/enable > /dev/null
+api POST /v1/printers/p2/disable > /dev/null
+printer_knobs p1 DELAY=4
+printer_knobs p2
+upload "$T/a.pdf" "order=ORD-NH-3"
+J1=$(jq -r .id <<<"$BODY")
+upload "$T/a.pdf" "order=ORD-NH-4"
+J2=$(jq -r .id <<<"$BODY")
+check "both jobs are sent to p1 (the second waits in CUPS)" wait_until 20 bash -c \
+    "[ \"\$(curl -s --unix-socket '$SOCK' http://x/v1/jobs/$J2 | jq -r '.state + .printer')\" = sentp1 ]"
+api POST /v1/printers/p2/enable > /dev/null
+( api POST "/v1/jobs/$J2/move?printer=p2" > "$T/move.out" ) &
+MOVE=$!
+check "the take-back waits before reading CUPS's job" wait_until 20 test -e "$T/pause"
+api POST /v1/printers/p2/reject > /dev/null
+rm -f "$T/pause"
+wait "$MOVE"
+like "the move is refused: 409 printer-not-accepting" "$(cat "$T/move.out")" \
+    '"error":"printer-not-accepting".*HTTP 409$'
+like "... the job was queued again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $J2 AND type = 'state'")" \
+    'which was then refused \(printer-not-accepting\): queued again'
+AT=p1 OTHER=p2
+check "... and it prints at p1" wait_until 30 got p1 "$J2"
+unlike "... never failed" "$(job_field "$J2" '.state + " " + (.state_reasons | join(","))')" 'failed|cups-job-lost'
+is "... printed once in all" "$(once "$J2")" 1
+printer_knobs p1
 stop_copeesd
 done_testing
