@@ -411,7 +411,7 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
         fault_pause("pause-after-create-job");
     }
     int sent = -1;
-    if (main && fault_once("send-timeout-before")) {
+    if (fault_once(main ? "send-timeout-before" : "cover-send-timeout")) {
         /* test builds: cupsd stops answering before the document */
         timed_out = true;
         xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
@@ -458,6 +458,8 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     } else {
         if (main)
             op->cups_job_id = id;
+        else
+            *id_out = id;           /* the cover sheet's: op_submit's caller purges it */
         log_job(LOG_LVL_WARN, op->job_id, NULL,
                 "cupslink: CUPS job %d left waiting for its document: %s", id, err);
     }

@@ -131,6 +131,20 @@ check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 stop_copeesd
 write_conf
 
+# A cover sheet's Send-Document gets no answer (test-build fault; cupsd
+# is not asked to cancel it): the cover's CUPS job is purged, not left
+# waiting in CUPS, and the job goes out again, cover and all, once.
+write_conf 'cover_sheet = true'
+COPEES_TEST_FAULT=cover-send-timeout start_copeesd
+upload "$T/doc.pdf" "order=ORD-CO-13&copies=1"
+id13=$(jq -r .id <<<"$BODY")
+check "a job whose cover sheet's hand-over failed prints" wait_until 60 job_is "$id13" .state printed
+like "... after that failed try" "$(grep -E "job $id13[] ]" "$T/copeesd.log")" 'left waiting for its document'
+check "CUPS is left with nothing of ours (no cover waiting for its document)" wait_until 30 cups_idle
+is "the printer received it once" "$(printed_count "$id13")" 1
+stop_copeesd
+write_conf
+
 # cupsd restarts while it prints a job of ours (a slow printer): the
 # restarted cupsd keeps the job pending without its files, so it would
 # never print.  The job fails with cups-job-lost (whether it printed is
