@@ -661,7 +661,14 @@ static enum res op_list(struct cups_op *op)
     return RES_OK;
 }
 
-/* SETTINGS: cupsd.conf's PreserveJobFiles, read through CUPS's admin
+/* Whether a cupsd.conf boolean-or-duration value says "no". */
+static bool conf_no(const char *v)
+{
+    return strcasecmp(v, "No") == 0 || strcasecmp(v, "Off") == 0 ||
+           strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0;
+}
+
+/* SETTINGS: cupsd.conf's PreserveJobFiles and PreserveJobHistory, read through CUPS's admin
  * interface (GET /admin/conf/cupsd.conf: root or a member of CUPS's
  * SystemGroup, which is why the service user is in lpadmin).  Absent, CUPS
  * keeps job files 1 day (cupsd.conf(5)). */
@@ -681,7 +688,7 @@ static enum res op_settings(struct cups_op *op)
         return link_broken() ? RES_BROKEN : RES_FAIL;
     }
     FILE *f = fdopen(fd, "r");
-    char line[512], value[64] = "1d (default)";
+    char line[512], value[64] = "1d (default)", history[64] = "Yes";
     if (!f) {
         close(fd);
         return RES_FAIL;
@@ -689,12 +696,16 @@ static enum res op_settings(struct cups_op *op)
     rewind(f);
     while (fgets(line, sizeof line, f)) {
         char key[64], val[64];
-        if (sscanf(line, " %63s %63s", key, val) == 2 && strcasecmp(key, "PreserveJobFiles") == 0)
+        if (sscanf(line, " %63s %63s", key, val) != 2)
+            continue;
+        if (strcasecmp(key, "PreserveJobFiles") == 0)
             xstrlcpy(value, val, sizeof value);
+        else if (strcasecmp(key, "PreserveJobHistory") == 0)
+            xstrlcpy(history, val, sizeof history);
     }
     fclose(f);
-    op->keeps_files = !(strcasecmp(value, "No") == 0 || strcasecmp(value, "Off") == 0 ||
-                        strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0);
+    op->keeps_files = !conf_no(value);
+    op->no_history = conf_no(history);
     xstrlcpy(op->keeps_setting, value, sizeof op->keeps_setting);
     return RES_OK;
 }

@@ -80,6 +80,7 @@ struct cups_op {
     /* SETTINGS out: PreserveJobFiles is on (files of finished jobs are kept) */
     bool keeps_files;
     char keeps_setting[64];    /* its value as cupsd.conf has it */
+    bool no_history;           /* PreserveJobHistory No: finished jobs forgotten at once */
     /* every op out */
     bool ok;                   /* the operation succeeded */
     bool unreachable;          /* cupsd could not be reached */

@@ -52,6 +52,7 @@
 static struct event *poll_ev;
 static bool cups_ok = true;
 static char warn_setting[320];   /* health warning: CUPS keeps job files */
+static bool warn_no_history;     /* health warning: CUPS keeps no job history */
 static int kept_found;           /* finished jobs of ours CUPS still had at startup */
 
 void track_note_cups(const struct cups_op *op)
@@ -849,6 +850,11 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     job_clear(&j);
 }
 
+#define NO_HISTORY_WARNING "CUPS keeps no job history (PreserveJobHistory No): a job CUPS " \
+    "printed and forgot cannot be told from one it never had, so after a copeesd crash " \
+    "between a hand-over and its record the job would be sent again; keep the history " \
+    "(PreserveJobHistory Yes, the default, or a duration of hours)"
+
 static void settings_done(struct cups_op *op)
 {
     track_note_cups(op);
@@ -863,6 +869,10 @@ static void settings_done(struct cups_op *op)
                  "cannot tell whether CUPS keeps job files (%s)", op->error);
     if (warn_setting[0])
         log_warn("sched: %s", warn_setting);
+    if (op->ok)
+        warn_no_history = op->no_history;
+    if (warn_no_history)
+        log_warn("sched: %s", NO_HISTORY_WARNING);
     cups_op_free(op);
 }
 
@@ -870,6 +880,8 @@ void sched_cups_warnings(json_t *arr)
 {
     if (warn_setting[0])
         json_array_append_new(arr, json_string(warn_setting));
+    if (warn_no_history)
+        json_array_append_new(arr, json_string(NO_HISTORY_WARNING));
     if (kept_found) {
         char w[160];
         snprintf(w, sizeof w, "CUPS still held %d finished job%s of ours at startup (files "

@@ -20,6 +20,9 @@ sed -i 's/^poll_interval = .*/poll_interval = 120s/' "$CONF"
 start_copeesd
 ready() { curl -s --unix-socket "$SOCK" http://copees/v1/health | jq -e '.cups == "ok"' >/dev/null; }
 check "copeesd has matched its jobs with CUPS" wait_until 30 ready
+like "GET /v1/health warns that CUPS keeps no job history" \
+    "$(curl -s --unix-socket "$SOCK" http://copees/v1/health | jq -r '.warnings[]')" \
+    'CUPS keeps no job history \(PreserveJobHistory No\)'
 
 # printed_forgotten ORDER: upload, wait until its printer received it and
 # CUPS forgot it; sets ID, AT (its printer) and OTHER
