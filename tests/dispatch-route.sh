@@ -112,9 +112,9 @@ out=$(api POST /v1/printers/small/enable)
 like "POST /v1/printers/small/enable: 200" "$out" 'HTTP 200$'
 
 # ------------------------------------------------------------ max_inflight
-# big takes 2 s per job: six colour jobs (big only) drain through it while
-# CUPS's view of big (lpstat -o) is sampled all the while.
-printer_knobs big DELAY=2
+# big takes a second more per job: six colour jobs (big only) drain
+# through it while CUPS's view of big (lpstat -o) is sampled all the while.
+printer_knobs big DELAY=1
 ids=()
 for i in 1 2 3 4 5 6; do
     upload "$T/a4-color.pdf" "order=ORD-inflight-$i&color=color"

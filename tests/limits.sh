@@ -184,6 +184,12 @@ incoming_files() { find "$T/spool/incoming" -type f | wc -l; }
 incoming_is() { [ "$(incoming_files)" = "$1" ]; }
 health_ok() { curl -sf -m 5 --unix-socket "$SOCK" http://copees/v1/health; }
 jqv() { jq -r "$2" <<<"$1"; }
+holds() {         # holds AWK-CONDITION [VAR=NUMBER...]: the condition holds for those numbers
+    local cond=$1 a v=()
+    shift
+    for a in "$@"; do v+=(-v "$a"); done
+    awk "${v[@]}" "BEGIN { exit !($cond) }" </dev/null
+}
 
 # ------------------------------------------------------------ head size
 out=$(api GET /v1/health -H "X-Padding: $(head -c 20000 /dev/zero | tr '\0' a)")
@@ -219,6 +225,37 @@ else
     ok "# SKIP the total cap needs connections from several uids (root)"
 fi
 
+# ------------------------------------------------------------ half-close (requests)
+# A client that shuts its write side once its request is sent still gets
+# the answer: upload, health and a 404, one request per connection each
+# (made during the flood below, checked after min_free)
+halfclose() {     # halfclose FILE-OR-EMPTY METHOD PATH: prints the status line
+    python3 - "$SOCK" "$@" <<'PY'
+import socket, sys
+sock, doc, method, path = sys.argv[1:5]
+body = open(doc, "rb").read() if doc else b""
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect(sock)
+head = "%s %s HTTP/1.1\r\nHost: x\r\n" % (method, path)
+if doc:
+    head += "Content-Type: application/pdf\r\nContent-Length: %d\r\n" % len(body)
+s.sendall(head.encode() + b"\r\n" + body)
+s.shutdown(socket.SHUT_WR)
+data = b"".join(iter(lambda: s.recv(65536), b""))     # until the daemon closes
+print(data.split(b"\r\n", 1)[0].decode() or "(no answer)")
+PY
+}
+halfclose_bg() {  # the four half-close requests at once, in the background:
+                  # their status lines in $T/half-N.out, their pids in HALF_PIDS
+    head -c 3000000 /dev/urandom | cat "$T/doc.pdf" - > "$T/half.pdf"
+    HALF_PIDS=()
+    halfclose "$T/doc.pdf" POST '/v1/jobs?order=ORD-lim-half' > "$T/half-1.out" & HALF_PIDS+=($!)
+    halfclose "$T/half.pdf" POST '/v1/jobs?order=ORD-lim-half2' > "$T/half-2.out" & HALF_PIDS+=($!)
+    halfclose '' GET /v1/health > "$T/half-3.out" & HALF_PIDS+=($!)
+    halfclose '' GET /v1/nothing > "$T/half-4.out" & HALF_PIDS+=($!)
+}
+
 # ------------------------------------------------------------ slow clients
 # 40 clients drip their head, 40 their body, a byte every 2 s; 2 send 48
 # KiB of body at once and then drip.  A normal upload beside them gets its
@@ -231,26 +268,31 @@ wait_until 10 test -s "$T/flood.ready" || bail "the slow clients did not start"
 upload "$T/doc.pdf" "order=ORD-lim-1"
 t_upload=$(date +%s.%N)
 is "an upload beside 82 slow clients gets 201" "$STATUS" 201
-t0=$(python3 -c 'import time; print(time.time())')
+t0=$(date +%s.%N)
 health_ok >/dev/null
-t1=$(python3 -c 'import time; print(time.time())')
-check "health answers within 1 s during the flood" python3 -c "import sys; sys.exit(not $t1 - $t0 < 1)"
+t1=$(date +%s.%N)
+check "health answers within 1 s during the flood" holds 't1 - t0 < 1' t0="$t0" t1="$t1"
+# The half-close requests (checked below) are independent of the flood:
+# made meanwhile, at once, rather than one after the other once it is over.
+halfclose_bg
 wait "$FLOOD_PID"
+wait "${HALF_PIDS[@]}"
 res=$(cat "$T/flood.out")
 diag "slow clients: $res"
 [ -s "$T/flood.err" ] && diag "$(cat "$T/flood.err")"
 start=$(jqv "$res" .start)
 check "the upload was answered within 5 s of the flood" \
-    python3 -c "import sys; sys.exit(not $t_upload - $start < 5)"
+    holds 'u - s < 5' u="$t_upload" s="$start"
 check "... and before any slow client was cut off (after 9 s or more)" \
-    python3 -c "import sys; f = $(jqv "$res" '.head.first // 0'); b = $(jqv "$res" '.body.first // 0'); sys.exit(not (min(f, b) >= 9 and $t_upload - $start < min(f, b) - 3))"
+    holds '(m = (f < b ? f : b)) >= 9 && u - s < m - 3' \
+    f="$(jqv "$res" '.head.first // 0')" b="$(jqv "$res" '.body.first // 0')" u="$t_upload" s="$start"
 is "every head dripper gets 408 timeout" "$(jqv "$res" .head.timeout408)" 40
-check "... within 15 s" python3 -c "import sys; sys.exit(not 0 < $(jqv "$res" '.head.last // 0') < 15)"
+check "... within 15 s" holds '0 < x && x < 15' x="$(jqv "$res" '.head.last // 0')"
 is "every body dripper gets 408 timeout" "$(jqv "$res" .body.timeout408)" 40
-check "... within 15 s" python3 -c "import sys; sys.exit(not 0 < $(jqv "$res" '.body.last // 0') < 15)"
+check "... within 15 s" holds '0 < x && x < 15' x="$(jqv "$res" '.body.last // 0')"
 is "a burst then a drip gets 408 too" "$(jqv "$res" .burst.timeout408)" 2
 check "... after the second window (19 s or more)" \
-    python3 -c "import sys; sys.exit(not 19 <= $(jqv "$res" '.burst.first // 0') < 26)"
+    holds '19 <= x && x < 26' x="$(jqv "$res" '.burst.first // 0')"
 check "the cut-off uploads leave no file in incoming/" wait_until 10 incoming_is 0
 check "the cut-offs are logged" grep -q 'cut off with 408' "$T/copeesd.log"
 
@@ -277,31 +319,12 @@ upload "$T/doc.pdf" "order=ORD-lim-3"
 is "with the default min_free the upload gets 201 again" "$STATUS" 201
 
 # ------------------------------------------------------------ half-close
-# A client that shuts its write side once its request is sent still gets
-# the answer: upload, health and a 404, one request per connection each
-halfclose() {     # halfclose FILE-OR-EMPTY METHOD PATH: prints the status line
-    python3 - "$SOCK" "$@" <<'PY'
-import socket, sys
-sock, doc, method, path = sys.argv[1:5]
-body = open(doc, "rb").read() if doc else b""
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(30)
-s.connect(sock)
-head = "%s %s HTTP/1.1\r\nHost: x\r\n" % (method, path)
-if doc:
-    head += "Content-Type: application/pdf\r\nContent-Length: %d\r\n" % len(body)
-s.sendall(head.encode() + b"\r\n" + body)
-s.shutdown(socket.SHUT_WR)
-data = b"".join(iter(lambda: s.recv(65536), b""))     # until the daemon closes
-print(data.split(b"\r\n", 1)[0].decode() or "(no answer)")
-PY
-}
+# (the requests were made during the flood: halfclose_bg)
 like "an upload whose client half-closes after its body gets its answer" \
-    "$(halfclose "$T/doc.pdf" POST '/v1/jobs?order=ORD-lim-half')" '^HTTP/1.1 201 '
-like "... a 3 MB one too" \
-    "$(head -c 3000000 /dev/urandom | cat "$T/doc.pdf" - > "$T/half.pdf"; halfclose "$T/half.pdf" POST '/v1/jobs?order=ORD-lim-half2')" '^HTTP/1.1 201 '
-like "... and a GET" "$(halfclose '' GET /v1/health)" '^HTTP/1.1 200 '
-like "... and a request for nothing" "$(halfclose '' GET /v1/nothing)" '^HTTP/1.1 404 '
+    "$(cat "$T/half-1.out")" '^HTTP/1.1 201 '
+like "... a 3 MB one too" "$(cat "$T/half-2.out")" '^HTTP/1.1 201 '
+like "... and a GET" "$(cat "$T/half-3.out")" '^HTTP/1.1 200 '
+like "... and a request for nothing" "$(cat "$T/half-4.out")" '^HTTP/1.1 404 '
 
 # ------------------------------------------------------------ shutdown
 # Two uploads in flight at SIGTERM: a good one at 25 KB/s, chunked, so
