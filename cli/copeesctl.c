@@ -299,28 +299,57 @@ out:
     return rc;
 }
 
-/* "42" or "atelier-a4-42" -> "42"; false when it is neither. */
-static bool job_id_parse(const char *s, char *out, size_t len)
+/* "42", "atelier-a4-42" or "copees-42" -> "42" in out, and the part
+ * before the last dash ("" when none) in dest; false when it is neither. */
+static bool job_id_parse(const char *s, char *out, size_t len, char *dest, size_t dlen)
 {
     const char *dash = strrchr(s, '-'), *d = dash ? dash + 1 : s;
     size_t n = strlen(d);
 
     if (n == 0 || n > 18 || strspn(d, "0123456789") != n || strspn(d, "0") == n)
         return false;
+    if (dash && (size_t)(dash - s) >= dlen)
+        return false;
     snprintf(out, len, "%s", d + strspn(d, "0"));
+    snprintf(dest, dlen, "%.*s", dash ? (int)(dash - s) : 0, s);
     return true;
+}
+
+/* A "PRINTER-42" target names job 42 only if it is at PRINTER: anything
+ * else before the dash (a typo, an order reference) must not act on some
+ * other customer's job 42.  "copees-42" and "42" name the job alone.
+ * CTL_EXIT_OK when the target stands. */
+static int job_dest_check(const char *cmd, const char *target, const char *id, const char *dest)
+{
+    char path[64], err[1024];
+    json_t *job;
+    if (!*dest || strcmp(dest, "copees") == 0)
+        return CTL_EXIT_OK;
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    int rc = ctl_api_call("GET", path, &job, err, sizeof err);
+    if (rc != CTL_EXIT_OK)
+        return ctl_fail(rc, "%s %s: %s", cmd, target, err);
+    const char *at = ctl_job_dest(job);
+    if (strcmp(at, dest) != 0) {
+        rc = ctl_fail(CTL_EXIT_USAGE, "%s %s: job %s is at %s, not %s; nothing done (name it %s "
+                      "or %s-%s)", cmd, target, id, at, dest, id, at, id);
+    }
+    json_decref(job);
+    return rc;
 }
 
 /* Runs one action on one target; prints the answer with --json. */
 static int run_one(const struct command *c, const char *target, const char *printer)
 {
-    char id[32], path[1024], err[1024], *e1, *e2, *e3 = NULL;
+    char id[32], dest[256], path[1024], err[1024], *e1, *e2, *e3 = NULL;
     json_t *ans;
     bool ok;
     int rc;
 
-    if (c->args != ARG_PRINTERS && !job_id_parse(target, id, sizeof id))
+    if (c->args != ARG_PRINTERS && !job_id_parse(target, id, sizeof id, dest, sizeof dest))
         return ctl_fail(CTL_EXIT_USAGE, "%s: not a job id: '%s'", c->name, target);
+    if (c->args != ARG_PRINTERS && (rc = job_dest_check(c->name, target, id, dest)) != CTL_EXIT_OK)
+        return rc;
     if (!*target || (printer && !*printer))
         return ctl_fail(CTL_EXIT_USAGE, "%s: empty printer name", c->name);
     e1 = ctl_escape(c->args == ARG_PRINTERS ? target : id);
@@ -373,7 +402,7 @@ static int run_command(int argc, char **argv)
         int r = run_one(c, argv[i], NULL);
         if (r != CTL_EXIT_OK && rc == CTL_EXIT_OK)
             rc = r;
-        if (r == CTL_EXIT_UNREACHABLE || r == CTL_EXIT_USAGE)
+        if (r == CTL_EXIT_UNREACHABLE)      /* a bad target does not stop the others */
             break;
     }
     return rc;

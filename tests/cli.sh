@@ -200,6 +200,17 @@ is "... the job is canceled, its document shredded" "$(job_field "$J3" '[.state,
 fails 6 "cancel of a canceled job" "$COPEESCTL" -S "$SOCK" cancel "$J3"
 fails 6 "release of a canceled job" "$COPEESCTL" -S "$SOCK" release "$J3"
 fails 6 "hold of a canceled job" "$COPEESCTL" -S "$SOCK" hold "$J3"
+fails 2 "shred ORD-ID: a prefix that is not the job's printer (another customer's job)" \
+    "$COPEESCTL" -S "$SOCK" shred "ORD-$J1"
+like "... says where the job is" "$ERR" "job $J1 is at atelier, not ORD; nothing done"
+is "... the job's document is untouched" "$(job_field "$J1" .document)" present
+fails 2 "hold PRINTER-ID with another printer than the job's" "$COPEESCTL" -S "$SOCK" hold "spare-$J1"
+is "... the job is not held" "$(job_field "$J1" .state)" "$(job_field "$J1" .state | grep -v held)"
+run hold x "$J2"
+is "a bad target among several: exit 2" "$RC" 2
+is "... the others are still acted on" "$(job_field "$J2" .state)" held
+run release "$J2"
+is "... (released again)" "$RC:$(job_field "$J2" .state)" "0:queued"
 
 run -o
 is "-o: the canceled job is gone" "$(awk '{ print $1 }' <<<"$OUT" | xargs)" "atelier-$J1 copees-$J2"
