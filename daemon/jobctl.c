@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <event2/event.h>
 
 #include "daemon.h"
 #include "job.h"
@@ -139,7 +140,7 @@ void jobctl_cancel(struct http_req *req, int64_t id)
         if (sched_busy(id)) {
             /* CUPS is reading its document (or we are asking CUPS about
              * it): shredding now would hand CUPS overwritten data */
-            jobctl_respond_busy(req);
+            jobctl_respond_busy(req, id, jobctl_cancel);
             break;
         }
         c = calloc(1, sizeof *c);
@@ -158,13 +159,63 @@ void jobctl_cancel(struct http_req *req, int64_t id)
     job_clear(&j);
 }
 
-void jobctl_respond_busy(struct http_req *req)
+/* An action on a busy job is tried again every BUSY_RETRY_MS for up to
+ * BUSY_RETRIES times before the 409: most CUPS operations on a job (a
+ * routine poll of its state, a hand-over) take a few milliseconds, and
+ * a client should not see them. */
+#define BUSY_RETRY_MS 100
+#define BUSY_RETRIES 20
+
+struct busy_retry {
+    struct http_req *req;
+    int64_t id;
+    void (*again)(struct http_req *, int64_t);
+    int tries;
+    bool rearmed;
+    struct event *ev;
+};
+static struct busy_retry *busy_current;   /* the retry being run, if any */
+
+static void busy_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
-    if (!sched_cups_ok())
+    struct busy_retry *b = arg;
+    (void)fd, (void)what;
+    b->rearmed = false;
+    busy_current = b;
+    b->again(b->req, b->id);
+    busy_current = NULL;
+    if (!b->rearmed) {
+        event_free(b->ev);
+        free(b);
+    }
+}
+
+void jobctl_respond_busy(struct http_req *req, int64_t id,
+                         void (*again)(struct http_req *, int64_t))
+{
+    if (!sched_cups_ok()) {
         http_respond_error(req, 503, "cups-unreachable", "The job is being handed to CUPS, "
                            "which cannot be reached now (it may have the job); retry later.");
-    else
-        http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
+        return;
+    }
+    struct busy_retry *b = busy_current && busy_current->req == req ? busy_current : NULL;
+    if (!b || b->tries < BUSY_RETRIES) {
+        if (!b) {
+            b = calloc(1, sizeof *b);
+            if (!b || !(b->ev = evtimer_new(D.base, busy_retry_cb, b)))
+                fatal("jobctl: out of memory");
+            b->req = req;
+            b->id = id;
+            b->again = again;
+        }
+        b->tries++;
+        b->rearmed = true;
+        req->answer_pending = true;      /* kept if the client goes away meanwhile */
+        struct timeval tv = {0, BUSY_RETRY_MS * 1000};
+        evtimer_add(b->ev, &tv);
+        return;
+    }
+    http_respond_error(req, 409, "busy", "The job is being handed to CUPS; retry in a moment.");
 }
 
 void jobctl_hold(struct http_req *req, int64_t id)
@@ -176,7 +227,7 @@ void jobctl_hold(struct http_req *req, int64_t id)
         /* being handed over or settled: the CUPS job it left may have its
          * document, and a held job's CUPS job is purged, so a release
          * would print it a second time */
-        jobctl_respond_busy(req);
+        jobctl_respond_busy(req, id, jobctl_hold);
         job_clear(&j);
         return;
     }
@@ -311,7 +362,7 @@ void jobctl_move(struct http_req *req, int64_t id)
     } else if (code) {
         http_respond_error(req, 409, code, "%s", msg);
     } else if (sched_busy(id)) {
-        jobctl_respond_busy(req);
+        jobctl_respond_busy(req, id, jobctl_move);
     } else if (j.state == JOB_STATE_QUEUED || j.state == JOB_STATE_SENT) {
         struct move *m = calloc(1, sizeof *m);
         if (!m)

@@ -14,10 +14,12 @@ void jobctl_release(struct http_req *req, int64_t id);
  * sent and not started by CUPS, which is taken back first) is pinned to
  * NAME. */
 void jobctl_move(struct http_req *req, int64_t id);
-/* The answer to an action on a job with a CUPS operation in flight
- * (sched_busy): 409 busy, or 503 cups-unreachable while cupsd does not
- * answer (the operation then waits for it). */
-void jobctl_respond_busy(struct http_req *req);
+/* An action on a job with a CUPS operation in flight (sched_busy): 503
+ * cups-unreachable while cupsd does not answer (the operation then waits
+ * for it); else again(req, id) is run a little later, and only after
+ * about 2 s of such tries is the answer 409 busy. */
+void jobctl_respond_busy(struct http_req *req, int64_t id,
+                         void (*again)(struct http_req *, int64_t));
 /* Until the start-up reconciliation with CUPS is done (sched_ready), an
  * action on a job that was ever handed to CUPS is answered 503 starting
  * here (true). */

@@ -186,7 +186,7 @@ static void erased(void *arg, int r)
         http_respond_error(e->req, 503, "cups-unreachable",
                            "The job is in CUPS and CUPS cannot be reached to take it back; retry later.");
     else if (r == -3)
-        jobctl_respond_busy(e->req);
+        jobctl_respond_busy(e->req, e->id, retctl_shred);
     else if (load(e->req, e->id, &j) == 0) {
         if (j.document_present)
             http_respond_error(e->req, 500, "shred-failed",

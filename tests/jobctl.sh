@@ -33,8 +33,18 @@ check "the job reaches printing (the printer is slow)" wait_until 60 job_is "$P"
 cid=$(job_field "$P" .cups_job_id)
 out=$(api POST "/v1/jobs/$P/hold")
 like "holding a printing job: 409" "$out" 'HTTP 409$'
-out=$(api DELETE "/v1/jobs/$P")
-like "cancel of a printing job: 200" "$out" 'HTTP 200$'
+# The cancel comes while a routine poll of the job is in flight: cupsd is
+# frozen for a moment (a poll every 200 ms is then surely waiting on it),
+# and the cancel must wait for the poll, not answer 409 busy.
+kill -STOP "$(cat "$T/cups/run/cupsd.pid")"
+sleep 0.5                   # (not a wait for a state: lets a poll start)
+api DELETE "/v1/jobs/$P" > "$T/cancel-p.out" &
+cp=$!
+sleep 0.3
+kill -CONT "$(cat "$T/cups/run/cupsd.pid")"
+wait "$cp"
+out=$(cat "$T/cancel-p.out")
+like "cancel of a printing job, during a poll of it: 200" "$out" 'HTTP 200$'
 like "... canceled" "$out" '"state":"canceled"'
 like "... document shredded" "$out" '"document":"shredded"'
 check "CUPS holds no document file of it" bash -c "! ls '$T/cups/spool' | grep -q '^d0*$cid-'"
@@ -98,8 +108,14 @@ kill -STOP "$CUPSD_PID"
 api POST "/v1/jobs/$BZ/release" > /dev/null
 dispatching() { [ "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM events WHERE job_id=$BZ AND type='dispatch'")" -ge 1 ]; }
 check "the released job is being handed to a frozen cupsd" wait_until 30 dispatching
-out=$(api DELETE "/v1/jobs/$BZ")
-hold_out=$(api POST "/v1/jobs/$BZ/hold")
+# (both at once: each is retried for 2 s before its 409, and cupsd must
+# not stay frozen long enough for the hand-over to give up)
+api DELETE "/v1/jobs/$BZ" > "$T/cancel.out" &
+c1=$!
+api POST "/v1/jobs/$BZ/hold" > "$T/hold.out" &
+c2=$!
+wait "$c1" "$c2"
+out=$(cat "$T/cancel.out") hold_out=$(cat "$T/hold.out")
 kill -CONT "$CUPSD_PID"
 like "cancel during the hand-over: 409 busy" "$out" '"error":"busy".*HTTP 409$'
 like "hold during the hand-over: 409 busy" "$hold_out" '"error":"busy".*HTTP 409$'
