@@ -183,6 +183,23 @@ static void parse_line(struct relay *rl, const char *line)
         report_pages(rl->rep, (int)n, report_now_ms());
 }
 
+/* uri without the user:password@ of its authority, into out. */
+static void uri_without_password(const char *uri, char *out, size_t len)
+{
+    const char *auth = strstr(uri, "://"), *at = NULL;
+    if (auth) {
+        auth += 3;
+        size_t n = strcspn(auth, "/?#");
+        for (const char *p = auth; p < auth + n; p++)
+            if (*p == '@')
+                at = p;
+    }
+    if (at)
+        snprintf(out, len, "%.*s%s", (int)(auth - uri), uri, at + 1);
+    else
+        snprintf(out, len, "%s", uri);
+}
+
 /* Passes on and parses the complete lines in rl->buf; at_eof: the rest
  * too. */
 static void relay_lines(struct relay *rl, bool at_eof)
@@ -194,7 +211,7 @@ static void relay_lines(struct relay *rl, bool at_eof)
         size_t end;
         if (nl)
             end = (size_t)(nl - rl->buf) + 1;
-        else if (at_eof || rl->len == sizeof rl->buf)
+        else if (at_eof || (start == 0 && rl->len == sizeof rl->buf))
             end = rl->len;       /* a last line without '\n', or one too long */
         else
             break;
@@ -292,8 +309,18 @@ static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, i
         struct pollfd p[2];
 
         if (term_requested && !forwarded && !reaped) {
-            fputs("DEBUG: copees: job canceled, stopping the real backend\n", stderr);
-            kill(pid, SIGTERM);
+            /* cupsd running as root puts a backend in a process group of
+             * its own and signals the whole group (cupsdEndProcess): the
+             * real backend, in ours, has had the SIGTERM already, and a
+             * second one makes CUPS's ipp backend exit at once instead of
+             * canceling the job at the printer */
+            if (getpgrp() != getpid()) {
+                fputs("DEBUG: copees: job canceled, stopping the real backend\n", stderr);
+                kill(pid, SIGTERM);
+            } else {
+                fputs("DEBUG: copees: job canceled; the real backend, in our process group, "
+                      "was told too\n", stderr);
+            }
             forwarded = true;
         }
         if (!reaped) {
@@ -335,7 +362,7 @@ static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, i
 
 int main(int argc, char **argv)
 {
-    char scheme[64], path[4096], msg[160];
+    char scheme[64], path[4096], msg[160], shown[4096];
     const char *uri, *inner, *serverbin, *sock;
     struct sigaction sa;
     sigset_t block, orig;
@@ -407,7 +434,11 @@ int main(int argc, char **argv)
         code = CUPS_BACKEND_FAILED;
         goto out;
     }
-    argv[0] = (char *)inner;
+    /* argv[0] is the URI without its user:password, as CUPS gives a
+     * backend (cupsdSetDeviceURI): anyone may read a command line, while
+     * DEVICE_URI, in the environment, stays the user's and root's */
+    uri_without_password(inner, shown, sizeof shown);
+    argv[0] = shown;
 
     pid = backend_start(path, argv, errpipe[1], &orig);
     close(errpipe[1]);

@@ -53,6 +53,12 @@ echo "STATE: -connecting-to-device" >&2
 if [ -n "${FAKE_LONG:-}" ]; then
     printf 'DEBUG: long %s\n' "$(head -c 10000 /dev/zero | tr '\0' x)" >&2
 fi
+if [ -n "${FAKE_EDGE:-}" ]; then
+    # once the lines above are read: in one write, a line that leaves 7
+    # bytes of copees's 4 KiB buffer, then a PAGE line across its edge
+    sleep 0.5
+    printf 'DEBUG: %s\nPAGE: total %s\n' "$(head -c 4081 /dev/zero | tr '\0' y)" "$FAKE_EDGE" >&2
+fi
 for ((i = 1; i <= ${FAKE_PAGES:-0}; i++)); do
     echo "PAGE: $i 1" >&2
     [ -n "${FAKE_PAGE_DELAY:-}" ] && sleep "$FAKE_PAGE_DELAY"
@@ -190,6 +196,21 @@ is "... and copees exits with its code" "$rc" 0
 is "the cancel is reported" "$(( $(events backend-exit) - n ))" 1
 like "... as canceled" "$(last_detail backend-exit)" 'exited with 0 .*: the job was canceled$'
 
+# cupsd running as root gives a backend a process group of its own and
+# signals the whole group: the real backend has the SIGTERM already, and
+# copees must not send a second one (CUPS's ipp backend then exits at
+# once without canceling the job at the printer).
+rm -f "$T/mark"
+setsid env -i PATH=/usr/bin:/bin CUPS_SERVERBIN="$SB" DEVICE_URI="copees:fake://printer.example/q" \
+    COPEES_SOCKET="$SOCK" FAKE_WAIT=1 FAKE_MARK="$T/mark" \
+    "$BACKEND" "$CUPS_ID" copees "$JOB_NAME" 1 "" "$T/doc.pdf" 2> "$T/be.err" &
+check "the real backend is running (copees leads its process group)" wait_until 20 grep -q waiting "$T/mark"
+pg=$(pgrep -f "^$BACKEND $CUPS_ID copees" | head -1)
+kill -TERM -- "-$pg"
+check "... a SIGTERM to the group reaches the real backend" wait_until 20 grep -q term "$T/mark"
+check "... and copees exits" wait_until 20 bash -c "! kill -0 $pg 2>/dev/null"
+like "... without sending it a second one" "$(cat "$T/be.err")" 'in our process group, was told too'
+
 # A job that is not copeesd's: nothing is reported.
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events")
 TITLE="Quarterly report.pdf" run_backend FAKE_EXIT=0
@@ -260,6 +281,9 @@ is "submit_group member: 403" "$STATUS" 403
 post_as nobody "$(ev ', "event": "page", "pages": 67')"
 is "anyone else: 403" "$STATUS" 403
 is "pages_printed stayed 66" "$(job_field "$ID" .pages_printed)" 66
+run_backend FAKE_EDGE=500
+is "a PAGE line across the edge of copees's buffer is read whole" "$(grep -c '^PAGE: total 500$' "$T/be.err")" 1
+is "... and counted (pages_printed 500)" "$(job_field "$ID" .pages_printed)" 500
 
 bad() {    # bad DESCRIPTION BODY FIELD: 400 naming FIELD
     post "$2"
