@@ -181,6 +181,8 @@ static int sel_check(const char *list, const json_t *printers, bool jobs_too)
 
 /* -r: "scheduler is running" with the daemon's warnings; lpstat's "not
  * running" line (and exit status 5) when nothing answers on the socket. */
+static FILE *real_stdout;      /* while run_reads holds the output back */
+
 static int show_health(void)
 {
     char err[1024];
@@ -188,7 +190,8 @@ static int show_health(void)
     int rc = ctl_api_call("GET", "/v1/health", &h, err, sizeof err);
 
     if (rc == CTL_EXIT_UNREACHABLE && !opt_json) {
-        puts("scheduler is not running");
+        /* lpstat's answer, the first read's: shown although it fails */
+        fputs("scheduler is not running\n", real_stdout ? real_stdout : stdout);
         return ctl_fail(rc, "%s", err);
     }
     if (rc != CTL_EXIT_OK)
@@ -272,8 +275,32 @@ static int show_jobs(const char *which)
     return rc;
 }
 
-/* Every read asked for, in lpstat -t's order. */
+static int run_reads_now(void);
+
+/* Every read asked for, in lpstat -t's order, printed only when every
+ * one succeeded: a read that fails after others prints nothing on
+ * standard output (copeesctl(1)), so that a script never takes a partial
+ * list for the whole one. */
 static int run_reads(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len), *out = stdout;
+    if (!mem)
+        return ctl_fail(CTL_EXIT_ERROR, "out of memory");
+    real_stdout = out;
+    stdout = mem;
+    int rc = run_reads_now();
+    fclose(mem);
+    stdout = out;
+    real_stdout = NULL;
+    if (rc == CTL_EXIT_OK && len && fwrite(buf, 1, len, stdout) != len)
+        rc = ctl_fail(CTL_EXIT_ERROR, "cannot write to standard output");
+    free(buf);
+    return rc;
+}
+
+static int run_reads_now(void)
 {
     json_t *all = NULL, *printers = NULL;
     int rc = CTL_EXIT_OK;

@@ -367,6 +367,41 @@ is "completion: job ids that can be canceled" "$(comp copeesctl -S "$SOCK" cance
 is "completion: move's printer" "$(comp copeesctl -S "$SOCK" move "$J4" "")" "atelier spare"
 is "completion: complaint open|close" "$(comp copeesctl complaint "")" "open close"
 
+# ---------------------------------------------------------------- a read that fails
+# -t reads health, then printers, then jobs: a stand-in daemon answers the
+# health (copeesd's own answer) and fails the printers.  Nothing may be
+# printed, not even the health lines read before the failure.
+curl -s --unix-socket "$SOCK" http://copees/v1/health > "$T/health.json"
+python3 - "$T/fake.sock" "$T/health.json" <<'PY' &
+import os, socket, sys
+path, health = sys.argv[1], open(sys.argv[2], "rb").read()
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(8)
+for _ in range(8):
+    c, _ = s.accept()
+    req = b""
+    while b"\r\n\r\n" not in req:
+        d = c.recv(65536)
+        if not d:
+            break
+        req += d
+    if req.startswith(b"GET /v1/health"):
+        body, status = health, b"200 OK"
+    else:
+        body, status = b'{"error":"internal","message":"test failure"}', b"500 Internal Server Error"
+    c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              b"Connection: close\r\n\r\n" % len(body) + body)
+    c.close()
+PY
+FAKE=$!
+wait_until 10 test -S "$T/fake.sock"
+OUT=$("$COPEESCTL" -S "$T/fake.sock" -t 2>"$T/stderr"); RC=$?
+kill "$FAKE" 2>/dev/null
+check "-t with a read that fails after the health: a non-zero exit" test "$RC" -ne 0
+is "... and nothing on stdout (not the health lines read before)" "$OUT" ""
+like "... the failure on stderr" "$(cat "$T/stderr")" 'copeesctl: .+'
+
 # ---------------------------------------------------------------- the man page
 man_err=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 \
     man --warnings -E UTF-8 -l -Tutf8 -Z "$top_srcdir/docs/copeesctl.1" 2>&1 >/dev/null)
