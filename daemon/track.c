@@ -163,6 +163,18 @@ static void job_left_cups(struct job *j)
     track_purge(j->id, j->cups_job_id);
 }
 
+/* CUPS lost sent job j's CUPS job (what: how), which may have printed:
+ * j fails with cups-job-lost, never sent again (a reprint is the
+ * admin's call). */
+static void job_cups_lost(struct job *j, const char *what)
+{
+    log_job(LOG_LVL_ERR, j->id, j->printer, "sched: CUPS job %d %s", j->cups_job_id, what);
+    job_reason_add(j, "cups-job-lost");
+    job_set_state(D.store, j, JOB_STATE_FAILED, -1, "CUPS job %d %s: whether it printed is "
+                  "not known", j->cups_job_id, what);
+    job_left_cups(j);
+}
+
 /* ------------------------------------------------------------ settle */
 
 /* A CUPS job left behind by a failed submission: Create-Job went through,
@@ -467,12 +479,7 @@ static void take_back_state(struct cups_op *op)
         if (store_job_get(D.store, op->job_id, &j) == 0 &&
             (j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
             j.cups_job_id == op->cups_job_id) {
-            log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS no longer knows job %d",
-                    op->cups_job_id);
-            job_reason_add(&j, "cups-job-lost");
-            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost (found gone when "
-                          "taking it back): whether it printed is not known", op->cups_job_id);
-            job_left_cups(&j);
+            job_cups_lost(&j, "lost (found gone when taking it back)");
         } else {
             printer_release(printer_find(w->printer), op->job_id, w->pages);
         }
@@ -672,11 +679,7 @@ static void jstate_done(struct cups_op *op)
     if (!op->ok) {
         if (op->unreachable || strcmp(op->error, "not-found") != 0)
             goto out_job;
-        log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS no longer knows job %d",
-                op->cups_job_id);
-        job_reason_add(&j, "cups-job-lost");
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost", op->cups_job_id);
-        job_left_cups(&j);
+        job_cups_lost(&j, "lost (CUPS no longer knows it)");
         goto out_job;
     }
     if ((op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) && op->jdocuments == 0 &&
@@ -684,13 +687,7 @@ static void jstate_done(struct cups_op *op)
         /* a restarted cupsd restores a job it was printing pending
          * without its files: it would wait for ever, and may have
          * printed, so it is not sent again */
-        log_job(LOG_LVL_ERR, j.id, j.printer, "sched: CUPS job %d has lost its document",
-                op->cups_job_id);
-        job_reason_add(&j, "cups-job-lost");
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d lost its document (a "
-                      "cupsd restart while it printed?); whether it printed is not known",
-                      op->cups_job_id);
-        job_left_cups(&j);
+        job_cups_lost(&j, "lost its document (a cupsd restart while it printed?)");
         goto out_job;
     }
     struct printer *p = printer_find(j.printer);

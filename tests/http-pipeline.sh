@@ -12,6 +12,28 @@
 CUPS_SERVER=$T/no-cups.sock write_conf
 "$MKPDF" --pages 1 --text "pipeline" "$T/a.pdf"
 start_copeesd
+# exchange(DATA): DATA sent on one connection to the socket argv[1], and
+# all that comes back until the daemon closes it (the python snippets
+# below import it)
+cat > "$T/exchange.py" <<'PY'
+import socket, sys
+def exchange(data, timeout=20):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.settimeout(timeout)
+    s.sendall(data)
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        out += b"<timeout>"
+    return out
+PY
+export PYTHONPATH=$T
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$COPEESD_PID/status"; }
 
 # 1. A client pipelines GET /metrics without reading any answer, for up to
@@ -101,23 +123,15 @@ is "... no job was made" "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM j
 #    an invalid Idempotency-Key as trailer of the first upload must not
 #    make the second one a 400.
 out=$(python3 - "$SOCK" "$T/a.pdf" <<'PY'
-import socket, sys
+import sys
+from exchange import exchange
 pdf = open(sys.argv[2], "rb").read()
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(20)
 r1 = (b"POST /v1/jobs?order=ORD-TR1&hold=true HTTP/1.1\r\nHost: x\r\n"
       b"Content-Type: application/pdf\r\nTransfer-Encoding: chunked\r\n\r\n" +
       b"%x\r\n" % len(pdf) + pdf + b"\r\n0\r\nIdempotency-Key: not a valid key\r\n\r\n")
 r2 = (b"POST /v1/jobs?order=ORD-TR2&hold=true HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
       b"Content-Type: application/pdf\r\nContent-Length: %d\r\n\r\n" % len(pdf) + pdf)
-s.sendall(r1 + r2)
-data = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    data += d
+data = exchange(r1 + r2)
 print(" ".join(p[:3].decode() for p in data.split(b"HTTP/1.1 ")[1:]))
 PY
 )
@@ -126,23 +140,11 @@ is "a trailer does not reach the next request: both uploads get 201" "$out" "201
 # 5. An error answered with Connection: close ends the connection: the
 #    requests pipelined behind it are not served.
 out=$(python3 - "$SOCK" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(10)
-s.sendall(b"POST /v1/jobs?order=ORD-EMPTY HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\n"
-          b"Content-Length: 0\r\n\r\n"
-          b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
-          b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-data = b""
-try:
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
-except socket.timeout:
-    print("timeout")
+from exchange import exchange
+data = exchange(b"POST /v1/jobs?order=ORD-EMPTY HTTP/1.1\r\nHost: x\r\nContent-Type: application/pdf\r\n"
+                b"Content-Length: 0\r\n\r\n"
+                b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 10)
 print(data.count(b"HTTP/1.1 "), data.split(b"\r\n", 1)[0].decode())
 PY
 )
@@ -151,18 +153,9 @@ is "an error that closes answers once, then the connection ends" "$out" "1 HTTP/
 # 6. HEAD: the head of the answer only (a body would be read as the start
 #    of the next answer on a kept-alive connection).
 out=$(python3 - "$SOCK" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-s.settimeout(10)
-s.sendall(b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
-          b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-data = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    data += d
+from exchange import exchange
+data = exchange(b"HEAD /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10)
 first, rest = data.split(b"\r\n\r\n", 1)
 print(first.split(b"\r\n", 1)[0].decode(), "|", rest[:17].decode(errors="replace"))
 PY
