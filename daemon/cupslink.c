@@ -37,7 +37,15 @@
  *   timeout: that would be a second wait); if that fails or is skipped,
  *   cups_job_id keeps the orphan's id: the scheduler settles it before
  *   the job goes out again (track_settle), or, after a restart, startup
- *   reconciliation (LIST by job-name) does.  Nothing that names a customer goes
+ *   reconciliation (LIST by job-name) does.
+ * - Between Create-Job and Send-Document the link thread waits for the
+ *   loop to record the hand-over durably (op->created): a job whose
+ *   document may have reached CUPS always has that record, so a restart
+ *   that finds neither our commit nor the CUPS job (a cupsd keeping no
+ *   job history forgets a printed job at once) knows it may have printed
+ *   and does not send it again (track.c).  The wait is a condition
+ *   variable under mu; cupslink_stop wakes it, and the op then fails as
+ *   any op cut short after Create-Job.  Nothing that names a customer goes
  *   to CUPS: the document is "copees-<job id>.pdf".
  * - The cancel flag is an int libcups polls while connecting: we write it
  *   with an atomic store, libcups reads it plainly (a benign race).
@@ -78,6 +86,10 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static struct cups_op *q_head, *q_tail;
 static bool running, stopping;
+/* The hand-over record the link thread waits for (op->created). */
+static pthread_cond_t rec_cv = PTHREAD_COND_INITIALIZER;
+static enum { REC_NONE, REC_WAITING, REC_DONE, REC_REFUSED } rec_state;
+static struct cups_op *rec_op;
 static pthread_t link_thread;
 static char *link_server, *link_user;
 /* Set by cupslink_stop, read (atomically) by the link thread and libcups. */
@@ -130,6 +142,44 @@ static void op_refuse(struct cups_op *op, const char *why)
     op->unreachable = false;
     xstrlcpy(op->error, why, sizeof op->error);
     iopool_post(op_deliver, op);
+}
+
+/* On the loop: record op's hand-over (op->created) unless the link thread
+ * stopped waiting for it, and tell the thread. */
+static void op_created(void *arg)
+{
+    struct cups_op *op = arg;
+    pthread_mutex_lock(&mu);
+    bool waited = rec_state == REC_WAITING && rec_op == op;
+    pthread_mutex_unlock(&mu);
+    bool ok = waited && op->created(op);
+    pthread_mutex_lock(&mu);
+    if (rec_state == REC_WAITING && rec_op == op) {
+        rec_state = ok ? REC_DONE : REC_REFUSED;
+        pthread_cond_broadcast(&rec_cv);
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+/* On the link thread: have the loop record that CUPS job id is op's, and
+ * wait for it.  Whether it is recorded (false when stopping). */
+static bool record_handover(struct cups_op *op, int id)
+{
+    op->cups_job_id = id;
+    pthread_mutex_lock(&mu);
+    rec_op = op;
+    rec_state = REC_WAITING;
+    pthread_mutex_unlock(&mu);
+    iopool_post(op_created, op);
+    pthread_mutex_lock(&mu);
+    while (rec_state == REC_WAITING && !stopping)
+        pthread_cond_wait(&rec_cv, &mu);
+    bool ok = rec_state == REC_DONE;
+    rec_state = REC_NONE;
+    rec_op = NULL;
+    pthread_mutex_unlock(&mu);
+    op->cups_job_id = 0;
+    return ok;
 }
 
 /* ------------------------------------------------------------ connection */
@@ -411,7 +461,13 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
         fault_pause("pause-after-create-job");
     }
     int sent = -1;
-    if (fault_once(main ? "send-timeout-before" : "cover-send-timeout")) {
+    bool recorded = !main || !op->created || record_handover(op, id);
+    if (main && recorded)
+        fault_point("crash-after-handover");
+    if (!recorded) {
+        xstrlcpy(op->error, __atomic_load_n(&stop_flag, __ATOMIC_RELAXED) ? "stopping" :
+                 "the hand-over could not be recorded", sizeof op->error);
+    } else if (fault_once(main ? "send-timeout-before" : "cover-send-timeout")) {
         /* test builds: cupsd stops answering before the document */
         timed_out = true;
         xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
@@ -970,6 +1026,7 @@ void cupslink_stop(void)
     __atomic_store_n(&stop_flag, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&connect_cancel, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&cv);
+    pthread_cond_broadcast(&rec_cv);
     pthread_mutex_unlock(&mu);
 
     while (left) {

@@ -57,6 +57,13 @@ struct cups_op {
      * help.  substituted: attributes CUPS said it ignored or changed
      * (comma-separated; the job was created). */
     bool refused;
+    /* SUBMIT in: called on the loop once CUPS has created the job
+     * (cups_job_id set) and before its document goes: it returns whether
+     * the hand-over is durably recorded.  false: the created job is
+     * canceled and the op fails, as if CUPS had refused it for now.  The
+     * link thread waits for the answer (or for cupslink_stop).  NULL: no
+     * record. */
+    bool (*created)(struct cups_op *op);
     const char *pause_point;   /* JOB_STATE in: test builds may pause there (fault_pause) */
     char substituted[128];
     /* LIST out (malloc'd, freed by cups_op_free) */

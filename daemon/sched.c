@@ -176,7 +176,14 @@ static void submit_done(struct cups_op *op)
             if (p)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
-            if (op->cups_job_id > 0)     /* left in CUPS: not again until settled */
+            if (op->cups_job_id > 0) {
+                /* left in CUPS: not again until settled; "unsettled", as a
+                 * "handover" record, keeps a restart from sending it again */
+                char d[96];
+                snprintf(d, sizeof d, "CUPS job %d left behind, to be settled", op->cups_job_id);
+                store_event_add(D.store, j.id, "unsettled", -1, d);
+            }
+            if (op->cups_job_id > 0)
                 track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
                              op->substituted);
             else if (op->cover_job_id > 0)
@@ -189,6 +196,23 @@ static void submit_done(struct cups_op *op)
 out:
     free(sc);
     cups_op_free(op);
+}
+
+/* The link thread's question between Create-Job and Send-Document:
+ * record, committed, that op's job is in CUPS as op->cups_job_id from now
+ * on (event "handover").  A job still queued whose last event is that
+ * record was being handed over when copeesd stopped: track.c's start-up
+ * reconciliation never sends it again unless it finds the CUPS job. */
+static bool submit_created(struct cups_op *op)
+{
+    struct submit_ctx *sc = op->arg;
+    char detail[160];
+    snprintf(detail, sizeof detail, "CUPS job %d on printer %s", op->cups_job_id, sc->printer);
+    if (store_event_add(D.store, op->job_id, "handover", -1, detail) == 0)
+        return true;
+    log_job(LOG_LVL_WARN, op->job_id, sc->printer, "sched: cannot record the hand-over of CUPS "
+            "job %d; not sending it", op->cups_job_id);
+    return false;
 }
 
 /* Whether value is in the comma-separated list (an empty list: not
@@ -270,6 +294,7 @@ static void job_submit(int64_t id, struct printer *p)
     sc->t0 = queued_ms;
     op->arg = sc;
     op->done = submit_done;
+    op->created = submit_created;
     p->inflight++;
     p->pages_inflight += sc->pages;
     xstrlcpy(p->last_order, j.order, sizeof p->last_order);

@@ -115,6 +115,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "WHERE document_present = 1",
     [ST_EVENT_COUNT] = "SELECT count(*) FROM events WHERE job_id IS ?1 "
                        "AND (?2 IS NULL OR type = ?2)",
+    [ST_EVENT_IS_LAST] = "SELECT (SELECT type FROM events WHERE job_id = ?1 "
+                         "ORDER BY id DESC LIMIT 1) IS ?2",
 };
 
 /* ------------------------------------------------------------ helpers */

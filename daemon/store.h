@@ -122,6 +122,8 @@ int64_t store_count_present(struct store *st);
 int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
 /* Count events of a job by type (tests, audits). -1 on error. */
 int store_event_count(struct store *st, int64_t job_id, const char *type);
+/* Whether the latest event of job_id is of this type: 1 / 0, -1 on error. */
+int store_event_is_last(struct store *st, int64_t job_id, const char *type);
 
 /* history_retention: remove the order reference (and Idempotency-Key,
  * which may carry one) from finished jobs without a document created

@@ -54,6 +54,7 @@ static bool cups_ok = true;
 static char warn_setting[320];   /* health warning: CUPS keeps job files */
 static bool warn_no_history;     /* health warning: CUPS keeps no job history */
 static int kept_found;           /* finished jobs of ours CUPS still had at startup */
+static GArray *found_ids;        /* our jobs the start-up listings found (int64) */
 
 void track_note_cups(const struct cups_op *op)
 {
@@ -222,6 +223,7 @@ static void settle_end(struct settle *s)
     busy_del(s->job_id);
     if (s->cover_id)
         track_purge(s->job_id, s->cover_id);
+    store_event_add(D.store, s->job_id, "settled", -1, "left without its document; purged");
     if (store_job_get(D.store, s->job_id, &j) == 0) {
         sched_job_changed(&j);           /* back into the index */
         job_clear(&j);
@@ -779,6 +781,11 @@ static bool cups_terminal(enum cups_jstate s)
 static void reconcile_found(struct printer *p, const struct cups_found *f)
 {
     struct job j;
+    if (!f->cover) {
+        if (!found_ids)
+            found_ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        g_array_append_val(found_ids, f->job_id);
+    }
     if (store_job_get(D.store, f->job_id, &j) < 0) {
         if (!cups_terminal(f->jstate)) {
             log_msg(LOG_LVL_WARN, "sched: CUPS job %d names a job we do not have; purging it",
@@ -847,10 +854,56 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     job_clear(&j);
 }
 
+static int collect_id(const struct job *j, void *arg)
+{
+    g_array_append_val((GArray *)arg, j->id);
+    return 0;
+}
+
+/* After every queue is listed: a queued job whose last event is a
+ * hand-over record ("handover", or "unsettled": its CUPS job was left
+ * behind) was in CUPS's hands when copeesd stopped, its document perhaps
+ * sent.  When no listing found it, CUPS printed it and forgot it
+ * (PreserveJobHistory No, MaxJobs) or dropped it: which is not known, so
+ * it fails with cups-job-lost rather than being sent a second time. */
+static void reconcile_handovers(void)
+{
+    struct store_filter f = STORE_FILTER_INIT;
+    GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    f.states = 1u << JOB_STATE_QUEUED;
+    store_jobs_query(D.store, &f, collect_id, ids);
+    for (guint i = 0; i < ids->len; i++) {
+        int64_t id = g_array_index(ids, int64_t, i);
+        if (store_event_is_last(D.store, id, "handover") != 1 &&
+            store_event_is_last(D.store, id, "unsettled") != 1)
+            continue;
+        bool found = false;
+        for (guint k = 0; found_ids && k < found_ids->len && !found; k++)
+            found = g_array_index(found_ids, int64_t, k) == id;
+        if (found)
+            continue;
+        struct job j;
+        if (store_job_get(D.store, id, &j) < 0)
+            continue;
+        log_job(LOG_LVL_ERR, id, NULL, "sched: the job was being handed to CUPS when copeesd "
+                "stopped, and CUPS no longer has it; whether it printed is not known");
+        job_reason_add(&j, "cups-job-lost");
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "being handed to CUPS when copeesd "
+                      "stopped, and not found in CUPS at startup (printed and forgotten, or "
+                      "dropped): whether it printed is not known, so it is not sent again");
+        job_clear(&j);
+    }
+    g_array_free(ids, TRUE);
+    if (found_ids)
+        g_array_free(found_ids, TRUE);
+    found_ids = NULL;
+}
+
 #define NO_HISTORY_WARNING "CUPS keeps no job history (PreserveJobHistory No): a job CUPS " \
-    "printed and forgot cannot be told from one it never had, so after a copeesd crash " \
-    "between a hand-over and its record the job would be sent again; keep the history " \
-    "(PreserveJobHistory Yes, the default, or a duration of hours)"
+    "printed and forgot cannot be told from one it dropped, so a job being handed to CUPS " \
+    "when copeesd stopped, or whose hand-over lost its answer, fails with cups-job-lost " \
+    "instead of printing; keep the history (PreserveJobHistory Yes, the default, or a " \
+    "duration of hours)"
 
 static void settings_done(struct cups_op *op)
 {
@@ -902,6 +955,7 @@ static void list_done(struct cups_op *op)
     for (size_t i = 0; i < sched_nprinters; i++)
         all = all && sched_printers[i].listed;
     if (all && !sched_reconciled) {
+        reconcile_handovers();
         sched_reconciled = true;
         log_info("sched: reconciled with CUPS; dispatch starts");
         struct cups_op *s = cups_op_new(CUPS_OP_SETTINGS);

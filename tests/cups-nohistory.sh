@@ -4,8 +4,10 @@
 # job is still "sent" when an admin moves it, or disables its printer, and
 # the take-back finds no CUPS job.  CUPS may have printed it (it did):
 # the job fails with cups-job-lost instead of being requeued and printed
-# a second time on the other printer.  And a move refused once its job
-# was taken back from CUPS queues the job again.
+# a second time on the other printer.  A move refused once its job was
+# taken back from CUPS queues the job again.  And a crash right after the
+# document went to CUPS fails the job at the restart (CUPS printed it and
+# forgot it) instead of sending it again.
 . "$(dirname "$0")/lib.sh"
 
 export CUPS_CONF_EXTRA="PreserveJobHistory No"
@@ -97,5 +99,29 @@ check "... and it prints at p1" wait_until 30 got p1 "$J2"
 unlike "... never failed" "$(job_field "$J2" '.state + " " + (.state_reasons | join(","))')" 'failed|cups-job-lost'
 is "... printed once in all" "$(once "$J2")" 1
 printer_knobs p1
+stop_copeesd
+
+# 4. copeesd dies right after the document went to CUPS, before it
+#    recorded the hand-over's end (a test-build fault).  CUPS prints the
+#    job and forgets it, so the listing at the restart finds nothing.  The
+#    hand-over record, committed before the document went, says it may
+#    have printed: the job fails with cups-job-lost, never sent again.
+"$MKPDF" --pages 1 --text "crash" "$T/doc.pdf"
+crash_at crash-after-send ORD-NH-5
+ID=$(cat "$T/last.id")
+AT=p1 OTHER=p2
+printed() { [ "$(once "$ID")" -ge 1 ]; }
+check "CUPS printed job $ID" wait_until 30 printed
+check "... and forgot it" wait_until 30 bash -c \
+    "[ -z \"\$(lpstat -h '$CUPS_SERVER' -W all -o 2>/dev/null)\" ]"
+is "... while our row still says queued (the crash came before our commit)" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT state FROM jobs WHERE id = $ID")" queued
+start_copeesd
+check "after the restart the job fails" wait_until 30 job_is "$ID" .state failed
+is "... with cups-job-lost" "$(job_field "$ID" '.state_reasons | join(",")')" cups-job-lost
+like "... saying why" "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $ID AND type = 'state'")" \
+    'not found in CUPS at startup'
+check "... and is not sent again (3 s)" stays 3 job_is "$ID" .state failed
+is "... printed once in all" "$(once "$ID")" 1
 stop_copeesd
 done_testing

@@ -32,6 +32,21 @@ like "the orphan waiting for its document was purged" \
     "$(grep 'left waiting for its document' "$T/copeesd.log")" "job $id1"
 stop_copeesd
 
+# Dying after the hand-over record (committed between Create-Job and
+# Send-Document), before the document went: the listing finds the CUPS
+# job waiting for its document, purges it, and the job goes out once (the
+# record alone does not fail a job CUPS still shows).
+crash_at crash-after-handover ORD-EO-H
+idh=$(cat "$T/last.id")
+is "our job is queued, its last event the hand-over record" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT state || ' ' || (SELECT type FROM events WHERE job_id=$idh ORDER BY id DESC LIMIT 1) FROM jobs WHERE id=$idh")" \
+    "queued handover"
+start_copeesd
+check "after the restart the job prints" wait_until 60 job_is "$idh" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$idh")" 1
+stop_copeesd
+
 crash_at crash-after-send ORD-EO-2
 id2=$(cat "$T/last.id")
 is "our job is still queued (CUPS has it, we did not record it)" "$(sqlite3 "$T/state/copees.db" \
