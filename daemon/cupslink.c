@@ -671,7 +671,7 @@ static enum res op_list(struct cups_op *op)
     /* Jobs come as groups of job attributes split by separators. */
     ipp_attribute_t *a = ippFirstAttribute(resp);
     while (a) {
-        struct cups_found f = {0};
+        struct cups_found f = {.documents = -1};
         bool match = false;
         for (; a && ippGetGroupTag(a) != IPP_TAG_JOB; a = ippNextAttribute(resp))
             ;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 enum cups_op_kind {
     CUPS_OP_SUBMIT,      /* create a job and send one document */
@@ -27,12 +28,24 @@ enum cups_jstate {
     CUPS_J_STOPPED = 6, CUPS_J_CANCELED = 7, CUPS_J_ABORTED = 8, CUPS_J_COMPLETED = 9
 };
 
+/* Whether CUPS holds a job without its document: pending or held, with
+ * job-incoming (still to come) or number-of-documents 0 (a restarted
+ * cupsd restores so a job it was receiving or printing, without the
+ * reason).  documents -1: not said, taken as present (a job adopted
+ * wrongly waits; one purged wrongly could print twice).  The settle, the
+ * start-up listing and the tracking of sent jobs all ask this. */
+static inline bool cups_job_docless(enum cups_jstate st, int documents, const char *reasons)
+{
+    return (st == CUPS_J_PENDING || st == CUPS_J_HELD) &&
+           (documents == 0 || strstr(reasons, "job-incoming") != NULL);
+}
+
 /* One CUPS job found by LIST. */
 struct cups_found {
     int cups_job_id;
     int64_t job_id;            /* ours, parsed from the job-name */
     enum cups_jstate jstate;
-    int documents;             /* number-of-documents */
+    int documents;             /* number-of-documents, -1 when not given */
     bool started;              /* time-at-processing set: CUPS had begun printing it */
     bool cover;                /* a cover sheet job (job-name ends in -cover) */
     char jreasons[128];

@@ -546,27 +546,54 @@ static void verdict_unrecorded(struct intake *in)
     evtimer_add(in->retry_ev, &tv);
 }
 
+/* in's committed document could not be opened for its preflight (errno
+ * says why): the job is rejected, document-lost, and whatever is left of
+ * the file is shredded as a rejected document is (gone already: noted
+ * so). */
+static void preflight_unopened(struct intake *in)
+{
+    int64_t id = in->job.id;
+    log_job(LOG_LVL_ERR, id, NULL, "intake: committed document cannot be opened: %s",
+            strerror(errno));
+    job_reason_add(&in->job, "document-lost");
+    store_defer_begin(D.store);
+    int rc = job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1,
+                           "document lost before preflight");
+    store_defer_end(D.store);
+    if (rc == 0)
+        retention_shred_job(id, "rejected: document lost", NULL, NULL);
+    intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
+                                     "message", "The stored document was lost."));
+    idem_done(id);                  /* a retry waiting for this verdict gets it */
+}
+
+#ifdef COPEES_TEST_KNOBS
+static void unopened_late(evutil_socket_t unused, short what, void *arg)
+{
+    errno = EIO;
+    preflight_unopened(arg);
+}
+#endif
+
 /* Start the preflight of in's committed job. */
 static void intake_preflight(struct intake *in)
 {
-    int fd = spool_job_open(D.spool, in->job.doc_name);
     in->phase = PHASE_PREFLIGHT;
     in->pf_started = mono_ms();
-    if (fd < 0) {
-        log_job(LOG_LVL_ERR, in->job.id, NULL, "intake: committed document cannot be opened: %s",
-                strerror(errno));
-        job_reason_add(&in->job, "document-lost");
-        in->job.document_present = false;
-        store_defer_begin(D.store);
-        job_set_state(D.store, &in->job, JOB_STATE_REJECTED, -1, "document lost before preflight");
-        store_defer_end(D.store);
-        int64_t id = in->job.id;
-        intake_answer(in, 500, json_pack("{s:s, s:s}", "error", "internal",
-                                         "message", "The stored document was lost."));
-        idem_done(id);              /* a retry waiting for this verdict gets it */
+#ifdef COPEES_TEST_KNOBS
+    if (fault_once("preflight-open-fails")) {
+        /* test builds: the open fails, 3 s late, so that a retry can be
+         * waiting for the verdict by then */
+        struct timeval tv = {3, 0};
+        event_base_once(D.base, -1, EV_TIMEOUT, unopened_late, in, &tv);
         return;
     }
-    preflight_submit(in->job.id, fd, &in->job, preflight_done, in);
+#endif
+    int fd = spool_job_open(D.spool, in->job.doc_name);
+    if (fd < 0)
+        preflight_unopened(in);
+    else
+        preflight_submit(in->job.id, fd, &in->job, preflight_done, in);
 }
 
 static void commit_dir_work(void *arg)

@@ -327,10 +327,7 @@ static void settle_state(struct cups_op *op)
 {
     struct settle *s = op->arg;
     track_note_cups(op);
-    /* job-incoming is not kept across a cupsd restart: a job restored
-     * without its document is pending with none (and would wait so) */
-    bool waiting = (op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) &&
-                   (strstr(op->jreasons, "job-incoming") || op->jdocuments == 0);
+    bool waiting = cups_job_docless(op->jstate, op->jdocuments, op->jreasons);
     if (!op->ok && strcmp(op->error, "not-found") == 0) {
         settle_lost(s, "is gone");
     } else if (op->ok && op->started && (waiting || op->jstate == CUPS_J_CANCELED ||
@@ -684,7 +681,7 @@ static void jstate_done(struct cups_op *op)
         job_cups_lost(&j, "lost (CUPS no longer knows it)");
         goto out_job;
     }
-    if ((op->jstate == CUPS_J_PENDING || op->jstate == CUPS_J_HELD) && op->jdocuments == 0 &&
+    if (cups_job_docless(op->jstate, op->jdocuments, op->jreasons) &&
         !strstr(op->jreasons, "job-incoming")) {
         /* a restarted cupsd restores a job it was printing pending
          * without its files: it would wait for ever, and may have
@@ -796,7 +793,7 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     }
     bool in_cups = j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING;
     bool tracked = in_cups && j.cups_job_id == f->cups_job_id;
-    bool incomplete = f->documents < 1 || strstr(f->jreasons, "job-incoming") != NULL;
+    bool incomplete = cups_job_docless(f->jstate, f->documents, f->jreasons);
     if (f->cover) {
         /* a cover sheet: followed while its job is in CUPS, else purged */
         if (in_cups && !cups_terminal(f->jstate))

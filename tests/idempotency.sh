@@ -140,6 +140,34 @@ if grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null; th
     check "the copy is shredded on a later try" wait_until 30 grep -q 'leftover copy that no job names is shredded at last' "$T/copeesd.log"
     is "... one file more in the spool than before: the job's" "$(ls "$T/spool/jobs" | wc -l)" "$((ondisk + 1))"
     like "... counted as one failed and one done shred" "$(api GET /metrics)" 'copees_shreds_total\{result="failed"\} 1'
+
+    # A retry waiting for the verdict of an attempt whose stored document
+    # cannot be opened for its preflight (a test-build fault: the open
+    # fails 3 s late) is answered then, not left waiting.
+    stop_copeesd
+    COPEES_TEST_FAULT=preflight-open-fails start_copeesd
+    attempt() {   # attempt N: the upload with key open-1, answer in $T/open.N
+        curl -s -m 30 --unix-socket "$SOCK" -H 'Content-Type: application/pdf' \
+             -H 'Idempotency-Key: open-1' --data-binary @"$T/a.pdf" -o "$T/open.$1" \
+             -w '%{http_code}' 'http://copees/v1/jobs?order=ORD-OPEN' > "$T/open.$1.status"
+    }
+    attempt 1 &
+    first=$!
+    check "the first attempt's job is in preflight" wait_until 10 bash -c \
+        "curl -s --unix-socket '$SOCK' 'http://copees/v1/jobs?order=ORD-OPEN' | jq -e '.jobs[0].state == \"preflight\"'"
+    attempt 2 &
+    second=$!
+    wait "$first" "$second"
+    is "the first attempt: 500 (its document was lost)" "$(cat "$T/open.1.status")" 500
+    is "the retry that waited for its verdict is answered: 422" "$(cat "$T/open.2.status")" 422
+    is "... with the job, rejected for document-lost" \
+        "$(jq -r '.job.state + " " + (.job.state_reasons | join(","))' "$T/open.2")" "rejected document-lost"
+    check "... whose file is shredded as a rejected document's" \
+        wait_until 10 job_is "$(jq -r .job.id "$T/open.2")" .document shredded
+    same_count() {
+        [ "$(ls "$T/spool/jobs" | wc -l)" = "$(curl -s --unix-socket "$SOCK" 'http://copees/v1/jobs?which=all&limit=1000' | jq '[.jobs[] | select(.document == "present")] | length')" ]
+    }
+    check "... leaving no file in the spool that no job keeps" wait_until 10 same_count
 else
     ok "# SKIP built with --disable-test-knobs (no faults)"
 fi
