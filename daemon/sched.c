@@ -129,6 +129,7 @@ static void submit_done(struct cups_op *op)
     busy_del(op->job_id);
     track_note_cups(op);
     if (store_job_get(D.store, op->job_id, &j) < 0) {
+        store_handover_clear(D.store, op->job_id);
         if (op->ok)
             track_purge(op->job_id, op->cups_job_id);
         printer_release(p, op->job_id, sc->pages);
@@ -137,7 +138,10 @@ static void submit_done(struct cups_op *op)
     const char *bad_opt = op->ok ? sched_substituted_option(op->substituted) : NULL;
     if (op->ok && (j.state != JOB_STATE_QUEUED || bad_opt)) {
         /* held or canceled while being sent, or CUPS would print it with
-         * another media/sides/colour than asked: take it back */
+         * another media/sides/colour than asked: take it back (the
+         * hand-over record goes first: a restart that finds the CUPS job
+         * by name purges it as unwanted) */
+        store_handover_clear(D.store, j.id);
         track_purge(j.id, op->cups_job_id);
         if (op->cover_job_id)
             track_purge(j.id, op->cover_job_id);
@@ -160,11 +164,16 @@ static void submit_done(struct cups_op *op)
         xstrlcpy(j.printer, sc->printer, sizeof j.printer);
         metrics_dispatch_latency(mono_ms() - t0);
         job_reason_remove(&j, "no-capable-printer");
+        store_defer_begin(D.store);      /* one commit: sent, and no hand-over left */
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
                       j.printer, op->cups_job_id);
+        store_handover_clear(D.store, j.id);
+        store_defer_end(D.store);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: sent as CUPS job %d", op->cups_job_id);
     } else {
         printer_release(p, j.id, sc->pages);
+        if (op->cups_job_id <= 0)        /* no CUPS job left: nothing to settle */
+            store_handover_clear(D.store, j.id);
         if (op->refused && j.state == JOB_STATE_QUEUED) {
             job_reason_add(&j, "option-not-supported");
             job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS refused the job on printer %s: %s",
@@ -176,14 +185,7 @@ static void submit_done(struct cups_op *op)
             if (p)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
-            if (op->cups_job_id > 0) {
-                /* left in CUPS: not again until settled; "unsettled", as a
-                 * "handover" record, keeps a restart from sending it again */
-                char d[96];
-                snprintf(d, sizeof d, "CUPS job %d left behind, to be settled", op->cups_job_id);
-                store_event_add(D.store, j.id, "unsettled", -1, d);
-            }
-            if (op->cups_job_id > 0)
+            if (op->cups_job_id > 0)     /* left in CUPS: not again until settled */
                 track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
                              op->substituted);
             else if (op->cover_job_id > 0)
@@ -199,16 +201,15 @@ out:
 }
 
 /* The link thread's question between Create-Job and Send-Document:
- * record, committed, that op's job is in CUPS as op->cups_job_id from now
- * on (event "handover").  A job still queued whose last event is that
- * record was being handed over when copeesd stopped: track.c's start-up
- * reconciliation never sends it again unless it finds the CUPS job. */
+ * record, committed, that op's job may be in CUPS as op->cups_job_id from
+ * now on (a row of the handovers table, cleared when the hand-over ends:
+ * sent, taken back, or settled).  A row found at startup is settled by
+ * that CUPS job's id (track_resume_handovers) before the job may go out
+ * again. */
 static bool submit_created(struct cups_op *op)
 {
     struct submit_ctx *sc = op->arg;
-    char detail[160];
-    snprintf(detail, sizeof detail, "CUPS job %d on printer %s", op->cups_job_id, sc->printer);
-    if (store_event_add(D.store, op->job_id, "handover", -1, detail) == 0)
+    if (store_handover_set(D.store, op->job_id, op->cups_job_id, sc->printer) == 0)
         return true;
     log_job(LOG_LVL_WARN, op->job_id, sc->printer, "sched: cannot record the hand-over of CUPS "
             "job %d; not sending it", op->cups_job_id);

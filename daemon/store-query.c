@@ -264,16 +264,6 @@ int store_event_count(struct store *st, int64_t job_id, const char *type)
     return (int)one_value(st, s, "counting events");
 }
 
-int store_event_is_last(struct store *st, int64_t job_id, const char *type)
-{
-    sqlite3_stmt *s = store_stmt(st, ST_EVENT_IS_LAST);
-    if (!s)
-        return -1;
-    sqlite3_bind_int64(s, 1, job_id);
-    sqlite3_bind_text(s, 2, type, -1, SQLITE_TRANSIENT);
-    return (int)one_value(st, s, "reading a job's last event");
-}
-
 int64_t store_count_present(struct store *st)
 {
     return one_value(st, store_stmt(st, ST_COUNT_PRESENT), "counting documents");

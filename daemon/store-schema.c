@@ -80,10 +80,12 @@ typedef int (*migration_fn)(sqlite3 *db);
 
 static int migrate_v1(sqlite3 *db);
 static int migrate_v2(sqlite3 *db);
+static int migrate_v3(sqlite3 *db);
 
 static const migration_fn migrations[] = {
     [0] = migrate_v1,           /* 0 -> 1: the first schema, the instance id */
     [1] = migrate_v2,           /* 1 -> 2: an index of the documents kept */
+    [2] = migrate_v3,           /* 2 -> 3: the hand-overs to CUPS in progress */
 };
 
 #define STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -120,6 +122,19 @@ static int migrate_v2(sqlite3 *db)
 {
     return store_exec(db, "CREATE INDEX jobs_present ON jobs (id) WHERE document_present = 1",
                       "creating the documents index");
+}
+
+/* The hand-overs to CUPS in progress (store_handover_set): a row from
+ * the moment CUPS has created a job until the hand-over is settled, so
+ * that a restart knows which CUPS job may hold the document. */
+static int migrate_v3(sqlite3 *db)
+{
+    return store_exec(db, "CREATE TABLE handovers ("
+                          "  job_id INTEGER PRIMARY KEY REFERENCES jobs (id),"
+                          "  cups_id INTEGER NOT NULL,"
+                          "  printer TEXT NOT NULL,"
+                          "  at INTEGER NOT NULL)",
+                      "creating the hand-overs table");
 }
 
 /* Bring the schema to STORE_VERSION, one step per transaction.  0 / -1. */

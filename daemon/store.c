@@ -115,8 +115,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "WHERE document_present = 1",
     [ST_EVENT_COUNT] = "SELECT count(*) FROM events WHERE job_id IS ?1 "
                        "AND (?2 IS NULL OR type = ?2)",
-    [ST_EVENT_IS_LAST] = "SELECT (SELECT type FROM events WHERE job_id = ?1 "
-                         "ORDER BY id DESC LIMIT 1) IS ?2",
+    [ST_HANDOVER_SET] = "INSERT OR REPLACE INTO handovers (job_id, cups_id, printer, at) "
+                        "VALUES (?1, ?2, ?3, ?4)",
+    [ST_HANDOVER_CLEAR] = "DELETE FROM handovers WHERE job_id = ?1",
+    [ST_HANDOVER_ALL] = "SELECT job_id, cups_id, printer FROM handovers ORDER BY job_id",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -940,6 +942,53 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
     return 0;
 }
 
+
+int store_handover_set(struct store *st, int64_t job_id, int cups_id, const char *printer)
+{
+    char detail[160];
+    if (write_begin(st) < 0)
+        return -1;
+    sqlite3_stmt *s = store_stmt(st, ST_HANDOVER_SET);
+    bool ok = s && sqlite3_bind_int64(s, 1, job_id) == SQLITE_OK &&
+              sqlite3_bind_int(s, 2, cups_id) == SQLITE_OK &&
+              sqlite3_bind_text(s, 3, printer, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+              sqlite3_bind_int64(s, 4, now_s()) == SQLITE_OK &&
+              stmt_done(st, s, "recording a hand-over") == 0;
+    snprintf(detail, sizeof detail, "CUPS job %d on printer %s", cups_id, printer);
+    ok = ok && event_insert(st, job_id, "handover", -1, detail) == 0;
+    return write_end(st, ok, NULL);
+}
+
+int store_handover_clear(struct store *st, int64_t job_id)
+{
+    if (write_begin(st) < 0)
+        return -1;
+    sqlite3_stmt *s = store_stmt(st, ST_HANDOVER_CLEAR);
+    bool ok = s && sqlite3_bind_int64(s, 1, job_id) == SQLITE_OK &&
+              stmt_done(st, s, "clearing a hand-over") == 0;
+    return write_end(st, ok, NULL);
+}
+
+int store_handovers_each(struct store *st,
+                         void (*cb)(int64_t job_id, int cups_id, const char *printer, void *arg),
+                         void *arg)
+{
+    sqlite3_stmt *s = store_stmt(st, ST_HANDOVER_ALL);
+    int rc, n = 0;
+    if (!s)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *printer = (const char *)sqlite3_column_text(s, 2);
+        cb(sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1), printer ? printer : "", arg);
+        n++;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_db_err(st->db, "reading the hand-overs");
+        return -1;
+    }
+    return n;
+}
 
 int64_t store_forget_orders(struct store *st, int64_t before)
 {

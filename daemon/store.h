@@ -122,8 +122,18 @@ int64_t store_count_present(struct store *st);
 int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
 /* Count events of a job by type (tests, audits). -1 on error. */
 int store_event_count(struct store *st, int64_t job_id, const char *type);
-/* Whether the latest event of job_id is of this type: 1 / 0, -1 on error. */
-int store_event_is_last(struct store *st, int64_t job_id, const char *type);
+
+/* Hand-overs to CUPS in progress (table handovers): between Create-Job and
+ * the end of the hand-over, the CUPS job that may hold a job's document.
+ * Set: a plain, committed write, with an event "handover" ("CUPS job N on
+ * printer P"); 0 / -1.  Clear: a write like any other (deferred when
+ * deferring); clearing none is no error; 0 / -1.  Each: cb for every row,
+ * in job order (cb must not write); the number of rows, -1 on error. */
+int store_handover_set(struct store *st, int64_t job_id, int cups_id, const char *printer);
+int store_handover_clear(struct store *st, int64_t job_id);
+int store_handovers_each(struct store *st,
+                         void (*cb)(int64_t job_id, int cups_id, const char *printer, void *arg),
+                         void *arg);
 
 /* history_retention: remove the order reference (and Idempotency-Key,
  * which may carry one) from finished jobs without a document created

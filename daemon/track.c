@@ -28,6 +28,10 @@
  *   says it had started printing there).  docs/design.md.
  * - A CUPS job a failed submission left behind is settled (read, then
  *   purged or adopted) before the job may go out again: see "settle".
+ *   So is, at startup, the CUPS job a hand-over record names (the
+ *   handovers table, written between Create-Job and Send-Document): by
+ *   its id, before the listings, so that a job CUPS printed and forgot
+ *   (no job history) is never sent again (resume_handovers).
  * - When CUPS is done with a job its copy is purged at once
  *   (Cancel-Job, purge-job=true).
  */
@@ -54,7 +58,6 @@ static bool cups_ok = true;
 static char warn_setting[320];   /* health warning: CUPS keeps job files */
 static bool warn_no_history;     /* health warning: CUPS keeps no job history */
 static int kept_found;           /* finished jobs of ours CUPS still had at startup */
-static GArray *found_ids;        /* our jobs the start-up listings found (int64) */
 
 void track_note_cups(const struct cups_op *op)
 {
@@ -196,6 +199,7 @@ struct settle {
     char printer[64];
     char substituted[128];     /* Create-Job's ignored or changed attributes */
     int tries;                 /* failed reads or purges cupsd did answer */
+    const char *how;           /* how it was left: for logs and the audit log */
     int64_t not_before;        /* mono ms: not tried again before */
     struct settle *next;
 };
@@ -223,7 +227,6 @@ static void settle_end(struct settle *s)
     busy_del(s->job_id);
     if (s->cover_id)
         track_purge(s->job_id, s->cover_id);
-    store_event_add(D.store, s->job_id, "settled", -1, "left without its document; purged");
     if (store_job_get(D.store, s->job_id, &j) == 0) {
         sched_job_changed(&j);           /* back into the index */
         job_clear(&j);
@@ -263,8 +266,8 @@ static void settle_adopt(struct settle *s)
             track_purge(j.id, s->cover_id);
         job_reason_add(&j, "option-not-supported");
         job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support the job's "
-                      "%s (CUPS would substitute it; its CUPS job %d, whose answer was lost, "
-                      "is purged)", s->printer, bad_opt, s->cups_id);
+                      "%s (CUPS would substitute it; its CUPS job %d, %s, is purged)",
+                      s->printer, bad_opt, s->cups_id, s->how);
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: %s not supported; job failed", bad_opt);
     } else if (j.state != JOB_STATE_QUEUED) {
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
@@ -285,12 +288,12 @@ static void settle_adopt(struct settle *s)
         if (s->cover_id)
             track_cover(j.id, s->cups_id, s->cover_id);
         job_reason_remove(&j, "no-capable-printer");
-        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s got its "
-                      "document although the answer was lost (not sent again)", s->cups_id,
-                      s->printer);
-        log_job(LOG_LVL_WARN, j.id, s->printer, "sched: adopted CUPS job %d, whose answer was "
-                "lost", s->cups_id);
+        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, has "
+                      "its document (not sent again)", s->cups_id, s->printer, s->how);
+        log_job(LOG_LVL_WARN, j.id, s->printer, "sched: adopted CUPS job %d, %s", s->cups_id,
+                s->how);
     }
+    store_handover_clear(D.store, s->job_id);
     if (j.id)
         job_clear(&j);
     free(s);
@@ -309,17 +312,18 @@ static void settle_lost(struct settle *s, const char *what)
         track_purge(s->job_id, s->cover_id);
     if (store_job_get(D.store, s->job_id, &j) == 0) {
         if (j.state == JOB_STATE_QUEUED) {
-            log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, whose answer was lost, "
-                    "%s; whether it printed is not known", s->cups_id, what);
+            log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, %s, %s; whether it "
+                    "printed is not known", s->cups_id, s->how, what);
             job_reason_add(&j, "cups-job-lost");
-            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, whose "
-                          "answer was lost, %s: whether it printed is not known, so it is "
-                          "not sent again", s->cups_id, s->printer, what);
+            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
+                          "%s: whether it printed is not known, so it is not sent again",
+                          s->cups_id, s->printer, s->how, what);
         } else {
             sched_job_changed(&j);
         }
         job_clear(&j);
     }
+    store_handover_clear(D.store, s->job_id);
     free(s);
 }
 
@@ -338,6 +342,11 @@ static void settle_state(struct cups_op *op)
     } else if (!op->ok) {
         settle_later(s, op);
     } else if (waiting || op->jstate == CUPS_J_CANCELED || op->jstate == CUPS_J_ABORTED) {
+        /* never printed: the job may go out again.  The hand-over record
+         * goes before the purge (a restart in between finds the CUPS job
+         * by name and purges it), never after: a restart would then find
+         * the record, not the job, and fail it as lost */
+        store_handover_clear(D.store, s->job_id);
         struct cups_op *pop = cups_op_new(CUPS_OP_PURGE);
         pop->job_id = s->job_id;
         pop->cups_job_id = s->cups_id;
@@ -362,8 +371,8 @@ static void settle_start(struct settle *s)
     cupslink_submit(op);
 }
 
-void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
-                  const char *substituted)
+static void settle_begin(int64_t job_id, const char *printer, int cups_id, int cover_id,
+                         const char *substituted, const char *how)
 {
     struct settle *s = calloc(1, sizeof *s);
     if (!s)
@@ -373,8 +382,49 @@ void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id
     s->cover_id = cover_id;
     xstrlcpy(s->printer, printer, sizeof s->printer);
     xstrlcpy(s->substituted, substituted, sizeof s->substituted);
+    s->how = how;
     busy_add(job_id);
+    queue_remove(sched_queue, job_id);   /* (indexed at start) out of dispatch until settled */
     settle_start(s);
+}
+
+void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
+                  const char *substituted)
+{
+    settle_begin(job_id, printer, cups_id, cover_id, substituted, "whose answer was lost");
+}
+
+/* A hand-over record left by a stop (a crash, or a stop while CUPS had a
+ * job of ours without the end of its hand-over): the job's document may
+ * be in CUPS as that job.  A job still queued is settled by that CUPS
+ * job's id before it may go out again (busy meanwhile, so the listings
+ * leave it alone): purged and sent again if CUPS has it without its
+ * document, adopted if with, failed with cups-job-lost if CUPS no longer
+ * knows it (without job history CUPS forgets a job once printed).  Any
+ * other record is stale. */
+static void resume_one(int64_t job_id, int cups_id, const char *printer, void *arg)
+{
+    GArray *stale = arg;
+    struct job j;
+    if (store_job_get(D.store, job_id, &j) < 0 || j.state != JOB_STATE_QUEUED || cups_id <= 0) {
+        g_array_append_val(stale, job_id);
+    } else {
+        log_job(LOG_LVL_WARN, job_id, printer, "sched: the job was being handed to CUPS (job %d) "
+                "when copeesd stopped; settling that first", cups_id);
+        settle_begin(job_id, printer, cups_id, 0, "", "handed over when copeesd stopped");
+    }
+    if (j.id)
+        job_clear(&j);
+}
+
+static void resume_handovers(void)
+{
+    GArray *stale = g_array_new(FALSE, FALSE, sizeof(int64_t));
+    if (store_handovers_each(D.store, resume_one, stale) < 0)
+        fatal("sched: cannot read the hand-overs in progress");
+    for (guint i = 0; i < stale->len; i++)
+        store_handover_clear(D.store, g_array_index(stale, int64_t, i));
+    g_array_free(stale, TRUE);
 }
 
 static void settles_retry(void)
@@ -778,11 +828,6 @@ static bool cups_terminal(enum cups_jstate s)
 static void reconcile_found(struct printer *p, const struct cups_found *f)
 {
     struct job j;
-    if (!f->cover) {
-        if (!found_ids)
-            found_ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-        g_array_append_val(found_ids, f->job_id);
-    }
     if (store_job_get(D.store, f->job_id, &j) < 0) {
         if (!cups_terminal(f->jstate)) {
             log_msg(LOG_LVL_WARN, "sched: CUPS job %d names a job we do not have; purging it",
@@ -851,56 +896,11 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     job_clear(&j);
 }
 
-static int collect_id(const struct job *j, void *arg)
-{
-    g_array_append_val((GArray *)arg, j->id);
-    return 0;
-}
-
-/* After every queue is listed: a queued job whose last event is a
- * hand-over record ("handover", or "unsettled": its CUPS job was left
- * behind) was in CUPS's hands when copeesd stopped, its document perhaps
- * sent.  When no listing found it, CUPS printed it and forgot it
- * (PreserveJobHistory No, MaxJobs) or dropped it: which is not known, so
- * it fails with cups-job-lost rather than being sent a second time. */
-static void reconcile_handovers(void)
-{
-    struct store_filter f = STORE_FILTER_INIT;
-    GArray *ids = g_array_new(FALSE, FALSE, sizeof(int64_t));
-    f.states = 1u << JOB_STATE_QUEUED;
-    store_jobs_query(D.store, &f, collect_id, ids);
-    for (guint i = 0; i < ids->len; i++) {
-        int64_t id = g_array_index(ids, int64_t, i);
-        if (store_event_is_last(D.store, id, "handover") != 1 &&
-            store_event_is_last(D.store, id, "unsettled") != 1)
-            continue;
-        bool found = false;
-        for (guint k = 0; found_ids && k < found_ids->len && !found; k++)
-            found = g_array_index(found_ids, int64_t, k) == id;
-        if (found)
-            continue;
-        struct job j;
-        if (store_job_get(D.store, id, &j) < 0)
-            continue;
-        log_job(LOG_LVL_ERR, id, NULL, "sched: the job was being handed to CUPS when copeesd "
-                "stopped, and CUPS no longer has it; whether it printed is not known");
-        job_reason_add(&j, "cups-job-lost");
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "being handed to CUPS when copeesd "
-                      "stopped, and not found in CUPS at startup (printed and forgotten, or "
-                      "dropped): whether it printed is not known, so it is not sent again");
-        job_clear(&j);
-    }
-    g_array_free(ids, TRUE);
-    if (found_ids)
-        g_array_free(found_ids, TRUE);
-    found_ids = NULL;
-}
-
 #define NO_HISTORY_WARNING "CUPS keeps no job history (PreserveJobHistory No): a job CUPS " \
     "printed and forgot cannot be told from one it dropped, so a job being handed to CUPS " \
     "when copeesd stopped, or whose hand-over lost its answer, fails with cups-job-lost " \
-    "instead of printing; keep the history (PreserveJobHistory Yes, the default, or a " \
-    "duration of hours)"
+    "instead of being sent again; keep the history (PreserveJobHistory Yes, the default, " \
+    "or a duration of hours)"
 
 static void settings_done(struct cups_op *op)
 {
@@ -952,7 +952,6 @@ static void list_done(struct cups_op *op)
     for (size_t i = 0; i < sched_nprinters; i++)
         all = all && sched_printers[i].listed;
     if (all && !sched_reconciled) {
-        reconcile_handovers();
         sched_reconciled = true;
         log_info("sched: reconciled with CUPS; dispatch starts");
         struct cups_op *s = cups_op_new(CUPS_OP_SETTINGS);
@@ -1111,6 +1110,7 @@ void track_start(void)
     struct timeval tv = {(time_t)(D.conf->poll_interval_ms / 1000),
                          (suseconds_t)(D.conf->poll_interval_ms % 1000) * 1000};
     event_add(poll_ev, &tv);
+    resume_handovers();
     track_poll();
 }
 

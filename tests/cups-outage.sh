@@ -124,7 +124,7 @@ rm -f "$T/pause3"
 check "the job is adopted and prints where CUPS has it" wait_until 60 job_is "$id12" .state printed
 like "... adopted, not sent again" \
     "$(sqlite3 "$T/state/copees.db" "SELECT group_concat(detail, '|') FROM events WHERE job_id = $id12 AND type = 'state'")" \
-    'got its document although the answer was lost \(not sent again\)'
+    'whose answer was lost, has its document \(not sent again\)'
 is "... the first printer received it once" "$(printed_count "$id12")" 1
 is "... the printer left never did" "$(cat "$(printer_log p2)" 2>/dev/null | grep -cE "IPP_JOB_NAME=copees-[0-9a-f]+-$id12( |\$)")" 0
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle

@@ -1,10 +1,12 @@
 #!/bin/bash
 # Exactly-once hand-over to CUPS: copeesd dies (a test-build fault point)
-# right after CUPS created the job but before its document went, and right
-# after the document went but before copeesd recorded it.  After a restart,
-# the startup reconciliation finds our job in CUPS by its job-name: the
-# orphan waiting for its document is purged and the job sent once; the job
-# CUPS already has is adopted, never sent again.  The same two windows
+# right after CUPS created the job but before its document went (before
+# and after the hand-over record), and right after the document went but
+# before copeesd recorded it.  After a restart, the CUPS job is found by
+# the hand-over record's CUPS job id, or, without a record, by its
+# job-name in the start-up listing: the orphan waiting for its document is
+# purged and the job sent once; the job CUPS already has is adopted, never
+# sent again.  The same two windows
 # without a crash (a Send-Document that gets no answer, before or after the
 # document went): the CUPS job is settled before ours goes out again.  Each
 # job reaches the printer exactly once, and nothing of ours is left in CUPS.
@@ -33,18 +35,21 @@ like "the orphan waiting for its document was purged" \
 stop_copeesd
 
 # Dying after the hand-over record (committed between Create-Job and
-# Send-Document), before the document went: the listing finds the CUPS
-# job waiting for its document, purges it, and the job goes out once (the
-# record alone does not fail a job CUPS still shows).
+# Send-Document), before the document went: at the restart the CUPS job
+# the record names is read first, found waiting for its document, purged,
+# and the job goes out once (the record alone fails nothing).
 crash_at crash-after-handover ORD-EO-H
 idh=$(cat "$T/last.id")
-is "our job is queued, its last event the hand-over record" "$(sqlite3 "$T/state/copees.db" \
-    "SELECT state || ' ' || (SELECT type FROM events WHERE job_id=$idh ORDER BY id DESC LIMIT 1) FROM jobs WHERE id=$idh")" \
-    "queued handover"
+is "our job is queued, with a hand-over record" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT state || ' ' || (SELECT count(*) FROM handovers WHERE job_id=$idh) FROM jobs WHERE id=$idh")" \
+    "queued 1"
 start_copeesd
 check "after the restart the job prints" wait_until 60 job_is "$idh" .state printed
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$idh")" 1
+like "the CUPS job the record names was settled first" \
+    "$(grep "job $idh" "$T/copeesd.log")" 'handed to CUPS \(job [0-9]+\) when copeesd stopped; settling'
+is "no hand-over record is left" "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM handovers")" 0
 stop_copeesd
 
 crash_at crash-after-send ORD-EO-2
@@ -57,7 +62,7 @@ check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$id2")" 1
 like "it was adopted from CUPS, not sent again" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id2 AND type='state'")" \
-    'found in CUPS as job [0-9]+ .*not sent again'
+    'CUPS job [0-9]+ on printer atelier, handed over when copeesd stopped, has its document \(not sent again\)'
 is "job $id1 still printed once" "$(printed_count "$id1")" 1
 is "the first job's id and the second's differ" "$([ "$id1" != "$id2" ] && echo yes)" yes
 stop_copeesd
@@ -93,7 +98,7 @@ check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 is "the printer received it exactly once" "$(printed_count "$id4")" 1
 like "CUPS's job was adopted, not sent again" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'")" \
-    'got its document although the answer was lost \(not sent again\)'
+    'whose answer was lost, has its document \(not sent again\)'
 stop_copeesd
 
 # The same, but Create-Job's answer had said CUPS changed the job's media

@@ -367,13 +367,15 @@ static void test_migrate_from_v1(void **state)
     insert(f->st, "ORD-M", 1);
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(sqlite3_exec(f->raw, "DROP INDEX jobs_present; PRAGMA user_version = 1",
-                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(f->raw, "DROP INDEX jobs_present; DROP TABLE handovers; "
+                                  "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
     f->st = store_open(f->db, &err);
     if (!f->st)
         fail_msg("store_open: %s", err ? err : "?");
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_present'"),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'handovers'"),
                      1);
     assert_int_equal(store_count_present(f->st), 1);
 }

@@ -153,7 +153,7 @@ static void test_create(void **state)
     char buf[64], inst[9], wal[128];
     struct stat sb;
 
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
     raw_text(f->db, "PRAGMA journal_mode", buf, sizeof buf);
     assert_string_equal(buf, "wal");
     assert_int_equal(stat(f->db, &sb), 0);
@@ -174,7 +174,7 @@ static void test_create(void **state)
 
     reopen(f);
     assert_string_equal(store_instance(f->st), inst);
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
 }
 
 /* The file is 0600 even when the umask would let others read it. */
@@ -217,10 +217,10 @@ static void test_newer_version_refused(void **state)
 
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 3"), SQLITE_OK);
+    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 4"), SQLITE_OK);
     assert_null(store_open(f->db, &err));
     assert_non_null(err);
-    assert_non_null(strstr(err, "version 3"));
+    assert_non_null(strstr(err, "version 4"));
     free(err);
     err = NULL;
 
@@ -738,6 +738,53 @@ static void test_query_callback_writes(void **state)
     assert_int_equal(store_event_count(f->st, ids[0], "state"), 1);
 }
 
+struct ho_seen {
+    int n;
+    int64_t job[4];
+    int cups[4];
+    char printer[4][16];
+};
+
+static void ho_cb(int64_t job_id, int cups_id, const char *printer, void *arg)
+{
+    struct ho_seen *h = arg;
+    if (h->n < 4) {
+        h->job[h->n] = job_id;
+        h->cups[h->n] = cups_id;
+        snprintf(h->printer[h->n], sizeof h->printer[0], "%s", printer);
+    }
+    h->n++;
+}
+
+/* Hand-over records: set with an event, replaced, listed in job order,
+ * cleared (clearing none is no error), and they survive a reopen. */
+static void test_handovers(void **state)
+{
+    struct fx *f = *state;
+    struct ho_seen h = {0};
+    int64_t a = insert(f->st, "ORD-H1", 1, JOB_STATE_QUEUED);
+    int64_t b = insert(f->st, "ORD-H2", 2, JOB_STATE_QUEUED);
+
+    assert_int_equal(store_handovers_each(f->st, ho_cb, &h), 0);
+    assert_int_equal(store_handover_set(f->st, b, 7, "p2"), 0);
+    assert_int_equal(store_handover_set(f->st, a, 5, "p1"), 0);
+    assert_int_equal(store_handover_set(f->st, a, 6, "p1"), 0);     /* replaces */
+    assert_int_equal(store_event_count(f->st, a, "handover"), 2);
+    reopen(f);
+    assert_int_equal(store_handovers_each(f->st, ho_cb, &h), 2);
+    assert_int_equal(h.job[0], a);
+    assert_int_equal(h.cups[0], 6);
+    assert_string_equal(h.printer[0], "p1");
+    assert_int_equal(h.job[1], b);
+    assert_int_equal(h.cups[1], 7);
+    assert_string_equal(h.printer[1], "p2");
+    assert_int_equal(store_handover_clear(f->st, a), 0);
+    assert_int_equal(store_handover_clear(f->st, a), 0);
+    memset(&h, 0, sizeof h);
+    assert_int_equal(store_handovers_each(f->st, ho_cb, &h), 1);
+    assert_int_equal(h.job[0], b);
+}
+
 static void test_next_retain(void **state)
 {
     struct fx *f = *state;
@@ -970,6 +1017,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_due_unset_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_callback_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handovers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_next_retain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_states, setup, teardown),
         cmocka_unit_test(test_state_names),
