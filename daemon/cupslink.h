@@ -56,7 +56,8 @@ struct cups_op {
     int64_t job_id;            /* ours, for the caller's bookkeeping */
     char queue[128];           /* CUPS queue name */
     /* SUBMIT in */
-    char job_name[64];         /* copees-<instance>-<id>; LIST: the prefix */
+    char job_name[64];         /* copees-<instance>-<id>; LIST: the prefix; JOB_STATE: when
+                                * set, a job of another name counts as not found */
     int doc_fd;                /* open O_RDONLY document; cupslink closes it */
     int cover_fd;              /* optional cover sheet, or -1: sent as its own
                                 * CUPS job "<job_name>-cover" just before */

@@ -129,28 +129,44 @@ static void submit_done(struct cups_op *op)
     busy_del(op->job_id);
     track_note_cups(op);
     if (store_job_get(D.store, op->job_id, &j) < 0) {
+        bool gone = errno == ENOENT;
+        printer_release(p, op->job_id, sc->pages);
+        if (!gone && (op->ok || op->cups_job_id > 0)) {
+            /* cannot be read now: CUPS may have it; settled later */
+            track_settle(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id,
+                         op->substituted);
+            goto out;
+        }
         store_handover_clear(D.store, op->job_id);
         if (op->ok)
             track_purge(op->job_id, op->cups_job_id);
-        printer_release(p, op->job_id, sc->pages);
         goto out;
     }
     const char *bad_opt = op->ok ? sched_substituted_option(op->substituted) : NULL;
     if (op->ok && (j.state != JOB_STATE_QUEUED || bad_opt)) {
         /* held or canceled while being sent, or CUPS would print it with
-         * another media/sides/colour than asked: take it back (the
-         * hand-over record goes first: a restart that finds the CUPS job
-         * by name purges it as unwanted) */
-        store_handover_clear(D.store, j.id);
-        track_purge(j.id, op->cups_job_id);
-        if (op->cover_job_id)
-            track_purge(j.id, op->cover_job_id);
+         * another media/sides/colour than asked: take it back.  The end
+         * of the hand-over record is committed first, with the failure
+         * (a restart then finds a job no longer queued, and the listing
+         * purges its CUPS job by name); if that commit fails, the CUPS
+         * job is settled instead, which decides again */
         printer_release(p, j.id, sc->pages);
         if (bad_opt) {
             job_reason_add(&j, "option-not-supported");
+            store_defer_begin(D.store);
             job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
                           "printer %s does not support the job's %s (CUPS would substitute it)",
                           sc->printer, bad_opt);
+            store_defer_end(D.store);
+        }
+        if (store_handover_clear(D.store, j.id) < 0) {
+            track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
+            goto done;
+        }
+        track_purge(j.id, op->cups_job_id);
+        if (op->cover_job_id)
+            track_purge(j.id, op->cover_job_id);
+        if (bad_opt) {
             log_job(LOG_LVL_WARN, j.id, sc->printer, "sched: %s not supported; job failed", bad_opt);
         } else {
             log_job(LOG_LVL_INFO, j.id, sc->printer,
@@ -158,17 +174,25 @@ static void submit_done(struct cups_op *op)
                     op->cups_job_id);
         }
     } else if (op->ok) {
-        if (op->cover_job_id)
-            track_cover(j.id, op->cups_job_id, op->cover_job_id);
         j.cups_job_id = op->cups_job_id;
         xstrlcpy(j.printer, sc->printer, sizeof j.printer);
         metrics_dispatch_latency(mono_ms() - t0);
         job_reason_remove(&j, "no-capable-printer");
-        store_defer_begin(D.store);      /* one commit: sent, and no hand-over left */
+        /* one commit: sent, and no hand-over left (the record's plain
+         * delete commits the deferred state); if it fails, neither is
+         * recorded and the CUPS job is settled (adopted once the store
+         * writes again) */
+        store_defer_begin(D.store);
         job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
                       j.printer, op->cups_job_id);
-        store_handover_clear(D.store, j.id);
         store_defer_end(D.store);
+        if (store_handover_clear(D.store, j.id) < 0) {
+            printer_release(p, j.id, sc->pages);
+            track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
+            goto done;
+        }
+        if (op->cover_job_id)
+            track_cover(j.id, op->cups_job_id, op->cover_job_id);
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: sent as CUPS job %d", op->cups_job_id);
     } else {
         printer_release(p, j.id, sc->pages);
@@ -194,6 +218,7 @@ static void submit_done(struct cups_op *op)
                 sched_job_changed(&j);   /* back into the index */
         }
     }
+done:
     job_clear(&j);
 out:
     free(sc);

@@ -37,6 +37,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,29 +250,70 @@ static void settle_purged(struct cups_op *op)
     cups_op_free(op);
 }
 
-/* CUPS has the document: the job is in CUPS as that job. */
+/* The settle's outcome could not be recorded (the store failed): the job
+ * stays busy, its hand-over record stays, and the settle is tried again
+ * later from the start (CUPS is read again). */
+static void settle_unrecorded(struct settle *s)
+{
+    busy_add(s->job_id);
+    s->not_before = mono_ms() + backoff_s(s->tries++, 2, PURGE_BACKOFF_MAX) * 1000;
+    log_job(LOG_LVL_ERR, s->job_id, s->printer, "sched: the outcome of settling CUPS job %d "
+            "could not be recorded; tried again later", s->cups_id);
+    s->next = settles;
+    settles = s;
+}
+
+/* Load s's job: 0; 1 when it no longer exists; -1 (settle_unrecorded
+ * done) when it cannot be read. */
+static int settle_load(struct settle *s, struct job *j)
+{
+    if (store_job_get(D.store, s->job_id, j) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 1;
+    settle_unrecorded(s);
+    return -1;
+}
+
+/* CUPS has the document: the job is in CUPS as that job.  Each outcome
+ * is committed together with the end of the hand-over record (a deferred
+ * state change, then the record's plain delete commits both) before any
+ * purge: a restart in between finds a job that is no longer queued, and
+ * the listing purges its CUPS job by name. */
 static void settle_adopt(struct settle *s)
 {
     struct job j;
     struct printer *p = printer_find(s->printer);
     const char *bad_opt = sched_substituted_option(s->substituted);
     busy_del(s->job_id);
-    if (store_job_get(D.store, s->job_id, &j) < 0) {
+    int got = settle_load(s, &j);
+    if (got < 0)
+        return;
+    if (got > 0) {
+        store_handover_clear(D.store, s->job_id);
         track_purge(s->job_id, s->cups_id);
     } else if (j.state == JOB_STATE_QUEUED && bad_opt) {
         /* as at a plain hand-over: CUPS would print it with another
          * media/sides/colour than asked */
-        track_purge(j.id, s->cups_id);
-        if (s->cover_id)
-            track_purge(j.id, s->cover_id);
         job_reason_add(&j, "option-not-supported");
+        store_defer_begin(D.store);
         job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support the job's "
                       "%s (CUPS would substitute it; its CUPS job %d, %s, is purged)",
                       s->printer, bad_opt, s->cups_id, s->how);
+        store_defer_end(D.store);
+        if (store_handover_clear(D.store, j.id) < 0) {
+            job_clear(&j);
+            settle_unrecorded(s);
+            return;
+        }
+        track_purge(j.id, s->cups_id);
+        if (s->cover_id)
+            track_purge(j.id, s->cover_id);
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: %s not supported; job failed", bad_opt);
     } else if (j.state != JOB_STATE_QUEUED) {
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
                 "job is %s now; purging it", s->cups_id, job_state_name(j.state));
+        store_handover_clear(D.store, j.id);
         track_purge(j.id, s->cups_id);
         if (s->cover_id)
             track_purge(j.id, s->cover_id);
@@ -281,20 +323,26 @@ static void settle_adopt(struct settle *s)
          * has it, and it is tracked to its end there */
         j.cups_job_id = s->cups_id;
         xstrlcpy(j.printer, s->printer, sizeof j.printer);
+        job_reason_remove(&j, "no-capable-printer");
+        store_defer_begin(D.store);
+        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, has "
+                      "its document (not sent again)", s->cups_id, s->printer, s->how);
+        store_defer_end(D.store);
+        if (store_handover_clear(D.store, j.id) < 0) {
+            job_clear(&j);
+            settle_unrecorded(s);
+            return;
+        }
         if (p) {
             p->inflight++;
             p->pages_inflight += job_pages(&j);
         }
         if (s->cover_id)
             track_cover(j.id, s->cups_id, s->cover_id);
-        job_reason_remove(&j, "no-capable-printer");
-        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, has "
-                      "its document (not sent again)", s->cups_id, s->printer, s->how);
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: adopted CUPS job %d, %s", s->cups_id,
                 s->how);
     }
-    store_handover_clear(D.store, s->job_id);
-    if (j.id)
+    if (got == 0)
         job_clear(&j);
     free(s);
 }
@@ -308,22 +356,29 @@ static void settle_lost(struct settle *s, const char *what)
 {
     struct job j;
     busy_del(s->job_id);
+    int got = settle_load(s, &j);
+    if (got < 0)
+        return;
+    if (got == 0 && j.state == JOB_STATE_QUEUED) {
+        log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, %s, %s; whether it "
+                "printed is not known", s->cups_id, s->how, what);
+        job_reason_add(&j, "cups-job-lost");
+        store_defer_begin(D.store);
+        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
+                      "%s: whether it printed is not known, so it is not sent again",
+                      s->cups_id, s->printer, s->how, what);
+        store_defer_end(D.store);
+    } else if (got == 0) {
+        sched_job_changed(&j);
+    }
+    if (got == 0)
+        job_clear(&j);
+    if (store_handover_clear(D.store, s->job_id) < 0) {
+        settle_unrecorded(s);
+        return;
+    }
     if (s->cover_id)
         track_purge(s->job_id, s->cover_id);
-    if (store_job_get(D.store, s->job_id, &j) == 0) {
-        if (j.state == JOB_STATE_QUEUED) {
-            log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, %s, %s; whether it "
-                    "printed is not known", s->cups_id, s->how, what);
-            job_reason_add(&j, "cups-job-lost");
-            job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
-                          "%s: whether it printed is not known, so it is not sent again",
-                          s->cups_id, s->printer, s->how, what);
-        } else {
-            sched_job_changed(&j);
-        }
-        job_clear(&j);
-    }
-    store_handover_clear(D.store, s->job_id);
     free(s);
 }
 
@@ -365,6 +420,8 @@ static void settle_start(struct settle *s)
     struct cups_op *op = cups_op_new(CUPS_OP_JOB_STATE);
     op->job_id = s->job_id;
     op->cups_job_id = s->cups_id;
+    snprintf(op->job_name, sizeof op->job_name, "copees-%s-%lld", store_instance(D.store),
+             (long long)s->job_id);
     op->pause_point = "pause-before-settle";
     op->arg = s;
     op->done = settle_state;
@@ -406,7 +463,10 @@ static void resume_one(int64_t job_id, int cups_id, const char *printer, void *a
 {
     GArray *stale = arg;
     struct job j;
-    if (store_job_get(D.store, job_id, &j) < 0 || j.state != JOB_STATE_QUEUED || cups_id <= 0) {
+    int got = store_job_get(D.store, job_id, &j);
+    if (got < 0 && errno != ENOENT)
+        fatal("sched: cannot read job %lld, which was being handed to CUPS", (long long)job_id);
+    if (got < 0 || j.state != JOB_STATE_QUEUED || cups_id <= 0) {
         g_array_append_val(stale, job_id);
     } else {
         log_job(LOG_LVL_WARN, job_id, printer, "sched: the job was being handed to CUPS (job %d) "

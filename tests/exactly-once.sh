@@ -101,6 +101,19 @@ like "CUPS's job was adopted, not sent again" \
     'whose answer was lost, has its document \(not sent again\)'
 stop_copeesd
 
+# The answer fails at once after the whole document went (a connection
+# reset, not a stall; test-build fault): the CUPS job is not canceled --
+# it may be printing, or printed and forgotten -- but settled: adopted.
+settled send-error-after ORD-EO-4B
+id4b=$SETTLED_ID
+check "answer failed after the document: the job prints" wait_until 60 job_is "$id4b" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$id4b")" 1
+like "CUPS's job was adopted, not canceled and sent again" \
+    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4b AND type='state'")" \
+    'whose answer was lost, has its document \(not sent again\)'
+stop_copeesd
+
 # The same, but Create-Job's answer had said CUPS changed the job's media
 # (test-build fault: a real cupsd leaves media to its filters): as at a
 # plain hand-over, the job fails with option-not-supported, never adopted.

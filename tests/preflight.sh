@@ -342,6 +342,8 @@ if ! has asan; then
         # a page of that block in the server would be shared with every child
         check "... and the daemon's helper server never touches it, after its checks" \
             block_untouched "$SERVER"
+        block_untouched "$SERVER" ||
+            diag "server $SERVER ($(tr '\0' ' ' < "/proc/$SERVER/cmdline" 2>/dev/null)): $(awk '/^[0-9a-f]+-/ {m = $0} /^Rss:/ {r = $2} /^VmFlags:.* hg( |$)/ {print m " Rss " r " kB"}' "/proc/$SERVER/smaps" 2>&1)"
     fi
     if has test-knobs; then
         # freetype is one the checks need: the self-test child dies, and
