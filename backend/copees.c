@@ -308,15 +308,19 @@ static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, i
         int timeout = -1;
         struct pollfd p[2];
 
-        if (term_requested && !forwarded && !reaped) {
+        if (term_requested && !forwarded) {
             /* cupsd running as root puts a backend in a process group of
              * its own and signals the whole group (cupsdEndProcess): the
              * real backend, in ours, has had the SIGTERM already, and a
              * second one makes CUPS's ipp backend exit at once instead of
-             * canceling the job at the printer */
+             * canceling the job at the printer.  (Said also when the real
+             * backend is gone already: it may have exited on that SIGTERM
+             * before ours was delivered.) */
             if (getpgrp() != getpid()) {
-                fputs("DEBUG: copees: job canceled, stopping the real backend\n", stderr);
-                kill(pid, SIGTERM);
+                if (!reaped) {
+                    fputs("DEBUG: copees: job canceled, stopping the real backend\n", stderr);
+                    kill(pid, SIGTERM);
+                }
             } else {
                 fputs("DEBUG: copees: job canceled; the real backend, in our process group, "
                       "was told too\n", stderr);
