@@ -848,6 +848,10 @@ static enum res op_probe(struct cups_op *op)
 /* PURGE: Cancel-Job with purge-job=true (also done jobs; unknown = ok). */
 static enum res op_purge(struct cups_op *op)
 {
+    if (fault_always("purge-refused")) {     /* test builds: cupsd refuses every purge */
+        xstrlcpy(op->error, "Cancel-Job: refused (test fault)", sizeof op->error);
+        return RES_FAIL;
+    }
     return cancel_purge(op, op->cups_job_id);
 }
 

@@ -928,8 +928,12 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
                 "goes out again", f->cups_job_id);
         track_purge(j.id, f->cups_job_id);
     } else if (j.state == JOB_STATE_QUEUED && f->jstate != CUPS_J_CANCELED &&
-               f->jstate != CUPS_J_ABORTED) {
-        /* CUPS took it, we did not record it: adopt it, never send again */
+               f->jstate != CUPS_J_ABORTED && !(j.reprints > 0 && f->jstate == CUPS_J_COMPLETED)) {
+        /* CUPS took it, we did not record it: adopt it, never send again
+         * (a database from before hand-over records; a reprint's
+         * hand-over always has one, settled before the listing, so a
+         * completed CUPS job found for a reprint is an earlier print's,
+         * whose purge had failed: purged below, and the reprint prints) */
         j.cups_job_id = f->cups_job_id;
         xstrlcpy(j.printer, p->name, sizeof j.printer);
         p->inflight++;

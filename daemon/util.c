@@ -279,6 +279,16 @@ void fault_pause(const char *point)
 #endif
 }
 
+bool fault_always(const char *point)
+{
+#ifdef COPEES_TEST_KNOBS
+    return fault_index(point) >= 0;
+#else
+    (void)point;
+    return false;
+#endif
+}
+
 void fault_point(const char *point)
 {
 #ifdef COPEES_TEST_KNOBS

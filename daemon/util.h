@@ -51,6 +51,9 @@ void fault_point(const char *point);
  * COPEES_TEST_FAULT names (a failure to simulate once), false otherwise
  * and always in packages. */
 bool fault_once(const char *point);
+/* Test builds: true every time while COPEES_TEST_FAULT names the point (a
+ * failure that persists); false otherwise and always in packages. */
+bool fault_always(const char *point);
 /* Test builds: the first time COPEES_TEST_FAULT names this point, create
  * the file COPEES_TEST_PAUSE names and block the calling thread until the
  * test removes it (60 s at most): the test acts in that window (stops

@@ -149,4 +149,27 @@ check "... and stays failed" stays 3 job_is "$id6" .state failed
 is "... it is not sent again" "$(printed_count "$id6")" 0
 stop_copeesd
 
+# A reprint waiting (its printer disabled) when copeesd restarts, while
+# CUPS still holds the completed CUPS job of the first print (every purge
+# refused: a test-build fault): that job has the reprint's name, but it is
+# the earlier print's.  It is purged, not taken for the reprint, and the
+# reprint prints once the printer is enabled.
+COPEES_TEST_FAULT=purge-refused start_copeesd
+upload "$T/doc.pdf" "order=ORD-EO-R&copies=1"
+idr=$(jq -r .id <<<"$BODY")
+check "a first print" wait_until 60 job_is "$idr" .state printed
+check "... whose CUPS job stays (purges refused)" bash -c \
+    "lpstat -h '$CUPS_SERVER' -W completed -o | grep -q ."
+api POST /v1/printers/atelier/disable > /dev/null
+like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$idr/reprint")" 'HTTP 200$'
+stop_copeesd
+start_copeesd
+check "after a restart the reprint still waits (2 s), not taken for the old CUPS job" \
+    stays 2 job_is "$idr" .state queued
+check "... and the old CUPS job is purged" wait_until 30 bash -c \
+    "! lpstat -h '$CUPS_SERVER' -W completed -o | grep -q ."
+api POST /v1/printers/atelier/enable > /dev/null
+check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idr" .state printed
+is "the printer received it twice in all: the print and the reprint" "$(printed_count "$idr")" 2
+stop_copeesd
 done_testing
