@@ -481,8 +481,10 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
         xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
     } else {
         sent = send_document(op, id, fd, docname, true);
-        if (sent == 0 && main)
+        if (sent == 0 && main) {
             fault_point("crash-after-send");
+            fault_pause("pause-after-send");
+        }
         bool subst = sent == 0 && main && fault_once("send-timeout-after-substituted");
         if (subst)
             /* test builds: as below, and Create-Job's answer had said CUPS
@@ -564,10 +566,13 @@ static enum res op_submit(struct cups_op *op)
                     true, &id);
         if (r == RES_OK)
             op->cups_job_id = id;
-        else if (op->cover_job_id) {
+        else if (op->cover_job_id && op->cups_job_id <= 0 && http && r != RES_BROKEN) {
+            /* (a job left behind keeps its cover for the settle, which
+             * purges or follows it with the job; without a connection the
+             * scheduler purges it) */
             char err[sizeof op->error];
             xstrlcpy(err, op->error, sizeof err);
-            if (r != RES_BROKEN && cancel_purge(op, op->cover_job_id) == RES_OK)
+            if (cancel_purge(op, op->cover_job_id) == RES_OK)
                 op->cover_job_id = 0;
             xstrlcpy(op->error, err, sizeof op->error);
         }

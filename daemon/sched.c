@@ -151,15 +151,16 @@ static void submit_done(struct cups_op *op)
          * purges its CUPS job by name); if that commit fails, the CUPS
          * job is settled instead, which decides again */
         printer_release(p, j.id, sc->pages);
+        int rc = 0;
         if (bad_opt) {
             job_reason_add(&j, "option-not-supported");
             store_defer_begin(D.store);
-            job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
-                          "printer %s does not support the job's %s (CUPS would substitute it)",
-                          sc->printer, bad_opt);
+            rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
+                               "printer %s does not support the job's %s (CUPS would "
+                               "substitute it)", sc->printer, bad_opt);
             store_defer_end(D.store);
         }
-        if (store_handover_clear(D.store, j.id) < 0) {
+        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
             track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
             goto done;
         }
@@ -179,14 +180,15 @@ static void submit_done(struct cups_op *op)
         metrics_dispatch_latency(mono_ms() - t0);
         job_reason_remove(&j, "no-capable-printer");
         /* one commit: sent, and no hand-over left (the record's plain
-         * delete commits the deferred state); if it fails, neither is
-         * recorded and the CUPS job is settled (adopted once the store
-         * writes again) */
+         * delete commits the deferred state); if a write or the commit
+         * fails, the CUPS job is settled, which adopts it once the store
+         * writes again (or finds it adopted already: the state may have
+         * been committed with the batch although the delete failed) */
         store_defer_begin(D.store);
-        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS job %d",
-                      j.printer, op->cups_job_id);
+        int rc = job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS "
+                               "job %d", j.printer, op->cups_job_id);
         store_defer_end(D.store);
-        if (store_handover_clear(D.store, j.id) < 0) {
+        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
             printer_release(p, j.id, sc->pages);
             track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
             goto done;

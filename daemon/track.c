@@ -292,16 +292,29 @@ static void settle_adopt(struct settle *s)
     if (got > 0) {
         store_handover_clear(D.store, s->job_id);
         track_purge(s->job_id, s->cups_id);
+    } else if ((j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING) &&
+               j.cups_job_id == s->cups_id) {
+        /* ours as that CUPS job already: its state was committed although
+         * the hand-over record's delete failed */
+        if (p) {
+            p->inflight++;
+            p->pages_inflight += job_pages(&j);
+        }
+        if (s->cover_id)
+            track_cover(j.id, s->cups_id, s->cover_id);
+        if (store_handover_clear(D.store, j.id) < 0)
+            log_job(LOG_LVL_WARN, j.id, s->printer, "sched: the hand-over record stays; the "
+                    "next start sees the job sent and drops it");
     } else if (j.state == JOB_STATE_QUEUED && bad_opt) {
         /* as at a plain hand-over: CUPS would print it with another
          * media/sides/colour than asked */
         job_reason_add(&j, "option-not-supported");
         store_defer_begin(D.store);
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support the job's "
-                      "%s (CUPS would substitute it; its CUPS job %d, %s, is purged)",
-                      s->printer, bad_opt, s->cups_id, s->how);
+        int rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support "
+                               "the job's %s (CUPS would substitute it; its CUPS job %d, %s, is "
+                               "purged)", s->printer, bad_opt, s->cups_id, s->how);
         store_defer_end(D.store);
-        if (store_handover_clear(D.store, j.id) < 0) {
+        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
             job_clear(&j);
             settle_unrecorded(s);
             return;
@@ -325,10 +338,11 @@ static void settle_adopt(struct settle *s)
         xstrlcpy(j.printer, s->printer, sizeof j.printer);
         job_reason_remove(&j, "no-capable-printer");
         store_defer_begin(D.store);
-        job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, has "
-                      "its document (not sent again)", s->cups_id, s->printer, s->how);
+        int rc = job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, "
+                               "has its document (not sent again)", s->cups_id, s->printer,
+                               s->how);
         store_defer_end(D.store);
-        if (store_handover_clear(D.store, j.id) < 0) {
+        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
             job_clear(&j);
             settle_unrecorded(s);
             return;
@@ -355,6 +369,7 @@ static void settle_adopt(struct settle *s)
 static void settle_lost(struct settle *s, const char *what)
 {
     struct job j;
+    int rc = 0;
     busy_del(s->job_id);
     int got = settle_load(s, &j);
     if (got < 0)
@@ -364,16 +379,16 @@ static void settle_lost(struct settle *s, const char *what)
                 "printed is not known", s->cups_id, s->how, what);
         job_reason_add(&j, "cups-job-lost");
         store_defer_begin(D.store);
-        job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
-                      "%s: whether it printed is not known, so it is not sent again",
-                      s->cups_id, s->printer, s->how, what);
+        rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
+                           "%s: whether it printed is not known, so it is not sent again",
+                           s->cups_id, s->printer, s->how, what);
         store_defer_end(D.store);
     } else if (got == 0) {
         sched_job_changed(&j);
     }
     if (got == 0)
         job_clear(&j);
-    if (store_handover_clear(D.store, s->job_id) < 0) {
+    if (rc < 0 || store_handover_clear(D.store, s->job_id) < 0) {
         settle_unrecorded(s);
         return;
     }

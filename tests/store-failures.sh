@@ -12,6 +12,8 @@
 #  3. A job row that cannot be read at start-up: copeesd refuses to start
 #     and leaves the spool as it is (it used to shred every document
 #     whose row it had not read yet).
+#  4. (run before 3) The disk fills while a hand-over to CUPS ends: the
+#     job is settled, adopted once there is room, printed once.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/st"
@@ -122,6 +124,39 @@ fi
 post "$T/a.pdf" ORD-SF-3
 is "a retry of a recorded job gets 200" "$STATUS" 200
 is "... with the same job" "$(jq -r .id <<<"$BODY")" "$id3"
+
+# ------------------------------------------------------------ 4. no room when a hand-over ends
+# CUPS has the document (a test-build pause right after Send-Document),
+# and the disk fills before copeesd records the job sent: the hand-over
+# record stays, the CUPS job is settled, and once there is room it is
+# adopted, never sent a second time.
+if [ $knobs = yes ]; then
+    stop_copeesd
+    start_cups
+    write_conf
+    sed -i "s|^state_dir = .*|state_dir = $T/st/state|" "$CONF"
+    COPEES_TEST_FAULT=pause-after-send COPEES_TEST_PAUSE=$T/pause start_copeesd
+    check "a hand-over stops right after its document went" wait_until 30 test -e "$T/pause"
+    H=$(sqlite3 "$DB" "SELECT job_id FROM handovers")
+    like "... with a hand-over record" "$H" '^[0-9]+$'
+    fill
+    rm -f "$T/pause"
+    check "no room to record it sent: the CUPS job is settled instead" wait_until 30 \
+        grep -q 'could not be recorded; tried again later' "$T/copeesd.log"
+    is "... the job's hand-over record stays" \
+        "$(sqlite3 "$DB" "SELECT count(*) FROM handovers WHERE job_id = ${H:-0}")" 1
+    rm -f "$T/st/filler"
+    check "room again: the job is adopted and ends printed" wait_until 60 job_is "${H:-0}" .state printed
+    like "... adopted, not sent again" \
+        "$(sqlite3 "$DB" "SELECT group_concat(detail, '|') FROM events WHERE job_id = ${H:-0} AND type = 'state'")" \
+        'has its document \(not sent again\)'
+    is "... the printer received it once" "$(printed_count "${H:-0}")" 1
+    check "... and every job of the test prints" wait_until 60 bash -c \
+        "[ \"\$(sqlite3 '$DB' \"SELECT count(*) FROM jobs WHERE state NOT IN ('printed', 'rejected')\")\" = 0 ]"
+    is "no hand-over record is left" "$(sqlite3 "$DB" "SELECT count(*) FROM handovers")" 0
+else
+    for i in 1 2 3 4 5 6 7 8; do ok "# SKIP built with --disable-test-knobs (no pause)"; done
+fi
 
 # ------------------------------------------------------------ 3. an unreadable row at start-up
 stop_copeesd
