@@ -133,7 +133,9 @@ is "... with the same job" "$(jq -r .id <<<"$BODY")" "$id3"
 if [ $knobs = yes ]; then
     stop_copeesd
     start_cups
-    write_conf
+    # a complaint window longer than the test: the printed documents
+    # stay, as section 3 counts them across a restart
+    COMPLAINT_WINDOW=1h write_conf
     sed -i "s|^state_dir = .*|state_dir = $T/st/state|" "$CONF"
     COPEES_TEST_FAULT=pause-after-send COPEES_TEST_PAUSE=$T/pause start_copeesd
     check "a hand-over stops right after its document went" wait_until 30 test -e "$T/pause"
