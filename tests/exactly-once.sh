@@ -91,28 +91,24 @@ is "the failed try is in the audit log" "$(sqlite3 "$T/state/copees.db" \
     "SELECT count(*) FROM events WHERE job_id=$id3 AND type='dispatch-failed'")" 1
 stop_copeesd
 
-settled send-timeout-after ORD-EO-4
-id4=$SETTLED_ID
-check "answer lost after the document: the job prints" wait_until 60 job_is "$id4" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id4")" 1
-like "CUPS's job was adopted, not sent again" \
-    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4 AND type='state'")" \
-    'whose answer was lost, has its document \(not sent again\)'
-stop_copeesd
-
+# adopted_once POINT ORDER WHAT: with the fault POINT the document went in
+# and its answer was lost (WHAT): the job prints once, adopted
+adopted_once() {
+    settled "$1" "$2"
+    local id=$SETTLED_ID
+    check "$3: the job prints" wait_until 60 job_is "$id" .state printed
+    check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+    is "the printer received it exactly once" "$(printed_count "$id")" 1
+    like "CUPS's job was adopted, not sent again" \
+        "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id AND type='state'")" \
+        'whose answer was lost, has its document \(not sent again\)'
+    stop_copeesd
+}
+adopted_once send-timeout-after ORD-EO-4 "answer lost after the document"
 # The answer fails at once after the whole document went (a connection
 # reset, not a stall; test-build fault): the CUPS job is not canceled --
 # it may be printing, or printed and forgotten -- but settled: adopted.
-settled send-error-after ORD-EO-4B
-id4b=$SETTLED_ID
-check "answer failed after the document: the job prints" wait_until 60 job_is "$id4b" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id4b")" 1
-like "CUPS's job was adopted, not canceled and sent again" \
-    "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id4b AND type='state'")" \
-    'whose answer was lost, has its document \(not sent again\)'
-stop_copeesd
+adopted_once send-error-after ORD-EO-4B "answer failed after the document"
 
 # The same, but Create-Job's answer had said CUPS changed the job's media
 # (test-build fault: a real cupsd leaves media to its filters): as at a
