@@ -34,7 +34,16 @@ for r in $(seq "$ROUNDS"); do
              > "$T/out/$n.status" 2>/dev/null &
         pids+=($!)
     done
-    sleep "0.$(( RANDOM % 6 + 1 ))"     # a random moment in the middle of the work
+    # a random moment in the middle of the work; in every other round
+    # only after one upload of the round was acknowledged (on a loaded
+    # machine no upload may finish within the random moment, and the test
+    # needs acknowledged jobs to check)
+    if [ $((r % 2)) = 0 ]; then
+        wait_until 30 bash -c "cat '$T'/out/{$((n - PER_ROUND + 1))..$n}.status 2>/dev/null | grep -qE '20[01]'"
+        sleep "0.$(( RANDOM % 3 ))"
+    else
+        sleep "0.$(( RANDOM % 6 + 1 ))"
+    fi
     kill -KILL "$COPEESD_PID"
     wait "$COPEESD_PID" 2>/dev/null
     COPEESD_PID=
