@@ -80,6 +80,13 @@ void busy_del(int64_t id);
  * the comma-separated list of attributes CUPS said it ignored or changed
  * at Create-Job; NULL when none is. */
 const char *sched_substituted_option(const char *substituted);
+/* The end of a hand-over, recorded in one commit: j's new state st (the
+ * text as for job_set_state) and the delete of its hand-over record (the
+ * state change is deferred; the record's plain delete commits both).  -1
+ * when a write or the commit failed: the record stays, and the caller
+ * settles the CUPS job again, which decides afresh. */
+int sched_handover_end(struct job *j, enum job_state st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The deadline simulation at time now: ids of queued jobs whose estimated
  * end passes due - delivery_lead (and not yet marked) appended to risky

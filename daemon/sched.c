@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,21 @@ const char *sched_substituted_option(const char *substituted)
     return NULL;
 }
 
+int sched_handover_end(struct job *j, enum job_state st, const char *fmt, ...)
+{
+    char text[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    store_defer_begin(D.store);
+    int rc = job_set_state(D.store, j, st, -1, "%s", text);
+    store_defer_end(D.store);
+    if (rc < 0 || store_handover_clear(D.store, j->id) < 0)
+        return -1;
+    return 0;
+}
+
 struct submit_ctx {
     char printer[64];
     int64_t pages;
@@ -151,16 +167,15 @@ static void submit_done(struct cups_op *op)
          * purges its CUPS job by name); if that commit fails, the CUPS
          * job is settled instead, which decides again */
         printer_release(p, j.id, sc->pages);
-        int rc = 0;
+        int rc;
         if (bad_opt) {
             job_reason_add(&j, "option-not-supported");
-            store_defer_begin(D.store);
-            rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1,
-                               "printer %s does not support the job's %s (CUPS would "
-                               "substitute it)", sc->printer, bad_opt);
-            store_defer_end(D.store);
+            rc = sched_handover_end(&j, JOB_STATE_FAILED, "printer %s does not support the "
+                                    "job's %s (CUPS would substitute it)", sc->printer, bad_opt);
+        } else {
+            rc = store_handover_clear(D.store, j.id);
         }
-        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
+        if (rc < 0) {
             track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
             goto done;
         }
@@ -179,16 +194,12 @@ static void submit_done(struct cups_op *op)
         xstrlcpy(j.printer, sc->printer, sizeof j.printer);
         metrics_dispatch_latency(mono_ms() - t0);
         job_reason_remove(&j, "no-capable-printer");
-        /* one commit: sent, and no hand-over left (the record's plain
-         * delete commits the deferred state); if a write or the commit
-         * fails, the CUPS job is settled, which adopts it once the store
-         * writes again (or finds it adopted already: the state may have
-         * been committed with the batch although the delete failed) */
-        store_defer_begin(D.store);
-        int rc = job_set_state(D.store, &j, JOB_STATE_SENT, -1, "sent to printer %s as CUPS "
-                               "job %d", j.printer, op->cups_job_id);
-        store_defer_end(D.store);
-        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
+        /* if a write or the commit fails, the CUPS job is settled, which
+         * adopts it once the store writes again (or finds it adopted
+         * already: the state may have been committed with the batch
+         * although the delete failed) */
+        if (sched_handover_end(&j, JOB_STATE_SENT, "sent to printer %s as CUPS job %d",
+                               j.printer, op->cups_job_id) < 0) {
             printer_release(p, j.id, sc->pages);
             track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
             goto done;

@@ -309,12 +309,9 @@ static void settle_adopt(struct settle *s)
         /* as at a plain hand-over: CUPS would print it with another
          * media/sides/colour than asked */
         job_reason_add(&j, "option-not-supported");
-        store_defer_begin(D.store);
-        int rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "printer %s does not support "
-                               "the job's %s (CUPS would substitute it; its CUPS job %d, %s, is "
-                               "purged)", s->printer, bad_opt, s->cups_id, s->how);
-        store_defer_end(D.store);
-        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
+        if (sched_handover_end(&j, JOB_STATE_FAILED, "printer %s does not support the job's %s "
+                               "(CUPS would substitute it; its CUPS job %d, %s, is purged)",
+                               s->printer, bad_opt, s->cups_id, s->how) < 0) {
             job_clear(&j);
             settle_unrecorded(s);
             return;
@@ -326,7 +323,12 @@ static void settle_adopt(struct settle *s)
     } else if (j.state != JOB_STATE_QUEUED) {
         log_job(LOG_LVL_WARN, j.id, s->printer, "sched: CUPS job %d got its document but the "
                 "job is %s now; purging it", s->cups_id, job_state_name(j.state));
-        store_handover_clear(D.store, j.id);
+        if (store_handover_clear(D.store, j.id) < 0) {
+            /* purged only once the record is gone (see settle_state) */
+            job_clear(&j);
+            settle_unrecorded(s);
+            return;
+        }
         track_purge(j.id, s->cups_id);
         if (s->cover_id)
             track_purge(j.id, s->cover_id);
@@ -337,12 +339,8 @@ static void settle_adopt(struct settle *s)
         j.cups_job_id = s->cups_id;
         xstrlcpy(j.printer, s->printer, sizeof j.printer);
         job_reason_remove(&j, "no-capable-printer");
-        store_defer_begin(D.store);
-        int rc = job_set_state(D.store, &j, JOB_STATE_SENT, -1, "CUPS job %d on printer %s, %s, "
-                               "has its document (not sent again)", s->cups_id, s->printer,
-                               s->how);
-        store_defer_end(D.store);
-        if (rc < 0 || store_handover_clear(D.store, j.id) < 0) {
+        if (sched_handover_end(&j, JOB_STATE_SENT, "CUPS job %d on printer %s, %s, has its "
+                               "document (not sent again)", s->cups_id, s->printer, s->how) < 0) {
             job_clear(&j);
             settle_unrecorded(s);
             return;
@@ -378,17 +376,17 @@ static void settle_lost(struct settle *s, const char *what)
         log_job(LOG_LVL_ERR, j.id, s->printer, "sched: CUPS job %d, %s, %s; whether it "
                 "printed is not known", s->cups_id, s->how, what);
         job_reason_add(&j, "cups-job-lost");
-        store_defer_begin(D.store);
-        rc = job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS job %d on printer %s, %s, "
-                           "%s: whether it printed is not known, so it is not sent again",
-                           s->cups_id, s->printer, s->how, what);
-        store_defer_end(D.store);
-    } else if (got == 0) {
-        sched_job_changed(&j);
+        rc = sched_handover_end(&j, JOB_STATE_FAILED, "CUPS job %d on printer %s, %s, %s: "
+                                "whether it printed is not known, so it is not sent again",
+                                s->cups_id, s->printer, s->how, what);
+    } else {
+        if (got == 0)
+            sched_job_changed(&j);
+        rc = store_handover_clear(D.store, s->job_id);
     }
     if (got == 0)
         job_clear(&j);
-    if (rc < 0 || store_handover_clear(D.store, s->job_id) < 0) {
+    if (rc < 0) {
         settle_unrecorded(s);
         return;
     }
@@ -415,8 +413,15 @@ static void settle_state(struct cups_op *op)
         /* never printed: the job may go out again.  The hand-over record
          * goes before the purge (a restart in between finds the CUPS job
          * by name and purges it), never after: a restart would then find
-         * the record, not the job, and fail it as lost */
-        store_handover_clear(D.store, s->job_id);
+         * the record, not the job, and fail it as lost.  So when the
+         * delete fails, nothing is purged until it can be recorded */
+        if (store_handover_clear(D.store, s->job_id) < 0) {
+            busy_del(s->job_id);
+            settle_unrecorded(s);
+            op->arg = NULL;
+            cups_op_free(op);
+            return;
+        }
         struct cups_op *pop = cups_op_new(CUPS_OP_PURGE);
         pop->job_id = s->job_id;
         pop->cups_job_id = s->cups_id;
@@ -922,12 +927,16 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
             track_purge(j.id, f->cups_job_id);
     } else if (tracked || busy_has(j.id)) {
         /* ours as we know it */
-    } else if (j.state == JOB_STATE_QUEUED && f->started &&
+    } else if (j.state == JOB_STATE_QUEUED && j.reprints == 0 && f->started &&
                (f->jstate == CUPS_J_CANCELED || f->jstate == CUPS_J_ABORTED ||
                 (!cups_terminal(f->jstate) && incomplete))) {
         /* CUPS had begun printing it, then ended it or lost its files
          * (a cupsd restart while printing restores it pending without
-         * them): part of it may be printed, so it is not sent again */
+         * them): part of it may be printed, so it is not sent again.
+         * Not for a reprint: a reprint's own hand-over always has its
+         * record, settled before the listing, so a CUPS job that had
+         * started is an earlier print's whose purge failed (below: purged,
+         * and the reprint prints) */
         track_purge(j.id, f->cups_job_id);
         job_reason_add(&j, f->jstate == CUPS_J_CANCELED ? "job-canceled-at-printer" :
                            f->jstate == CUPS_J_ABORTED ? "aborted-by-system" : "cups-job-lost");

@@ -168,4 +168,39 @@ api POST /v1/printers/atelier/enable > /dev/null
 check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idr" .state printed
 is "the printer received it twice in all: the print and the reprint" "$(printed_count "$idr")" 2
 stop_copeesd
+
+# The same with a failed first print: its CUPS job had started and was
+# then canceled at the printer (the printer's command fails after 5 s:
+# sooner, CUPS's ipp backend may take the vanished job for completed, and
+# then the case is tried again with a new job).  That CUPS job has the
+# reprint's name and had started, which for a job never reprinted means
+# "part of it may be printed: fail it"; for a reprint it is the earlier
+# print's.  It is purged, and the reprint prints.
+COPEES_TEST_FAULT=purge-refused start_copeesd
+printf 'DELAY=5\nEXIT=1\n' > "$T/cups/ipp-record.conf"
+ended() { case $(job_field "$1" .state) in failed|printed) return 0 ;; esac; return 1; }
+for attempt in 1 2 3; do
+    upload "$T/doc.pdf" "order=ORD-EO-F$attempt&copies=1"
+    idf=$(jq -r .id <<<"$BODY")
+    wait_until 60 ended "$idf"
+    [ "$(job_field "$idf" .state)" = printed ] || break
+    diag "attempt $attempt: CUPS's ipp backend took the canceled job for completed; again"
+done
+check "a first print fails at the printer" wait_until 30 job_is "$idf" .state failed
+cidf=$(job_field "$idf" .cups_job_id)
+check "... and its CUPS job, started then canceled, stays (purges refused)" bash -c \
+    "lpstat -h '$CUPS_SERVER' -W completed -o | grep -q -- '-$cidf '"
+rm -f "$T/cups/ipp-record.conf"
+api POST /v1/printers/atelier/disable > /dev/null
+like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$idf/reprint")" 'HTTP 200$'
+stop_copeesd
+start_copeesd
+check "after a restart the reprint still waits (2 s), not failed for the old CUPS job" \
+    stays 2 job_is "$idf" .state queued
+check "... and the old CUPS job is purged" wait_until 30 bash -c \
+    "! lpstat -h '$CUPS_SERVER' -W completed -o | grep -q -- '-$cidf '"
+api POST /v1/printers/atelier/enable > /dev/null
+check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idf" .state printed
+is "the printer ran it twice in all: the failed print and the reprint" "$(printed_count "$idf")" 2
+stop_copeesd
 done_testing

@@ -14,6 +14,10 @@
 #     whose row it had not read yet).
 #  4. (run before 3) The disk fills while a hand-over to CUPS ends: the
 #     job is settled, adopted once there is room, printed once.
+#  5. (run before 3) The disk fills while a CUPS job left without its
+#     document is settled: it is not purged before the end of its
+#     hand-over record is recorded, so a crash then does not fail a job
+#     that never printed; after the restart it prints once.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/st"
@@ -155,6 +159,47 @@ if [ $knobs = yes ]; then
     is "... the printer received it once" "$(printed_count "${H:-0}")" 1
     check "... and every job of the test prints" wait_until 60 bash -c \
         "[ \"\$(sqlite3 '$DB' \"SELECT count(*) FROM jobs WHERE state NOT IN ('printed', 'rejected')\")\" = 0 ]"
+    is "no hand-over record is left" "$(sqlite3 "$DB" "SELECT count(*) FROM handovers")" 0
+else
+    for i in 1 2 3 4 5 6 7 8; do ok "# SKIP built with --disable-test-knobs (no pause)"; done
+fi
+
+# ------------------------------------------------------------ 5. no room when a settle ends
+# Send-Document gets no answer before the document went (test-build
+# fault), so the CUPS job, which waits for its document, is settled; the
+# disk fills just before copeesd reads it (a test-build pause).  Purging
+# that CUPS job is right, but only once the end of its hand-over record
+# is recorded: purged first, a crash would leave a record naming a CUPS
+# job that no longer exists, and the restart would fail the job with
+# cups-job-lost although it never printed.  copeesd is killed while the
+# record cannot be deleted; after the restart the job prints once.
+if [ $knobs = yes ]; then
+    stop_copeesd
+    rm -f "$T/pause"
+    COPEES_TEST_FAULT=send-timeout-before,pause-before-settle COPEES_TEST_PAUSE=$T/pause \
+        start_copeesd
+    post "$T/a.pdf" ORD-SF-5
+    is "an upload for a hand-over that gets no answer: 201" "$STATUS" 201
+    S=$(jq -r .id <<<"$BODY")
+    check "its CUPS job is about to be settled" wait_until 30 test -e "$T/pause"
+    fill
+    rm -f "$T/pause"
+    check "no room to record the settle's end: tried again later" wait_until 30 \
+        bash -c "grep -E 'job ${S:-0}[] ]' '$T/copeesd.log' | grep -q 'could not be recorded; tried again later'"
+    is "... its hand-over record stays" \
+        "$(sqlite3 "$DB" "SELECT count(*) FROM handovers WHERE job_id = ${S:-0}")" 1
+    check "... and so does its CUPS job, not purged meanwhile (2 s)" \
+        stays 2 bash -c "lpstat -h '$CUPS_SERVER' -o | grep -q ."
+    kill -9 "$COPEESD_PID"
+    wait "$COPEESD_PID" 2>/dev/null
+    COPEESD_PID=
+    rm -f "$T/st/filler"
+    start_copeesd
+    check "after a crash and a restart, the job prints" wait_until 60 job_is "${S:-0}" .state printed
+    is "... the printer received it once" "$(printed_count "${S:-0}")" 1
+    unlike "... it never failed as cups-job-lost" \
+        "$(sqlite3 "$DB" "SELECT group_concat(detail, '|') FROM events WHERE job_id = ${S:-0}")" \
+        'whether it printed is not known'
     is "no hand-over record is left" "$(sqlite3 "$DB" "SELECT count(*) FROM handovers")" 0
 else
     for i in 1 2 3 4 5 6 7 8; do ok "# SKIP built with --disable-test-knobs (no pause)"; done
