@@ -303,6 +303,19 @@ static void job_submit(int64_t id, struct printer *p)
         job_clear(&j);
         return;
     }
+    /* The dispatch event is a plain write, so it commits the open batch,
+     * which may hold this very job's verdict: the scheduler sees a job as
+     * soon as its state is written, before its batch commits.  A job is
+     * never sent unless its queued state is committed: when this commit
+     * fails, the job waits (a verdict rolled back is decided again by
+     * intake, and the job read again at the next try is no longer
+     * queued). */
+    if (store_event_add(D.store, j.id, "dispatch", -1, p->name) < 0) {
+        log_job(LOG_LVL_ERR, j.id, p->name, "sched: cannot record the dispatch; the job waits");
+        p->retry_after = mono_ms() + D.conf->poll_interval_ms;
+        job_clear(&j);
+        return;
+    }
     int fd = spool_job_open(D.spool, j.doc_name);
     if (fd < 0) {
         log_job(LOG_LVL_ERR, j.id, NULL, "sched: document missing");
@@ -339,7 +352,6 @@ static void job_submit(int64_t id, struct printer *p)
     xstrlcpy(p->last_order, j.order, sizeof p->last_order);
     queue_remove(sched_queue, j.id);
     busy_put(j.id, mono_ms());
-    store_event_add(D.store, j.id, "dispatch", -1, p->name);
     job_clear(&j);
     cupslink_submit(op);
 }
