@@ -451,6 +451,11 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     }
     if (main)
         unsupported_names(resp, op->substituted, sizeof op->substituted);
+    if (main && fault_once("create-substituted"))
+        /* test builds: Create-Job's answer says CUPS changes the media (a
+         * real cupsd leaves media to the filters of an IPP Everywhere
+         * queue) */
+        xstrlcpy(op->substituted, "media", sizeof op->substituted);
     ipp_attribute_t *a = ippFindAttribute(resp, "job-id", IPP_TAG_INTEGER);
     id = a ? ippGetInteger(a, 0) : 0;
     ippDelete(resp);

@@ -247,7 +247,10 @@ out:
 static bool submit_created(struct cups_op *op)
 {
     struct submit_ctx *sc = op->arg;
-    if (store_handover_set(D.store, op->job_id, op->cups_job_id, sc->printer) == 0)
+    struct store_handover h = {.job_id = op->job_id, .cups_id = op->cups_job_id,
+                               .cover_id = op->cover_job_id, .printer = sc->printer,
+                               .substituted = op->substituted};
+    if (store_handover_set(D.store, &h) == 0)
         return true;
     log_job(LOG_LVL_WARN, op->job_id, sc->printer, "sched: cannot record the hand-over of CUPS "
             "job %d; not sending it", op->cups_job_id);

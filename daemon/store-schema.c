@@ -81,11 +81,13 @@ typedef int (*migration_fn)(sqlite3 *db);
 static int migrate_v1(sqlite3 *db);
 static int migrate_v2(sqlite3 *db);
 static int migrate_v3(sqlite3 *db);
+static int migrate_v4(sqlite3 *db);
 
 static const migration_fn migrations[] = {
     [0] = migrate_v1,           /* 0 -> 1: the first schema, the instance id */
     [1] = migrate_v2,           /* 1 -> 2: an index of the documents kept */
     [2] = migrate_v3,           /* 2 -> 3: the hand-overs to CUPS in progress */
+    [3] = migrate_v4,           /* 3 -> 4: a hand-over's cover sheet and substitutions */
 };
 
 #define STORE_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -135,6 +137,17 @@ static int migrate_v3(sqlite3 *db)
                           "  printer TEXT NOT NULL,"
                           "  at INTEGER NOT NULL)",
                       "creating the hand-overs table");
+}
+
+/* What a settle of the hand-over needs besides the CUPS job: its cover
+ * sheet's CUPS job (0: none) and the attributes CUPS said at Create-Job it
+ * would ignore or change (comma-separated).  Rows from before get 0 and
+ * "" (a start-up settle then leaves a cover sheet to the listing). */
+static int migrate_v4(sqlite3 *db)
+{
+    return store_exec(db, "ALTER TABLE handovers ADD COLUMN cover_id INTEGER NOT NULL DEFAULT 0;"
+                          "ALTER TABLE handovers ADD COLUMN substituted TEXT NOT NULL DEFAULT ''",
+                      "adding the hand-overs' cover sheet and substitutions");
 }
 
 /* Bring the schema to STORE_VERSION, one step per transaction.  0 / -1. */

@@ -115,10 +115,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "WHERE document_present = 1",
     [ST_EVENT_COUNT] = "SELECT count(*) FROM events WHERE job_id IS ?1 "
                        "AND (?2 IS NULL OR type = ?2)",
-    [ST_HANDOVER_SET] = "INSERT OR REPLACE INTO handovers (job_id, cups_id, printer, at) "
-                        "VALUES (?1, ?2, ?3, ?4)",
+    [ST_HANDOVER_SET] = "INSERT OR REPLACE INTO handovers (job_id, cups_id, printer, at, "
+                        "cover_id, substituted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_HANDOVER_CLEAR] = "DELETE FROM handovers WHERE job_id = ?1",
-    [ST_HANDOVER_ALL] = "SELECT job_id, cups_id, printer FROM handovers ORDER BY job_id",
+    [ST_HANDOVER_ALL] = "SELECT job_id, cups_id, printer, cover_id, substituted FROM handovers "
+                        "ORDER BY job_id",
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -943,19 +944,22 @@ int store_event_add(struct store *st, int64_t job_id, const char *type, int64_t 
 }
 
 
-int store_handover_set(struct store *st, int64_t job_id, int cups_id, const char *printer)
+int store_handover_set(struct store *st, const struct store_handover *h)
 {
     char detail[160];
     if (write_begin(st) < 0)
         return -1;
     sqlite3_stmt *s = store_stmt(st, ST_HANDOVER_SET);
-    bool ok = s && sqlite3_bind_int64(s, 1, job_id) == SQLITE_OK &&
-              sqlite3_bind_int(s, 2, cups_id) == SQLITE_OK &&
-              sqlite3_bind_text(s, 3, printer, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+    bool ok = s && sqlite3_bind_int64(s, 1, h->job_id) == SQLITE_OK &&
+              sqlite3_bind_int(s, 2, h->cups_id) == SQLITE_OK &&
+              sqlite3_bind_text(s, 3, h->printer, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
               sqlite3_bind_int64(s, 4, now_s()) == SQLITE_OK &&
+              sqlite3_bind_int(s, 5, h->cover_id) == SQLITE_OK &&
+              sqlite3_bind_text(s, 6, h->substituted ? h->substituted : "", -1,
+                                SQLITE_TRANSIENT) == SQLITE_OK &&
               stmt_done(st, s, "recording a hand-over") == 0;
-    snprintf(detail, sizeof detail, "CUPS job %d on printer %s", cups_id, printer);
-    ok = ok && event_insert(st, job_id, "handover", -1, detail) == 0;
+    snprintf(detail, sizeof detail, "CUPS job %d on printer %s", h->cups_id, h->printer);
+    ok = ok && event_insert(st, h->job_id, "handover", -1, detail) == 0;
     return write_end(st, ok, NULL);
 }
 
@@ -969,8 +973,7 @@ int store_handover_clear(struct store *st, int64_t job_id)
     return write_end(st, ok, NULL);
 }
 
-int store_handovers_each(struct store *st,
-                         void (*cb)(int64_t job_id, int cups_id, const char *printer, void *arg),
+int store_handovers_each(struct store *st, void (*cb)(const struct store_handover *h, void *arg),
                          void *arg)
 {
     sqlite3_stmt *s = store_stmt(st, ST_HANDOVER_ALL);
@@ -979,7 +982,13 @@ int store_handovers_each(struct store *st,
         return -1;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *printer = (const char *)sqlite3_column_text(s, 2);
-        cb(sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1), printer ? printer : "", arg);
+        const char *subst = (const char *)sqlite3_column_text(s, 4);
+        struct store_handover h = {.job_id = sqlite3_column_int64(s, 0),
+                                   .cups_id = sqlite3_column_int(s, 1),
+                                   .cover_id = sqlite3_column_int(s, 3),
+                                   .printer = printer ? printer : "",
+                                   .substituted = subst ? subst : ""};
+        cb(&h, arg);
         n++;
     }
     sqlite3_reset(s);

@@ -124,15 +124,22 @@ int store_count_states(struct store *st, int64_t counts[JOB_STATE_COUNT]);
 int store_event_count(struct store *st, int64_t job_id, const char *type);
 
 /* Hand-overs to CUPS in progress (table handovers): between Create-Job and
- * the end of the hand-over, the CUPS job that may hold a job's document.
- * Set: a plain, committed write, with an event "handover" ("CUPS job N on
+ * the end of the hand-over, the CUPS job that may hold a job's document,
+ * with its cover sheet's CUPS job (0: none) and the attributes CUPS said
+ * it would ignore or change.  Set: a plain, committed write (one row per
+ * job: a new one replaces it), with an event "handover" ("CUPS job N on
  * printer P"); 0 / -1.  Clear: a write like any other (deferred when
  * deferring); clearing none is no error; 0 / -1.  Each: cb for every row,
- * in job order (cb must not write); the number of rows, -1 on error. */
-int store_handover_set(struct store *st, int64_t job_id, int cups_id, const char *printer);
+ * in job order (cb must not write; the strings live until it returns);
+ * the number of rows, -1 on error. */
+struct store_handover {
+    int64_t job_id;
+    int cups_id, cover_id;
+    const char *printer, *substituted;
+};
+int store_handover_set(struct store *st, const struct store_handover *h);
 int store_handover_clear(struct store *st, int64_t job_id);
-int store_handovers_each(struct store *st,
-                         void (*cb)(int64_t job_id, int cups_id, const char *printer, void *arg),
+int store_handovers_each(struct store *st, void (*cb)(const struct store_handover *h, void *arg),
                          void *arg);
 
 /* history_retention: remove the order reference (and Idempotency-Key,

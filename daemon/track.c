@@ -479,19 +479,21 @@ void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id
  * document, adopted if with, failed with cups-job-lost if CUPS no longer
  * knows it (without job history CUPS forgets a job once printed).  Any
  * other record is stale. */
-static void resume_one(int64_t job_id, int cups_id, const char *printer, void *arg)
+static void resume_one(const struct store_handover *h, void *arg)
 {
     GArray *stale = arg;
     struct job j;
-    int got = store_job_get(D.store, job_id, &j);
+    int got = store_job_get(D.store, h->job_id, &j);
     if (got < 0 && errno != ENOENT)
-        fatal("sched: cannot read job %lld, which was being handed to CUPS", (long long)job_id);
-    if (got < 0 || j.state != JOB_STATE_QUEUED || cups_id <= 0) {
-        g_array_append_val(stale, job_id);
+        fatal("sched: cannot read job %lld, which was being handed to CUPS",
+              (long long)h->job_id);
+    if (got < 0 || j.state != JOB_STATE_QUEUED || h->cups_id <= 0) {
+        g_array_append_val(stale, h->job_id);
     } else {
-        log_job(LOG_LVL_WARN, job_id, printer, "sched: the job was being handed to CUPS (job %d) "
-                "when copeesd stopped; settling that first", cups_id);
-        settle_begin(job_id, printer, cups_id, 0, "", "handed over when copeesd stopped");
+        log_job(LOG_LVL_WARN, h->job_id, h->printer, "sched: the job was being handed to CUPS "
+                "(job %d) when copeesd stopped; settling that first", h->cups_id);
+        settle_begin(h->job_id, h->printer, h->cups_id, h->cover_id, h->substituted,
+                     "handed over when copeesd stopped");
     }
     if (j.id)
         job_clear(&j);
@@ -919,13 +921,16 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     bool in_cups = j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING;
     bool tracked = in_cups && j.cups_job_id == f->cups_job_id;
     bool incomplete = cups_job_docless(f->jstate, f->documents, f->jreasons);
-    if (f->cover) {
+    if (busy_has(j.id)) {
+        /* being settled or handed over: that owns its CUPS jobs, the
+         * cover sheet's too (a settle's record names it) */
+    } else if (f->cover) {
         /* a cover sheet: followed while its job is in CUPS, else purged */
         if (in_cups && !cups_terminal(f->jstate))
             track_cover(j.id, j.cups_job_id, f->cups_job_id);
         else
             track_purge(j.id, f->cups_job_id);
-    } else if (tracked || busy_has(j.id)) {
+    } else if (tracked) {
         /* ours as we know it */
     } else if (j.state == JOB_STATE_QUEUED && j.reprints == 0 && f->started &&
                (f->jstate == CUPS_J_CANCELED || f->jstate == CUPS_J_ABORTED ||

@@ -203,4 +203,36 @@ api POST /v1/printers/atelier/enable > /dev/null
 check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idf" .state printed
 is "the printer ran it twice in all: the failed print and the reprint" "$(printed_count "$idf")" 2
 stop_copeesd
+
+# The hand-over record keeps what a settle at the restart needs besides
+# the CUPS job.  Create-Job's answer said CUPS would change the job's media
+# (test-build fault), then copeesd died after the document went: at the
+# restart the job fails with option-not-supported, as it would have
+# without the crash, instead of being adopted.
+crash_at create-substituted,crash-after-send ORD-EO-S
+ids=$(cat "$T/last.id")
+is "the record keeps the substitution" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT substituted FROM handovers WHERE job_id=$ids")" media
+start_copeesd
+check "after the restart the job fails, not adopted" wait_until 60 job_is "$ids" .state failed
+like "... with option-not-supported" "$(job_field "$ids" '.state_reasons | join(",")')" \
+    'option-not-supported'
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+stop_copeesd
+
+# ... and the cover sheet's CUPS job: copeesd died after the job's
+# document went, its cover sheet (a job of its own, sent first) in CUPS
+# too.  At the restart the job is adopted with its cover sheet, which the
+# listing leaves to the settle: each reaches the printer once.
+write_conf 'cover_sheet = true'
+crash_at crash-after-send ORD-EO-C
+idc=$(cat "$T/last.id")
+like "the record names the cover sheet's CUPS job" "$(sqlite3 "$T/state/copees.db" \
+    "SELECT cover_id FROM handovers WHERE job_id=$idc")" '^[1-9][0-9]*$'
+start_copeesd
+check "after the restart the job prints" wait_until 60 job_is "$idc" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received the job once" "$(printed_count "$idc")" 1
+is "... and its cover sheet once" "$(printed_count "$idc-cover")" 1
+stop_copeesd
 done_testing

@@ -372,12 +372,37 @@ static void test_migrate_from_v1(void **state)
     f->st = store_open(f->db, &err);
     if (!f->st)
         fail_msg("store_open: %s", err ? err : "?");
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'jobs_present'"),
                      1);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE name = 'handovers'"),
                      1);
     assert_int_equal(store_count_present(f->st), 1);
+}
+
+/* A version 3 database's hand-over records get a cover sheet (none) and
+ * substitutions (none) when opened, and stay. */
+static void test_migrate_from_v3(void **state)
+{
+    struct fx *f = *state;
+    char *err = NULL;
+
+    int64_t id = insert(f->st, "ORD-M3", 1);
+    store_close(f->st);
+    f->st = NULL;
+    char sql[512];
+    snprintf(sql, sizeof sql, "DROP TABLE handovers; CREATE TABLE handovers ("
+             "job_id INTEGER PRIMARY KEY REFERENCES jobs (id), cups_id INTEGER NOT NULL, "
+             "printer TEXT NOT NULL, at INTEGER NOT NULL); "
+             "INSERT INTO handovers VALUES (%lld, 12, 'p1', 1); PRAGMA user_version = 3",
+             (long long)id);
+    assert_int_equal(sqlite3_exec(f->raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    f->st = store_open(f->db, &err);
+    if (!f->st)
+        fail_msg("store_open: %s", err ? err : "?");
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM handovers WHERE cups_id = 12 AND "
+                                "cover_id = 0 AND substituted = ''"), 1);
 }
 
 static void test_count_present(void **state)
@@ -444,6 +469,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_from_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_present, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_sha_lookup_indexed, setup, teardown),
     };

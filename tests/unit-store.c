@@ -153,7 +153,7 @@ static void test_create(void **state)
     char buf[64], inst[9], wal[128];
     struct stat sb;
 
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 4);
     raw_text(f->db, "PRAGMA journal_mode", buf, sizeof buf);
     assert_string_equal(buf, "wal");
     assert_int_equal(stat(f->db, &sb), 0);
@@ -174,7 +174,7 @@ static void test_create(void **state)
 
     reopen(f);
     assert_string_equal(store_instance(f->st), inst);
-    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(f->db, "PRAGMA user_version"), 4);
 }
 
 /* The file is 0600 even when the umask would let others read it. */
@@ -217,10 +217,10 @@ static void test_newer_version_refused(void **state)
 
     store_close(f->st);
     f->st = NULL;
-    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 4"), SQLITE_OK);
+    assert_int_equal(raw_exec(f->db, "PRAGMA user_version = 5"), SQLITE_OK);
     assert_null(store_open(f->db, &err));
     assert_non_null(err);
-    assert_non_null(strstr(err, "version 4"));
+    assert_non_null(strstr(err, "version 5"));
     free(err);
     err = NULL;
 
@@ -741,23 +741,34 @@ static void test_query_callback_writes(void **state)
 struct ho_seen {
     int n;
     int64_t job[4];
-    int cups[4];
-    char printer[4][16];
+    int cups[4], cover[4];
+    char printer[4][16], subst[4][32];
 };
 
-static void ho_cb(int64_t job_id, int cups_id, const char *printer, void *arg)
+static void ho_cb(const struct store_handover *r, void *arg)
 {
     struct ho_seen *h = arg;
     if (h->n < 4) {
-        h->job[h->n] = job_id;
-        h->cups[h->n] = cups_id;
-        snprintf(h->printer[h->n], sizeof h->printer[0], "%s", printer);
+        h->job[h->n] = r->job_id;
+        h->cups[h->n] = r->cups_id;
+        h->cover[h->n] = r->cover_id;
+        snprintf(h->printer[h->n], sizeof h->printer[0], "%s", r->printer);
+        snprintf(h->subst[h->n], sizeof h->subst[0], "%s", r->substituted);
     }
     h->n++;
 }
 
-/* Hand-over records: set with an event, replaced, listed in job order,
- * cleared (clearing none is no error), and they survive a reopen. */
+static int ho_set(struct store *st, int64_t job, int cups, int cover, const char *printer,
+                  const char *subst)
+{
+    struct store_handover h = {.job_id = job, .cups_id = cups, .cover_id = cover,
+                               .printer = printer, .substituted = subst};
+    return store_handover_set(st, &h);
+}
+
+/* Hand-over records: set with an event, replaced, listed in job order
+ * with their cover sheet and substitutions, cleared (clearing none is no
+ * error), and they survive a reopen. */
 static void test_handovers(void **state)
 {
     struct fx *f = *state;
@@ -766,18 +777,22 @@ static void test_handovers(void **state)
     int64_t b = insert(f->st, "ORD-H2", 2, JOB_STATE_QUEUED);
 
     assert_int_equal(store_handovers_each(f->st, ho_cb, &h), 0);
-    assert_int_equal(store_handover_set(f->st, b, 7, "p2"), 0);
-    assert_int_equal(store_handover_set(f->st, a, 5, "p1"), 0);
-    assert_int_equal(store_handover_set(f->st, a, 6, "p1"), 0);     /* replaces */
+    assert_int_equal(ho_set(f->st, b, 7, 0, "p2", NULL), 0);
+    assert_int_equal(ho_set(f->st, a, 5, 4, "p1", "sides"), 0);
+    assert_int_equal(ho_set(f->st, a, 6, 3, "p1", "media,sides"), 0);     /* replaces */
     assert_int_equal(store_event_count(f->st, a, "handover"), 2);
     reopen(f);
     assert_int_equal(store_handovers_each(f->st, ho_cb, &h), 2);
     assert_int_equal(h.job[0], a);
     assert_int_equal(h.cups[0], 6);
+    assert_int_equal(h.cover[0], 3);
     assert_string_equal(h.printer[0], "p1");
+    assert_string_equal(h.subst[0], "media,sides");
     assert_int_equal(h.job[1], b);
     assert_int_equal(h.cups[1], 7);
+    assert_int_equal(h.cover[1], 0);
     assert_string_equal(h.printer[1], "p2");
+    assert_string_equal(h.subst[1], "");
     assert_int_equal(store_handover_clear(f->st, a), 0);
     assert_int_equal(store_handover_clear(f->st, a), 0);
     memset(&h, 0, sizeof h);
