@@ -179,6 +179,8 @@ static bool record_handover(struct cups_op *op, int id)
     rec_op = NULL;
     pthread_mutex_unlock(&mu);
     op->cups_job_id = 0;
+    if (ok)
+        op->handed_id = id;
     return ok;
 }
 
@@ -472,6 +474,7 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     if (main && recorded)
         fault_point("crash-after-handover");
     if (!recorded) {
+        op->doc_unsent = true;
         xstrlcpy(op->error, __atomic_load_n(&stop_flag, __ATOMIC_RELAXED) ? "stopping" :
                  "the hand-over could not be recorded", sizeof op->error);
     } else if (fault_once(main ? "send-timeout-before" : "cover-send-timeout")) {
@@ -527,7 +530,7 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     enum res c = RES_BROKEN;
     xstrlcpy(err, op->error, sizeof err);
     if (!timed_out && !may_have_doc && link_connect(cerr, sizeof cerr) == 0)
-        c = cancel_purge(op, id);
+        c = main && fault_once("cancel-refused") ? RES_FAIL : cancel_purge(op, id);
     if (c == RES_BROKEN && !may_have_doc)
         r = RES_BROKEN;
     if (c == RES_OK) {
@@ -558,7 +561,8 @@ static enum res op_submit(struct cups_op *op)
     char name[80], docname[64];
 
     op->doc_fd = -1;
-    op->cups_job_id = op->cover_job_id = 0;
+    op->cups_job_id = op->cover_job_id = op->handed_id = 0;
+    op->doc_unsent = false;
     if (op->cover_fd >= 0) {
         snprintf(name, sizeof name, "%s-cover", op->job_name);
         snprintf(docname, sizeof docname, "copees-%lld-cover.pdf", (long long)op->job_id);
@@ -603,6 +607,8 @@ static enum res op_job_state(struct cups_op *op)
     op->jdocuments = -1;
     if (op->pause_point)
         fault_pause(op->pause_point);
+    if (op->pause_point && fault_once("settle-finds-gone"))
+        cancel_purge(op, op->cups_job_id);  /* test builds: purged first, as by an admin */
     job_uri(uri, sizeof uri, op->cups_job_id);
     ipp_t *req = request_new(IPP_OP_GET_JOB_ATTRIBUTES, "job-uri", uri);
     ippAddStrings(req, IPP_TAG_OPERATION, IPP_TAG_KEYWORD, "requested-attributes",

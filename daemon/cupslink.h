@@ -78,6 +78,11 @@ struct cups_op {
      * link thread waits for the answer (or for cupslink_stop).  NULL: no
      * record. */
     bool (*created)(struct cups_op *op);
+    /* SUBMIT out: the CUPS job id whose hand-over was recorded (0: none),
+     * and whether the job's CUPS job certainly never got its document
+     * (its record was refused, so nothing was sent) */
+    int handed_id;
+    bool doc_unsent;
     const char *pause_point;   /* JOB_STATE in: test builds may pause there (fault_pause) */
     char substituted[128];
     /* LIST out (malloc'd, freed by cups_op_free) */

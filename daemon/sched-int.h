@@ -117,6 +117,11 @@ void track_purge(int64_t job_id, int cups_id);
  * being adopted when it is one of its options). */
 void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
                   const char *substituted);
+/* The same for a CUPS job that certainly never got the document (its
+ * hand-over record was refused, or it was purged and only the record's
+ * delete failed): when CUPS no longer knows it, the job goes out again
+ * instead of failing with cups-job-lost. */
+void track_settle_unsent(int64_t job_id, const char *printer, int cups_id, int cover_id);
 /* Follow cover sheet job cover_id of our job job_id (CUPS job main_id):
  * purged once it is done, or once the job left CUPS. */
 void track_cover(int64_t job_id, int main_id, int cover_id);

@@ -209,8 +209,13 @@ static void submit_done(struct cups_op *op)
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: sent as CUPS job %d", op->cups_job_id);
     } else {
         printer_release(p, j.id, sc->pages);
-        if (op->cups_job_id <= 0)        /* no CUPS job left: nothing to settle */
-            store_handover_clear(D.store, j.id);
+        /* no CUPS job left (none made, or purged after a failure): its
+         * record goes before the job may go out again, and when that
+         * delete fails, the CUPS job it names is settled as one that
+         * never got the document (a restart would find the record and
+         * not the job, and fail the job as lost) */
+        bool unrecorded = op->cups_job_id <= 0 && store_handover_clear(D.store, j.id) < 0 &&
+                          op->handed_id > 0;
         if (op->refused && j.state == JOB_STATE_QUEUED) {
             job_reason_add(&j, "option-not-supported");
             job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS refused the job on printer %s: %s",
@@ -222,13 +227,18 @@ static void submit_done(struct cups_op *op)
             if (p)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
-            if (op->cups_job_id > 0)     /* left in CUPS: not again until settled */
+            if (op->cups_job_id > 0 && op->doc_unsent)  /* left in CUPS: settled first */
+                track_settle_unsent(j.id, sc->printer, op->cups_job_id, op->cover_job_id);
+            else if (op->cups_job_id > 0)
                 track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
                              op->substituted);
-            else if (op->cover_job_id > 0)
-                track_purge(j.id, op->cover_job_id);
-            if (op->cups_job_id <= 0)
+            else if (unrecorded)
+                track_settle_unsent(j.id, sc->printer, op->handed_id, op->cover_job_id);
+            if (op->cups_job_id <= 0 && !unrecorded) {
+                if (op->cover_job_id > 0)
+                    track_purge(j.id, op->cover_job_id);
                 sched_job_changed(&j);   /* back into the index */
+            }
         }
     }
 done:

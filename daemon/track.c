@@ -202,9 +202,23 @@ struct settle {
     int tries;                 /* failed reads or purges cupsd did answer */
     const char *how;           /* how it was left: for logs and the audit log */
     int64_t not_before;        /* mono ms: not tried again before */
+    bool unsent;               /* CUPS job never got the document: if gone, send again */
     struct settle *next;
 };
 static struct settle *settles;       /* waiting for the next poll */
+static GHashTable *settling;         /* job id -> its settle, from begin to end */
+
+static struct settle *settle_of(int64_t job_id)
+{
+    return settling ? g_hash_table_lookup(settling, &job_id) : NULL;
+}
+
+static void settle_free(struct settle *s)
+{
+    if (settle_of(s->job_id) == s)
+        g_hash_table_remove(settling, &s->job_id);
+    free(s);
+}
 
 static void settle_start(struct settle *s);
 
@@ -232,7 +246,7 @@ static void settle_end(struct settle *s)
         sched_job_changed(&j);           /* back into the index */
         job_clear(&j);
     }
-    free(s);
+    settle_free(s);
 }
 
 static void settle_purged(struct cups_op *op)
@@ -356,7 +370,7 @@ static void settle_adopt(struct settle *s)
     }
     if (got == 0)
         job_clear(&j);
-    free(s);
+    settle_free(s);
 }
 
 /* CUPS no longer knows the job (it may have printed it and then
@@ -392,7 +406,7 @@ static void settle_lost(struct settle *s, const char *what)
     }
     if (s->cover_id)
         track_purge(s->job_id, s->cover_id);
-    free(s);
+    settle_free(s);
 }
 
 static void settle_state(struct cups_op *op)
@@ -400,7 +414,19 @@ static void settle_state(struct cups_op *op)
     struct settle *s = op->arg;
     track_note_cups(op);
     bool waiting = cups_job_docless(op->jstate, op->jdocuments, op->jreasons);
-    if (!op->ok && strcmp(op->error, "not-found") == 0) {
+    if (!op->ok && strcmp(op->error, "not-found") == 0 && s->unsent) {
+        /* it never got the document from us: the job may go out again,
+         * once no hand-over record names that CUPS job (a restart would
+         * otherwise find the record and not the job, and fail it) */
+        if (store_handover_clear(D.store, s->job_id) < 0) {
+            busy_del(s->job_id);
+            settle_unrecorded(s);
+        } else {
+            log_job(LOG_LVL_WARN, s->job_id, s->printer, "sched: CUPS job %d, which never got "
+                    "the document, is gone; the job goes out again", s->cups_id);
+            settle_end(s);
+        }
+    } else if (!op->ok && strcmp(op->error, "not-found") == 0) {
         settle_lost(s, "is gone");
     } else if (op->ok && op->started && (waiting || op->jstate == CUPS_J_CANCELED ||
                                          op->jstate == CUPS_J_ABORTED)) {
@@ -449,10 +475,10 @@ static void settle_start(struct settle *s)
 }
 
 static void settle_begin(int64_t job_id, const char *printer, int cups_id, int cover_id,
-                         const char *substituted, const char *how)
+                         const char *substituted, const char *how, bool unsent)
 {
     struct settle *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || (!settling && !(settling = g_hash_table_new(g_int64_hash, g_int64_equal))))
         fatal("sched: out of memory");
     s->job_id = job_id;
     s->cups_id = cups_id;
@@ -460,6 +486,8 @@ static void settle_begin(int64_t job_id, const char *printer, int cups_id, int c
     xstrlcpy(s->printer, printer, sizeof s->printer);
     xstrlcpy(s->substituted, substituted, sizeof s->substituted);
     s->how = how;
+    s->unsent = unsent;
+    g_hash_table_replace(settling, &s->job_id, s);
     busy_add(job_id);
     queue_remove(sched_queue, job_id);   /* (indexed at start) out of dispatch until settled */
     settle_start(s);
@@ -468,7 +496,12 @@ static void settle_begin(int64_t job_id, const char *printer, int cups_id, int c
 void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
                   const char *substituted)
 {
-    settle_begin(job_id, printer, cups_id, cover_id, substituted, "whose answer was lost");
+    settle_begin(job_id, printer, cups_id, cover_id, substituted, "whose answer was lost", false);
+}
+
+void track_settle_unsent(int64_t job_id, const char *printer, int cups_id, int cover_id)
+{
+    settle_begin(job_id, printer, cups_id, cover_id, "", "which never got the document", true);
 }
 
 /* A hand-over record left by a stop (a crash, or a stop while CUPS had a
@@ -493,7 +526,7 @@ static void resume_one(const struct store_handover *h, void *arg)
         log_job(LOG_LVL_WARN, h->job_id, h->printer, "sched: the job was being handed to CUPS "
                 "(job %d) when copeesd stopped; settling that first", h->cups_id);
         settle_begin(h->job_id, h->printer, h->cups_id, h->cover_id, h->substituted,
-                     "handed over when copeesd stopped");
+                     "handed over when copeesd stopped", false);
     }
     if (j.id)
         job_clear(&j);
@@ -921,16 +954,21 @@ static void reconcile_found(struct printer *p, const struct cups_found *f)
     bool in_cups = j.state == JOB_STATE_SENT || j.state == JOB_STATE_PRINTING;
     bool tracked = in_cups && j.cups_job_id == f->cups_job_id;
     bool incomplete = cups_job_docless(f->jstate, f->documents, f->jreasons);
-    if (busy_has(j.id)) {
-        /* being settled or handed over: that owns its CUPS jobs, the
-         * cover sheet's too (a settle's record names it) */
+    struct settle *st = settle_of(j.id);
+    if (st && (f->cups_job_id == st->cups_id || f->cups_job_id == st->cover_id)) {
+        /* being settled: the settle decides for its CUPS job and cover */
+    } else if (st && f->cover && !st->cover_id && !cups_terminal(f->jstate)) {
+        /* a cover sheet its record did not name (a record from before
+         * schema version 4): the settle follows it with the job, or
+         * purges it */
+        st->cover_id = f->cups_job_id;
     } else if (f->cover) {
         /* a cover sheet: followed while its job is in CUPS, else purged */
         if (in_cups && !cups_terminal(f->jstate))
             track_cover(j.id, j.cups_job_id, f->cups_job_id);
         else
             track_purge(j.id, f->cups_job_id);
-    } else if (tracked) {
+    } else if (tracked || busy_has(j.id)) {
         /* ours as we know it */
     } else if (j.state == JOB_STATE_QUEUED && j.reprints == 0 && f->started &&
                (f->jstate == CUPS_J_CANCELED || f->jstate == CUPS_J_ABORTED ||

@@ -232,7 +232,30 @@ like "the record names the cover sheet's CUPS job" "$(sqlite3 "$T/state/copees.d
 start_copeesd
 check "after the restart the job prints" wait_until 60 job_is "$idc" .state printed
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+check "... finished jobs included" wait_until 30 bash -c \
+    "[ \"\$(lpstat -h '$CUPS_SERVER' -W all -o 2>/dev/null | grep -c .)\" = 0 ]"
 is "the printer received the job once" "$(printed_count "$idc")" 1
 is "... and its cover sheet once" "$(printed_count "$idc-cover")" 1
+stop_copeesd
+
+# A stop while a sent job's cover sheet prints (the printer takes 4 s a
+# job): after the restart the job is tracked again, and so is its cover
+# sheet, which the listing finds.  Both print once, and both are purged
+# from CUPS's history once done.
+none_in_cups() {   # no CUPS job of ours, finished ones included
+    [ "$(lpstat -h "$CUPS_SERVER" -W all -o 2>/dev/null | grep -c .)" = 0 ]
+}
+printf 'DELAY=4\n' > "$T/cups/ipp-record.conf"
+start_copeesd
+upload "$T/doc.pdf" "order=ORD-EO-CS&copies=1"
+idcs=$(jq -r .id <<<"$BODY")
+check "a job with a cover sheet is sent" wait_until 30 job_is "$idcs" .state sent
+stop_copeesd
+start_copeesd
+check "after the restart the job prints" wait_until 60 job_is "$idcs" .state printed
+is "the printer received the job once" "$(printed_count "$idcs")" 1
+is "... and its cover sheet once" "$(printed_count "$idcs-cover")" 1
+check "nothing of ours is left in CUPS, finished jobs included" wait_until 30 none_in_cups
+rm -f "$T/cups/ipp-record.conf"
 stop_copeesd
 done_testing
