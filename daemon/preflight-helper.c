@@ -239,19 +239,21 @@ static void __attribute__((noreturn)) server_exit(void)
 /* The features of this build: the sandbox's, "lean" when the children
  * go without the unused libraries (a server's, after pfl_setup), and the
  * test knobs. */
-static const char *features(bool lean)
+static const char *features(bool lean, const char *layout)
 {
-    static char buf[80];
+    static char buf[112];
 #ifdef COPEES_TEST_KNOBS
     const char *knobs = " test-knobs";
 #else
     const char *knobs = "";
 #endif
-    snprintf(buf, sizeof buf, "%s%s%s", pfs_features(), lean ? " lean" : "", knobs);
+    snprintf(buf, sizeof buf, "%s%s%s%s%s", pfs_features(), lean ? " lean" : "",
+             layout ? " layout-" : "", layout ? layout : "", knobs);
     return buf;
 }
 
-static int server(void)
+/* layout: 'f' fault-saving, 'p' plain, 'a' by this machine's fault cost */
+static int server(int layout)
 {
     struct pollfd pfd[2 + MAX_CHILDREN];
     struct child *polled[MAX_CHILDREN];
@@ -274,15 +276,21 @@ static int server(void)
         return 1;
     }
     pfs_child_filter_prepare();
-    feat = features(pfl_setup(NULL) > 0);
-    pfm_inherit_text();
+    if (layout == 'a')
+        layout = pfm_fault_ns() >= PFM_DEAR_FAULT_NS ? 'f' : 'p';
+    bool saving = layout == 'f';
+    feat = features(pfl_setup(NULL) > 0, saving ? "fault-saving" : "plain");
+    if (saving)
+        pfm_inherit_text();
     pfm_heap_settle();
     if (pfs_server_filter() < 0) {
         dprintf(STDERR_FILENO, "preflight: cannot install the system call filter\n");
         return 1;
     }
-    pfm_heap_huge();              /* last: the server allocates no more */
-    pfm_learn_writes(pfc_selftest);
+    if (saving) {
+        pfm_heap_huge();          /* last: the server allocates no more */
+        pfm_learn_writes(pfc_selftest);
+    }
     say(PFP_HELLO, 0, PFP_VERSION, server_pid, feat, strlen(feat));
     for (;;) {
         nfds_t n = 2, k = 0;
@@ -424,11 +432,11 @@ int main(int argc, char **argv)
         {"lean-check", no_argument, NULL, 'l'},
         {"memory", required_argument, NULL, 'm'}, {"cpu", required_argument, NULL, 'c'},
         {"max-pages", required_argument, NULL, 'p'}, {"no-render", no_argument, NULL, 'n'},
-        {"warm", required_argument, NULL, 'w'},
+        {"warm", required_argument, NULL, 'w'}, {"layout", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0}};
     unsigned long long memory = 512ULL << 20, cpu = 30, pages = 2000, repeat = 0, v;
     bool render = true;
-    int c, mode = 0;
+    int c, mode = 0, layout = 'a';
 
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == 's' || c == 'f' || c == 'l')
@@ -443,18 +451,25 @@ int main(int argc, char **argv)
             render = false;
         else if (c == 'w' && parse_num(optarg, 1000000, &v) == 0)
             repeat = v;
+        else if (c == 'L' && strcmp(optarg, "auto") == 0)
+            layout = 'a';
+        else if (c == 'L' && strcmp(optarg, "fault-saving") == 0)
+            layout = 'f';
+        else if (c == 'L' && strcmp(optarg, "plain") == 0)
+            layout = 'p';
         else
             break;
     }
     if (c != -1 || optind != argc) {
-        fputs("usage: preflight --server | --features | --lean-check | [--memory BYTES] [--cpu SECONDS] "
-              "[--max-pages N] [--no-render] [--warm N] < document.pdf\n", stderr);
+        fputs("usage: preflight --server [--layout auto|fault-saving|plain] | --features | "
+              "--lean-check | [--memory BYTES] [--cpu SECONDS] [--max-pages N] [--no-render] "
+              "[--warm N] < document.pdf\n", stderr);
         return 2;
     }
     if (mode == 'f')
-        return printf("%s\n", features(false)) < 0;
+        return printf("%s\n", features(false, NULL)) < 0;
     if (mode == 's')
-        return server();
+        return server(layout);
     if (mode == 'l')
         return lean_check();
     if (repeat)

@@ -8,6 +8,11 @@
 /* First thing in the server: malloc keeps its free memory and grows the
  * heap a megabyte at a time. */
 void pfm_malloc_setup(void);
+/* What a fresh anonymous page's first write costs here, in ns (the best
+ * of three rounds of 128 pages), -1 when it cannot tell. */
+long pfm_fault_ns(void);
+/* Above this, the fault-saving layout pays (notes in preflight-mem.c). */
+#define PFM_DEAR_FAULT_NS 4000
 /* Once, before the first child: leave no free chunk for a child to take
  * but the top of the heap, and return the top to the kernel.  Returns the
  * free bytes left outside the top, or -1 where it cannot tell (not glibc,

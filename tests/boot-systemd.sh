@@ -156,19 +156,30 @@ check "/v1/health does not warn that the backend may not connect" backend_quiet
 journal_field() { in_ct journalctl -b --no-pager COPEES_JOB=1 -o cat | grep -q 'printed'; }
 check "journal lines carry COPEES_JOB=" journal_field
 # the preflight server's memory under the unit's sandbox (docs/preflight.md,
-# "A child's memory"): its code's page tables go to its children (no
-# mprotect: MemoryDenyWriteExecute= must not stop it), and it sets a
-# huge-page block aside for their heap where THP is not off
+# "A child's memory"): with the fault-saving layout, which it chooses
+# where page faults are dear, its code's page tables go to its children
+# (no mprotect: MemoryDenyWriteExecute= must not stop it), and it sets a
+# huge-page block aside for their heap where THP is not off; with the
+# plain layout, neither
 srv_smaps() { in_ct sh -c 'cat "/proc/$(pgrep -f "preflight --server" | head -1)/smaps"'; }
 code_given() {
     srv_smaps | awk '/^[0-9a-f]+-[0-9a-f]+ / {p = / r-xp .*\/libpoppler\.so/}
                      p && /^Anonymous:/ && $2 > 0 {f = 1} END {exit !f}'
 }
-check "under the unit, the preflight server gives its children its code's page tables" code_given
-if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
-    ok "# SKIP transparent huge pages are off here"
+layout=$(in_ct journalctl -b --no-pager -o cat 2>/dev/null |
+         sed -n 's/.*helper server [0-9]* ready (.* layout-\([a-z-]*\).*/\1/p' | tail -1)
+diag "the preflight server's layout: ${layout:-?}"
+if [ "$layout" = plain ]; then
+    check "under the unit, the preflight server (plain layout) keeps its code's pages to itself" \
+        eval '! code_given'
+    check "... and sets no huge-page block aside" eval '! srv_smaps | grep -q "^VmFlags:.* hg"'
 else
-    check "... and sets a huge-page block aside for their heap" eval 'srv_smaps | grep -q "^VmFlags:.* hg"'
+    check "under the unit, the preflight server gives its children its code's page tables" code_given
+    if grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+        ok "# SKIP transparent huge pages are off here"
+    else
+        check "... and sets a huge-page block aside for their heap" eval 'srv_smaps | grep -q "^VmFlags:.* hg"'
+    fi
 fi
 
 # ------------------------------------------------------------ systemd's side
