@@ -179,8 +179,6 @@ static bool record_handover(struct cups_op *op, int id)
     rec_op = NULL;
     pthread_mutex_unlock(&mu);
     op->cups_job_id = 0;
-    if (ok)
-        op->handed_id = id;
     return ok;
 }
 
@@ -474,13 +472,16 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
     if (main && recorded)
         fault_point("crash-after-handover");
     if (!recorded) {
-        op->doc_unsent = true;
         xstrlcpy(op->error, __atomic_load_n(&stop_flag, __ATOMIC_RELAXED) ? "stopping" :
                  "the hand-over could not be recorded", sizeof op->error);
     } else if (fault_once(main ? "send-timeout-before" : "cover-send-timeout")) {
         /* test builds: cupsd stops answering before the document */
         timed_out = true;
         xstrlcpy(op->error, "Send-Document: no answer (test fault)", sizeof op->error);
+    } else if (main && fault_once("send-error-before")) {
+        /* test builds: Send-Document fails at once, before the document
+         * (a reset, not a stall) */
+        xstrlcpy(op->error, "Send-Document: connection reset (test fault)", sizeof op->error);
     } else if (main && fault_once("send-timeout-gone")) {
         /* test builds: the same, and the job is gone from cupsd by the
          * time it is settled (as with PreserveJobHistory No) */
@@ -524,14 +525,23 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
      * forgotten it (a "not found" would look like a clean purge); the
      * settle reads it instead. */
     bool may_have_doc = sent == 1;
+    /* Send-Document failed before the whole document went, without a
+     * stall (an error answer, a reset): CUPS cannot print that job.  When
+     * a hand-over record names it, it is not purged here: the settle
+     * deletes the record first, then purges it (a purge first, then a
+     * crash, would leave a record naming a job CUPS no longer knows, and
+     * the restart would fail a job that never printed) */
+    bool settle_unsent = main && recorded && sent == -1 && !timed_out;
+    if (main && (!recorded || settle_unsent))
+        op->doc_unsent = true;
     r = link_broken() ? RES_BROKEN : RES_FAIL;
     link_close();
     char err[sizeof op->error], cerr[64];
     enum res c = RES_BROKEN;
     xstrlcpy(err, op->error, sizeof err);
-    if (!timed_out && !may_have_doc && link_connect(cerr, sizeof cerr) == 0)
+    if (!timed_out && !may_have_doc && !settle_unsent && link_connect(cerr, sizeof cerr) == 0)
         c = main && fault_once("cancel-refused") ? RES_FAIL : cancel_purge(op, id);
-    if (c == RES_BROKEN && !may_have_doc)
+    if (c == RES_BROKEN && !may_have_doc && !settle_unsent)
         r = RES_BROKEN;
     if (c == RES_OK) {
         log_job(LOG_LVL_DEBUG, op->job_id, NULL, "cupslink: CUPS job %d canceled and purged", id);
@@ -561,7 +571,7 @@ static enum res op_submit(struct cups_op *op)
     char name[80], docname[64];
 
     op->doc_fd = -1;
-    op->cups_job_id = op->cover_job_id = op->handed_id = 0;
+    op->cups_job_id = op->cover_job_id = 0;
     op->doc_unsent = false;
     if (op->cover_fd >= 0) {
         snprintf(name, sizeof name, "%s-cover", op->job_name);

@@ -78,10 +78,9 @@ struct cups_op {
      * link thread waits for the answer (or for cupslink_stop).  NULL: no
      * record. */
     bool (*created)(struct cups_op *op);
-    /* SUBMIT out: the CUPS job id whose hand-over was recorded (0: none),
-     * and whether the job's CUPS job certainly never got its document
-     * (its record was refused, so nothing was sent) */
-    int handed_id;
+    /* SUBMIT out: the job's CUPS job (cups_job_id) certainly never got
+     * its whole document (its record was refused, so nothing was sent;
+     * or Send-Document failed without a stall before the end) */
     bool doc_unsent;
     const char *pause_point;   /* JOB_STATE in: test builds may pause there (fault_pause) */
     char substituted[128];

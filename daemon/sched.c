@@ -149,8 +149,11 @@ static void submit_done(struct cups_op *op)
         printer_release(p, op->job_id, sc->pages);
         if (!gone && (op->ok || op->cups_job_id > 0)) {
             /* cannot be read now: CUPS may have it; settled later */
-            track_settle(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id,
-                         op->substituted);
+            if (!op->ok && op->doc_unsent)
+                track_settle_unsent(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id);
+            else
+                track_settle(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id,
+                             op->substituted);
             goto out;
         }
         store_handover_clear(D.store, op->job_id);
@@ -209,13 +212,8 @@ static void submit_done(struct cups_op *op)
         log_job(LOG_LVL_INFO, j.id, j.printer, "sched: sent as CUPS job %d", op->cups_job_id);
     } else {
         printer_release(p, j.id, sc->pages);
-        /* no CUPS job left (none made, or purged after a failure): its
-         * record goes before the job may go out again, and when that
-         * delete fails, the CUPS job it names is settled as one that
-         * never got the document (a restart would find the record and
-         * not the job, and fail the job as lost) */
-        bool unrecorded = op->cups_job_id <= 0 && store_handover_clear(D.store, j.id) < 0 &&
-                          op->handed_id > 0;
+        if (op->cups_job_id <= 0)        /* no CUPS job left (nor a record of one) */
+            store_handover_clear(D.store, j.id);
         if (op->refused && j.state == JOB_STATE_QUEUED) {
             job_reason_add(&j, "option-not-supported");
             job_set_state(D.store, &j, JOB_STATE_FAILED, -1, "CUPS refused the job on printer %s: %s",
@@ -232,9 +230,7 @@ static void submit_done(struct cups_op *op)
             else if (op->cups_job_id > 0)
                 track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
                              op->substituted);
-            else if (unrecorded)
-                track_settle_unsent(j.id, sc->printer, op->handed_id, op->cover_job_id);
-            if (op->cups_job_id <= 0 && !unrecorded) {
+            if (op->cups_job_id <= 0) {
                 if (op->cover_job_id > 0)
                     track_purge(j.id, op->cover_job_id);
                 sched_job_changed(&j);   /* back into the index */

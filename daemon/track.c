@@ -413,7 +413,10 @@ static void settle_state(struct cups_op *op)
 {
     struct settle *s = op->arg;
     track_note_cups(op);
-    bool waiting = cups_job_docless(op->jstate, op->jdocuments, op->jreasons);
+    /* (a CUPS job that never got the whole document cannot print, whatever
+     * CUPS says of it) */
+    bool waiting = cups_job_docless(op->jstate, op->jdocuments, op->jreasons) ||
+                   (op->ok && s->unsent);
     if (!op->ok && strcmp(op->error, "not-found") == 0 && s->unsent) {
         /* it never got the document from us: the job may go out again,
          * once no hand-over record names that CUPS job (a restart would
@@ -428,7 +431,7 @@ static void settle_state(struct cups_op *op)
         }
     } else if (!op->ok && strcmp(op->error, "not-found") == 0) {
         settle_lost(s, "is gone");
-    } else if (op->ok && op->started && (waiting || op->jstate == CUPS_J_CANCELED ||
+    } else if (op->ok && op->started && !s->unsent && (waiting || op->jstate == CUPS_J_CANCELED ||
                                          op->jstate == CUPS_J_ABORTED)) {
         /* it had begun printing and cannot finish now */
         track_purge(s->job_id, s->cups_id);
@@ -1255,11 +1258,14 @@ void track_rearm(void)
 
 void track_stop(void)
 {
-    while (settles) {                /* a restart settles them by name */
+    while (settles) {                /* a restart settles them (record or name) */
         struct settle *s = settles;
         settles = s->next;
-        free(s);
+        settle_free(s);
     }
+    if (settling)                    /* (settles whose operation was under way) */
+        g_hash_table_destroy(settling);
+    settling = NULL;
     while (retries) {
         struct purge_retry *r = retries;
         retries = r->next;

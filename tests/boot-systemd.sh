@@ -168,7 +168,7 @@ code_given() {
 }
 layout=$(in_ct journalctl -b --no-pager -o cat 2>/dev/null |
          sed -n 's/.*helper server [0-9]* ready (.* layout-\([a-z-]*\).*/\1/p' | tail -1)
-diag "the preflight server's layout: ${layout:-?}"
+echo "# the preflight server's layout: ${layout:-?}"
 if [ "$layout" = plain ]; then
     check "under the unit, the preflight server (plain layout) keeps its code's pages to itself" \
         eval '! code_given'

@@ -149,7 +149,9 @@ write_conf
 # restarted cupsd keeps the job pending without its files, so it would
 # never print.  The job fails with cups-job-lost (whether it printed is
 # not known) rather than staying sent for ever, and is not sent again.
-printf 'DELAY=3\n' > "$T/cups/ipp-record.conf"
+# (The printer takes 8 s: with 3, a loaded machine could finish the job
+# before cupsd was stopped, and the job then rightly ended printed.)
+printf 'DELAY=8\n' > "$T/cups/ipp-record.conf"
 start_copeesd
 upload "$T/doc.pdf" "order=ORD-CO-11&copies=1"
 id11=$(jq -r .id <<<"$BODY")

@@ -16,6 +16,13 @@ grep -q '^#define COPEES_TEST_KNOBS' "$top_builddir/config.h" 2>/dev/null || {
     echo "1..0 # SKIP built with --disable-test-knobs (no fault points)"; exit 0; }
 
 start_cups
+# A printer of its own for the cases where copeesd purges a CUPS job that
+# CUPS may be sending on: when CUPS's ipp backend is stopped between its
+# Create-Job at the printer and the document, ippeveprinter keeps that
+# job for ever and prints nothing else ("Currently printing another
+# job"), which would stall every case after it on one printer.
+add_printer sub --media=iso_a4_210x297mm -s 20
+SUB_CONF=$(printer_section sub sub iso_a4_210x297mm false false 20)
 write_conf
 "$MKPDF" --pages 2 --text "exactly once" "$T/doc.pdf"
 
@@ -105,6 +112,21 @@ adopted_once() {
     stop_copeesd
 }
 adopted_once send-timeout-after ORD-EO-4 "answer lost after the document"
+
+# Send-Document fails at once, before the document went (a reset, not a
+# stall; test-build fault): that CUPS job cannot print.  A hand-over
+# record names it, so the CUPS thread does not purge it: the settle
+# deletes the record first, then purges it, and the job prints once.
+settled send-error-before ORD-EO-U
+idu=$SETTLED_ID
+check "a reset before the document: the job prints" wait_until 60 job_is "$idu" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$idu")" 1
+unlike "the CUPS thread did not purge the CUPS job the record names" \
+    "$(grep -E "job $idu[] ]" "$T/copeesd.log")" 'cupslink: CUPS job [0-9]+ canceled and purged'
+like "... the settle did, after deleting the record" \
+    "$(grep -E "job $idu[] ]" "$T/copeesd.log")" 'never got the document.*|left without its document, purged'
+stop_copeesd
 # The answer fails at once after the whole document went (a connection
 # reset, not a stall; test-build fault): the CUPS job is not canceled --
 # it may be printing, or printed and forgotten -- but settled: adopted.
@@ -113,6 +135,7 @@ adopted_once send-error-after ORD-EO-4B "answer failed after the document"
 # The same, but Create-Job's answer had said CUPS changed the job's media
 # (test-build fault: a real cupsd leaves media to its filters): as at a
 # plain hand-over, the job fails with option-not-supported, never adopted.
+DEFAULT_PRINTER=no write_conf "$SUB_CONF"
 settled send-timeout-after-substituted ORD-EO-5
 id5=$SETTLED_ID
 check "answer lost, media substituted: the job fails" wait_until 60 job_is "$id5" .state failed
@@ -125,8 +148,10 @@ unlike "... it was not adopted" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id5 AND type='state'")" \
     'not sent again'
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it at most once" "$(( $(printed_count "$id5") <= 1 ))" 1
+is "the printer received it at most once" \
+    "$(( $(grep -c "IPP_JOB_NAME=copees-[0-9a-f]*-$id5\( \|$\)" "$(printer_log sub)" 2>/dev/null) <= 1 ))" 1
 stop_copeesd
+write_conf
 
 # The same, but cupsd has forgotten the CUPS job by the time it is read
 # (test-build fault: purged for real, as PreserveJobHistory No would once
@@ -155,7 +180,7 @@ upload "$T/doc.pdf" "order=ORD-EO-R&copies=1"
 idr=$(jq -r .id <<<"$BODY")
 check "a first print" wait_until 60 job_is "$idr" .state printed
 check "... whose CUPS job stays (purges refused)" bash -c \
-    "lpstat -h '$CUPS_SERVER' -W completed -o | grep -q ."
+    "lpstat -h '$CUPS_SERVER' -W completed -o test1 | grep -q ."
 api POST /v1/printers/atelier/disable > /dev/null
 like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$idr/reprint")" 'HTTP 200$'
 stop_copeesd
@@ -163,7 +188,7 @@ start_copeesd
 check "after a restart the reprint still waits (2 s), not taken for the old CUPS job" \
     stays 2 job_is "$idr" .state queued
 check "... and the old CUPS job is purged" wait_until 30 bash -c \
-    "! lpstat -h '$CUPS_SERVER' -W completed -o | grep -q ."
+    "! lpstat -h '$CUPS_SERVER' -W completed -o test1 | grep -q ."
 api POST /v1/printers/atelier/enable > /dev/null
 check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idr" .state printed
 is "the printer received it twice in all: the print and the reprint" "$(printed_count "$idr")" 2
@@ -209,6 +234,7 @@ stop_copeesd
 # (test-build fault), then copeesd died after the document went: at the
 # restart the job fails with option-not-supported, as it would have
 # without the crash, instead of being adopted.
+DEFAULT_PRINTER=no write_conf "$SUB_CONF"     # (see the top)
 crash_at create-substituted,crash-after-send ORD-EO-S
 ids=$(cat "$T/last.id")
 is "the record keeps the substitution" "$(sqlite3 "$T/state/copees.db" \
@@ -219,6 +245,7 @@ like "... with option-not-supported" "$(job_field "$ids" '.state_reasons | join(
     'option-not-supported'
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 stop_copeesd
+write_conf
 
 # ... and the cover sheet's CUPS job: copeesd died after the job's
 # document went, its cover sheet (a job of its own, sent first) in CUPS
@@ -233,7 +260,7 @@ start_copeesd
 check "after the restart the job prints" wait_until 60 job_is "$idc" .state printed
 check "CUPS is left with nothing of ours" wait_until 30 cups_idle
 check "... finished jobs included" wait_until 30 bash -c \
-    "[ \"\$(lpstat -h '$CUPS_SERVER' -W all -o 2>/dev/null | grep -c .)\" = 0 ]"
+    "[ \"\$(lpstat -h '$CUPS_SERVER' -W all -o test1 2>/dev/null | grep -c .)\" = 0 ]"
 is "the printer received the job once" "$(printed_count "$idc")" 1
 is "... and its cover sheet once" "$(printed_count "$idc-cover")" 1
 stop_copeesd
@@ -243,7 +270,7 @@ stop_copeesd
 # sheet, which the listing finds.  Both print once, and both are purged
 # from CUPS's history once done.
 none_in_cups() {   # no CUPS job of ours, finished ones included
-    [ "$(lpstat -h "$CUPS_SERVER" -W all -o 2>/dev/null | grep -c .)" = 0 ]
+    [ "$(lpstat -h "$CUPS_SERVER" -W all -o test1 2>/dev/null | grep -c .)" = 0 ]
 }
 printf 'DELAY=4\n' > "$T/cups/ipp-record.conf"
 start_copeesd
