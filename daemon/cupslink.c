@@ -531,7 +531,7 @@ static enum res one_job(struct cups_op *op, const char *name, int copies, const 
      * deletes the record first, then purges it (a purge first, then a
      * crash, would leave a record naming a job CUPS no longer knows, and
      * the restart would fail a job that never printed) */
-    bool settle_unsent = main && recorded && sent == -1 && !timed_out;
+    bool settle_unsent = main && op->created && recorded && sent == -1 && !timed_out;
     if (main && (!recorded || settle_unsent))
         op->doc_unsent = true;
     r = link_broken() ? RES_BROKEN : RES_FAIL;
