@@ -80,6 +80,9 @@ C=$(jq -r .id <<<"$BODY")
 "$COPEESCTL" -S "$SOCK" hold "$C"; is "copeesctl hold: exit 0" "$?" 0
 is "... the job is held" "$(job_field "$C" .state)" held
 "$COPEESCTL" -S "$SOCK" release "$C"; is "copeesctl release: exit 0" "$?" 0
+# (a name with a printer acts only once the job is at that printer: a
+# loaded machine may not have routed it yet)
+wait_until 30 job_is "$C" .printer atelier
 "$COPEESCTL" -S "$SOCK" cancel "atelier-$C"; is "copeesctl cancel PRINTER-ID: exit 0" "$?" 0
 is "... the job is canceled" "$(job_field "$C" .state)" canceled
 err=$("$COPEESCTL" -S "$SOCK" cancel 424242 2>&1); rc=$?
