@@ -298,6 +298,22 @@ static pid_t backend_start(const char *path, char **argv, int errfd, const sigse
 /* Relays the real backend's stderr, keeps the reports going and waits for
  * it to exit, forwarding SIGTERM once; 0 with its wait status in *status,
  * or -1 with errno. */
+/* A SIGTERM that came after the last ppoll is still pending (it is
+ * blocked outside ppoll): take it, so that the end is reported as a
+ * cancel.  cupsd signals a backend's whole process group at once, so
+ * ours is pending by the time the real backend can have exited of it. */
+static void take_pending_term(void)
+{
+    sigset_t pending, term;
+    struct timespec zero = {0, 0};
+
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGTERM) &&
+        sigtimedwait(&term, NULL, &zero) == SIGTERM)
+        term_requested = 1;
+}
+
 static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, int *status)
 {
     bool forwarded = false, reaped = false;
@@ -336,8 +352,14 @@ static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, i
                 drain_until = now + DRAIN_MS;
             }
         }
-        if (reaped && (rl->fd < 0 || now >= drain_until))
+        if (reaped && (rl->fd < 0 || now >= drain_until)) {
+            if (!term_requested) {
+                take_pending_term();
+                if (term_requested)
+                    continue;      /* say so above, then leave */
+            }
             break;
+        }
         p[0].fd = rl->fd;
         p[0].events = POLLIN;
         p[0].revents = 0;

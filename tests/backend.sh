@@ -209,9 +209,10 @@ pg=$(pgrep -f "^$BACKEND $CUPS_ID copees" | head -1)
 kill -TERM -- "-$pg"
 check "... a SIGTERM to the group reaches the real backend" wait_until 20 grep -q term "$T/mark"
 check "... and copees exits" wait_until 20 bash -c "! kill -0 $pg 2>/dev/null"
-# (copees may exit on the real backend's end before its own SIGTERM is
-# handled, so the property is the absence of a second signal)
+# (its own SIGTERM may still be pending when the real backend's end is
+# seen: copees takes it then, and says so)
 unlike "... without sending it a second one" "$(cat "$T/be.err")" 'stopping the real backend'
+like "... and says why" "$(cat "$T/be.err")" 'in our process group, was told too'
 
 # A job that is not copeesd's: nothing is reported.
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events")
