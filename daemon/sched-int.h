@@ -109,19 +109,17 @@ void track_withdraw_waiting(struct printer *p, const char *why);
 void track_note_cups(const struct cups_op *op);
 /* Purge CUPS job cups_id (ours: job_id), logging the outcome. */
 void track_purge(int64_t job_id, int cups_id);
-/* Settle CUPS job cups_id, left by a failed submission of our job job_id
- * to printer (its document may or may not be in CUPS): the job stays out
- * of dispatch until CUPS's job is purged (it had no document) or adopted
- * (it had).  cover_id: its cover sheet's CUPS job, or 0.  substituted:
- * what Create-Job's answer said CUPS changed (the job fails rather than
- * being adopted when it is one of its options). */
-void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
-                  const char *substituted);
-/* The same for a CUPS job that certainly never got the document (its
- * hand-over record was refused, or it was purged and only the record's
- * delete failed): when CUPS no longer knows it, the job goes out again
- * instead of failing with cups-job-lost. */
-void track_settle_unsent(int64_t job_id, const char *printer, int cups_id, int cover_id);
+/* Settle CUPS job op->cups_job_id, left by submission op of our job
+ * job_id to printer (its document may or may not be in CUPS): the job
+ * stays out of dispatch until CUPS's job is purged (it had no document)
+ * or adopted (it had).  op->cover_job_id: its cover sheet's CUPS job, or
+ * 0.  op->substituted: what Create-Job's answer said CUPS changed (the
+ * job fails rather than being adopted when it is one of its options).
+ * A failed op whose CUPS job certainly never got the whole document
+ * (op->doc_unsent: its hand-over record was refused, or Send-Document
+ * failed before the end) settles as unsent: when CUPS no longer knows
+ * that job, ours goes out again instead of failing with cups-job-lost. */
+void track_settle(int64_t job_id, const char *printer, const struct cups_op *op);
 /* Follow cover sheet job cover_id of our job job_id (CUPS job main_id):
  * purged once it is done, or once the job left CUPS. */
 void track_cover(int64_t job_id, int main_id, int cover_id);

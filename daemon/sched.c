@@ -149,11 +149,7 @@ static void submit_done(struct cups_op *op)
         printer_release(p, op->job_id, sc->pages);
         if (!gone && (op->ok || op->cups_job_id > 0)) {
             /* cannot be read now: CUPS may have it; settled later */
-            if (!op->ok && op->doc_unsent)
-                track_settle_unsent(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id);
-            else
-                track_settle(op->job_id, sc->printer, op->cups_job_id, op->cover_job_id,
-                             op->substituted);
+            track_settle(op->job_id, sc->printer, op);
             goto out;
         }
         store_handover_clear(D.store, op->job_id);
@@ -179,7 +175,7 @@ static void submit_done(struct cups_op *op)
             rc = store_handover_clear(D.store, j.id);
         }
         if (rc < 0) {
-            track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
+            track_settle(j.id, sc->printer, op);
             goto done;
         }
         track_purge(j.id, op->cups_job_id);
@@ -204,7 +200,7 @@ static void submit_done(struct cups_op *op)
         if (sched_handover_end(&j, JOB_STATE_SENT, "sent to printer %s as CUPS job %d",
                                j.printer, op->cups_job_id) < 0) {
             printer_release(p, j.id, sc->pages);
-            track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id, op->substituted);
+            track_settle(j.id, sc->printer, op);
             goto done;
         }
         if (op->cover_job_id)
@@ -225,11 +221,8 @@ static void submit_done(struct cups_op *op)
             if (p)
                 p->retry_after = mono_ms() + D.conf->poll_interval_ms;
             store_event_add(D.store, j.id, "dispatch-failed", -1, op->error);
-            if (op->cups_job_id > 0 && op->doc_unsent)  /* left in CUPS: settled first */
-                track_settle_unsent(j.id, sc->printer, op->cups_job_id, op->cover_job_id);
-            else if (op->cups_job_id > 0)
-                track_settle(j.id, sc->printer, op->cups_job_id, op->cover_job_id,
-                             op->substituted);
+            if (op->cups_job_id > 0)     /* left in CUPS: settled first */
+                track_settle(j.id, sc->printer, op);
             if (op->cups_job_id <= 0) {
                 if (op->cover_job_id > 0)
                     track_purge(j.id, op->cover_job_id);

@@ -496,15 +496,14 @@ static void settle_begin(int64_t job_id, const char *printer, int cups_id, int c
     settle_start(s);
 }
 
-void track_settle(int64_t job_id, const char *printer, int cups_id, int cover_id,
-                  const char *substituted)
+void track_settle(int64_t job_id, const char *printer, const struct cups_op *op)
 {
-    settle_begin(job_id, printer, cups_id, cover_id, substituted, "whose answer was lost", false);
-}
-
-void track_settle_unsent(int64_t job_id, const char *printer, int cups_id, int cover_id)
-{
-    settle_begin(job_id, printer, cups_id, cover_id, "", "which never got the document", true);
+    if (!op->ok && op->doc_unsent)
+        settle_begin(job_id, printer, op->cups_job_id, op->cover_job_id, "",
+                     "which never got the document", true);
+    else
+        settle_begin(job_id, printer, op->cups_job_id, op->cover_job_id, op->substituted,
+                     "whose answer was lost", false);
 }
 
 /* A hand-over record left by a stop (a crash, or a stop while CUPS had a
