@@ -170,6 +170,26 @@ check "... and stays failed" stays 3 job_is "$id6" .state failed
 is "... it is not sent again" "$(printed_count "$id6")" 0
 stop_copeesd
 
+# reprint_after_restart ID WHAT OLD: job ID printed once and CUPS still
+# holds that print's CUPS job (the command OLD succeeds while it does).
+# With the printer disabled, ID is reprinted and copeesd restarted: the
+# reprint waits (it is not WHAT the old CUPS job), the old CUPS job is
+# purged, and once the printer is enabled the reprint prints.
+reprint_after_restart() {
+    local id=$1 what=$2 old=$3
+    api POST /v1/printers/atelier/disable > /dev/null
+    like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$id/reprint")" 'HTTP 200$'
+    stop_copeesd
+    start_copeesd
+    check "after a restart the reprint still waits (2 s), not $what the old CUPS job" \
+        stays 2 job_is "$id" .state queued
+    check "... and the old CUPS job is purged" wait_until 30 bash -c "! $old"
+    api POST /v1/printers/atelier/enable > /dev/null
+    check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$id" .state printed
+    is "the printer ran it twice in all: the first print and the reprint" "$(printed_count "$id")" 2
+    stop_copeesd
+}
+
 # A reprint waiting (its printer disabled) when copeesd restarts, while
 # CUPS still holds the completed CUPS job of the first print (every purge
 # refused: a test-build fault): that job has the reprint's name, but it is
@@ -181,18 +201,7 @@ idr=$(jq -r .id <<<"$BODY")
 check "a first print" wait_until 60 job_is "$idr" .state printed
 check "... whose CUPS job stays (purges refused)" bash -c \
     "lpstat -h '$CUPS_SERVER' -W completed -o test1 | grep -q ."
-api POST /v1/printers/atelier/disable > /dev/null
-like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$idr/reprint")" 'HTTP 200$'
-stop_copeesd
-start_copeesd
-check "after a restart the reprint still waits (2 s), not taken for the old CUPS job" \
-    stays 2 job_is "$idr" .state queued
-check "... and the old CUPS job is purged" wait_until 30 bash -c \
-    "! lpstat -h '$CUPS_SERVER' -W completed -o test1 | grep -q ."
-api POST /v1/printers/atelier/enable > /dev/null
-check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idr" .state printed
-is "the printer received it twice in all: the print and the reprint" "$(printed_count "$idr")" 2
-stop_copeesd
+reprint_after_restart "$idr" "taken for" "lpstat -h '$CUPS_SERVER' -W completed -o test1 | grep -q ."
 
 # The same with a failed first print: its CUPS job had started and was
 # then canceled at the printer (the printer's command fails after 5 s:
@@ -216,18 +225,7 @@ cidf=$(job_field "$idf" .cups_job_id)
 check "... and its CUPS job, started then canceled, stays (purges refused)" bash -c \
     "lpstat -h '$CUPS_SERVER' -W completed -o | grep -q -- '-$cidf '"
 rm -f "$T/cups/ipp-record.conf"
-api POST /v1/printers/atelier/disable > /dev/null
-like "a reprint while the printer is disabled: 200" "$(api POST "/v1/jobs/$idf/reprint")" 'HTTP 200$'
-stop_copeesd
-start_copeesd
-check "after a restart the reprint still waits (2 s), not failed for the old CUPS job" \
-    stays 2 job_is "$idf" .state queued
-check "... and the old CUPS job is purged" wait_until 30 bash -c \
-    "! lpstat -h '$CUPS_SERVER' -W completed -o | grep -q -- '-$cidf '"
-api POST /v1/printers/atelier/enable > /dev/null
-check "once the printer is enabled, the reprint prints" wait_until 60 job_is "$idf" .state printed
-is "the printer ran it twice in all: the failed print and the reprint" "$(printed_count "$idf")" 2
-stop_copeesd
+reprint_after_restart "$idf" "failed for" "lpstat -h '$CUPS_SERVER' -W completed -o | grep -q -- '-$cidf '"
 
 # The hand-over record keeps what a settle at the restart needs besides
 # the CUPS job.  Create-Job's answer said CUPS would change the job's media

@@ -171,6 +171,22 @@ else
     for i in 1 2 3 4 5 6 7 8 9; do ok "# SKIP built with --disable-test-knobs (no pause)"; done
 fi
 
+# fill_when_paused FAULTS ORDER WHAT PAUSED: restart copeesd with the
+# test-build FAULTS (one of them a pause), upload $T/a.pdf for ORDER
+# ("WHAT: 201"), wait for the pause ("PAUSED"), fill the disk and let
+# copeesd go on; the job's id is left in PAUSED_ID.
+fill_when_paused() {
+    stop_copeesd
+    rm -f "$T/pause"
+    COPEES_TEST_FAULT=$1 COPEES_TEST_PAUSE=$T/pause start_copeesd
+    post "$T/a.pdf" "$2"
+    is "$3: 201" "$STATUS" 201
+    PAUSED_ID=$(jq -r .id <<<"$BODY")
+    check "$4" wait_until 30 test -e "$T/pause"
+    fill
+    rm -f "$T/pause"
+}
+
 # ------------------------------------------------------------ 5. no room when a settle ends
 # Send-Document gets no answer before the document went (test-build
 # fault), so the CUPS job, which waits for its document, is settled; the
@@ -181,16 +197,9 @@ fi
 # cups-job-lost although it never printed.  copeesd is killed while the
 # record cannot be deleted; after the restart the job prints once.
 if [ $knobs = yes ]; then
-    stop_copeesd
-    rm -f "$T/pause"
-    COPEES_TEST_FAULT=send-timeout-before,pause-before-settle COPEES_TEST_PAUSE=$T/pause \
-        start_copeesd
-    post "$T/a.pdf" ORD-SF-5
-    is "an upload for a hand-over that gets no answer: 201" "$STATUS" 201
-    S=$(jq -r .id <<<"$BODY")
-    check "its CUPS job is about to be settled" wait_until 30 test -e "$T/pause"
-    fill
-    rm -f "$T/pause"
+    fill_when_paused send-timeout-before,pause-before-settle ORD-SF-5 \
+        "an upload for a hand-over that gets no answer" "its CUPS job is about to be settled"
+    S=$PAUSED_ID
     check "no room to record the settle's end: tried again later" wait_until 30 \
         bash -c "grep -E 'job ${S:-0}[] ]' '$T/copeesd.log' | grep -q 'could not be recorded; tried again later'"
     is "... its hand-over record stays" \
@@ -254,16 +263,9 @@ fi
 # the document: once there is room the job goes out again and prints
 # once, rather than failing as cups-job-lost.
 if [ $knobs = yes ]; then
-    stop_copeesd
-    rm -f "$T/pause"
-    COPEES_TEST_FAULT=pause-after-create-job,cancel-refused,settle-finds-gone \
-        COPEES_TEST_PAUSE=$T/pause start_copeesd
-    post "$T/a.pdf" ORD-SF-7
-    is "an upload: 201" "$STATUS" 201
-    R=$(jq -r .id <<<"$BODY")
-    check "CUPS created its job; the hand-over waits" wait_until 30 test -e "$T/pause"
-    fill
-    rm -f "$T/pause"
+    fill_when_paused pause-after-create-job,cancel-refused,settle-finds-gone ORD-SF-7 \
+        "an upload" "CUPS created its job; the hand-over waits"
+    R=$PAUSED_ID
     check "no room for the record: the document is not sent" wait_until 30 bash -c \
         "grep -E 'job ${R:-0}[] ]' '$T/copeesd.log' | grep -q 'left waiting for its document'"
     check "... that CUPS job, settled, is gone" wait_until 30 bash -c \
