@@ -89,7 +89,7 @@ static const struct key keys[] = {
     {"retention", "max_retention", K_DURATION, C(max_retention_ms), "72h", 1, DUR_MAX},
     {"retention", "history_retention", K_DURATION, C(history_retention_ms), "90d", 1, DUR_MAX},
     {"retention", "shred_passes", K_INT, C(shred_passes), "1", 1, 10},
-    {"preflight", "workers", K_INT, C(workers), NULL, 1, 64},      /* default: online cores + 1 */
+    {"preflight", "workers", K_INT, C(workers), NULL, 1, 64},      /* default: conf_default_workers() */
     {"preflight", "timeout", K_DURATION, C(timeout_ms), "30s", 1000, DUR_MAX},
     {"preflight", "page_time", K_DURATION, C(page_time_ms), "50ms", 0, DUR_MAX},
     {"preflight", "memory", K_SIZE, C(memory), "512M", 16 << 20, INT64_MAX},
@@ -426,6 +426,29 @@ static int conf_finish(struct loader *ld, struct conf *c)
     return 0;
 }
 
+/* More checks than cores: a check spends part of its time off the CPU
+ * (the helper server forks each child in turn, relays its report, and
+ * the next document waits for the daemon to take the verdict), so with
+ * one check a core the cores idle meanwhile, and with more checks in
+ * flight the daemon commits more verdicts at once.  Measured on 2 cores
+ * with bench/intake.sh's one-page uploads (bench/README.md): 3 checks
+ * ~880 jobs/s, 4 ~920, 6 ~950, 8 ~940.  A check may take up to `memory`
+ * of address space, so the default never lets them together claim more
+ * than half the machine's memory. */
+int conf_default_workers(uint64_t memory)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t n = 2 * (uint64_t)(cores < 1 ? 1 : cores) + 2;
+
+    if (pages > 0 && page > 0 && memory > 0) {
+        uint64_t fit = (uint64_t)pages * (uint64_t)page / 2 / memory;
+        if (n > fit)
+            n = fit < 1 ? 1 : fit;
+    }
+    return n > 64 ? 64 : (int)n;
+}
+
 struct conf *conf_load(const char *path, char **err)
 {
     struct loader ld = {.path = path};
@@ -438,12 +461,10 @@ struct conf *conf_load(const char *path, char **err)
     if (err)
         *err = NULL;
     fields_walk(c, false, true);
-    /* one more than the cores: while the helper server forks the next
-     * child, the others keep every core busy (docs/preflight.md) */
-    long n = sysconf(_SC_NPROCESSORS_ONLN) + 1;
-    c->workers = n < 2 ? 2 : n > 64 ? 64 : (int)n;
-    if (!path)
+    if (!path) {
+        c->workers = conf_default_workers(c->memory);
         return c;
+    }
     c->path = g_strdup(path);
     ld.lines = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     kf = g_key_file_new();
@@ -457,8 +478,11 @@ struct conf *conf_load(const char *path, char **err)
     for (int i = 0; groups[i]; i++)
         if (group_load(&ld, kf, groups[i], c) < 0)
             goto fail;
-    if (conf_finish(&ld, c) == 0)
+    if (conf_finish(&ld, c) == 0) {
+        if (c->workers == 0)          /* (a value set is at least 1) */
+            c->workers = conf_default_workers(c->memory);
         goto out;
+    }
 fail:
     conf_free(c);
     c = NULL;

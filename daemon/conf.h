@@ -47,7 +47,7 @@ struct conf {
     int64_t history_retention_ms; /* 90d */
     int shred_passes;             /* 1 (1..10) */
     /* [preflight] */
-    int workers;                /* default: online cores */
+    int workers;                /* default: conf_default_workers() */
     int64_t timeout_ms;         /* 30s */
     int64_t page_time_ms;       /* 50ms */
     uint64_t memory;            /* 512M */
@@ -68,6 +68,10 @@ struct conf {
  * *err (caller frees) to "FILE:LINE: [section] key: what is wrong" (LINE
  * omitted when unknown). */
 struct conf *conf_load(const char *path, char **err);
+/* [preflight] workers when the file does not set it: twice the online
+ * cores plus two, at most 64, and no more checks than half the machine's
+ * memory holds at `memory` each (at least 1). */
+int conf_default_workers(uint64_t memory);
 void conf_free(struct conf *c);
 /* The printer named name, or NULL (borrowed). */
 const struct conf_printer *conf_printer_find(const struct conf *c, const char *name);

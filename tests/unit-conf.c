@@ -84,10 +84,14 @@ static char *read_src(const char *rel)
     return buf;
 }
 
-static int default_workers(void)   /* one more than the online cores, at most 64 */
+/* twice the online cores plus two, at most 64, and no more checks of
+ * 512 MiB (the default memory) than half the machine's memory holds */
+static int default_workers(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN) + 1;
-    return n < 2 ? 2 : n > 64 ? 64 : (int)n;
+    long n = 2 * sysconf(_SC_NPROCESSORS_ONLN) + 2;
+    long fit = (long)(sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2 / (512 << 20));
+    n = n > fit ? (fit < 1 ? 1 : fit) : n;
+    return n > 64 ? 64 : (int)n;
 }
 
 /* The values of the design's defaults that do not depend on the build. */
@@ -142,6 +146,43 @@ static void test_defaults(void **state)
     assert_null(conf_printer_find(c, "any"));
     conf_free(c);
     conf_free(NULL);
+}
+
+/* Without workers in the file, a larger memory per check gives fewer
+ * checks: never more than half the machine's memory in all. */
+static void test_workers_by_memory(void **state)
+{
+    uint64_t half = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 2;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    char text[128], *path, *err = NULL;
+    struct conf *c;
+
+    /* each check may take all of that half: one at a time */
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", (unsigned long long)(half >> 10));
+    path = write_conf("mem1.conf", text);
+    c = conf_load(path, &err);
+    assert_non_null(c);
+    assert_int_equal(c->workers, 1);
+    conf_free(c);
+    free(path);
+    /* a quarter of it each: two, unless the cores allow fewer (never) */
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", (unsigned long long)((half / 2) >> 10));
+    path = write_conf("mem2.conf", text);
+    c = conf_load(path, &err);
+    assert_non_null(c);
+    assert_int_equal(c->workers, 2 * cores + 2 < 2 ? 2 * cores + 2 : 2);
+    conf_free(c);
+    free(path);
+    /* a setting in the file wins over the bound */
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\nworkers = 5\n",
+             (unsigned long long)(half >> 10));
+    path = write_conf("mem3.conf", text);
+    c = conf_load(path, &err);
+    assert_non_null(c);
+    assert_int_equal(c->workers, 5);
+    conf_free(c);
+    free(path);
+    assert_null(err);
 }
 
 static void test_empty_file(void **state)
@@ -482,6 +523,7 @@ int main(void)
 {
     static struct CMUnitTest tests[7 + sizeof bads / sizeof bads[0]] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_workers_by_memory),
         cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_printer_defaults),
