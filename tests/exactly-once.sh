@@ -8,7 +8,8 @@
 # purged and the job sent once; the job CUPS already has is adopted, never
 # sent again.  The same two windows
 # without a crash (a Send-Document that gets no answer, before or after the
-# document went): the CUPS job is settled before ours goes out again.  Each
+# document went): the CUPS job is settled before ours goes out again; a
+# settle that CUPS refuses is tried again after a growing pause.  Each
 # job reaches the printer exactly once, and nothing of ours is left in CUPS.
 . "$(dirname "$0")/lib.sh"
 
@@ -96,6 +97,39 @@ like "the CUPS job left without its document was purged first" \
     "$(grep -E "job $id3[] ]" "$T/copeesd.log")" 'left without its document, purged; the job goes out again'
 is "the failed try is in the audit log" "$(sqlite3 "$T/state/copees.db" \
     "SELECT count(*) FROM events WHERE job_id=$id3 AND type='dispatch-failed'")" 1
+stop_copeesd
+
+# The same, with every purge refused (test-build fault): the settle is
+# tried again after 2, 4, 8 ... s (a refusal is an answer; only a cupsd
+# that does not answer is tried again at every poll, here 200 ms), and
+# after a restart without the fault the job prints once.
+settled send-timeout-before,purge-refused ORD-EO-B
+idb=$SETTLED_ID
+# refusals N: when each of the first N "cannot settle" lines for job idb
+# was seen (seconds, one a line, in REFUSED_AT), polled every 0.1 s
+refusals() {
+    local n=0 c deadline=$((SECONDS + 60))
+    REFUSED_AT=()
+    while [ $n -lt "$1" ] && [ $SECONDS -lt $deadline ]; do
+        c=$(grep -E "job $idb[] ]" "$T/copeesd.log" | grep -c 'cannot settle CUPS job .* (tried again later)')
+        while [ $n -lt "$c" ] && [ $n -lt "$1" ]; do
+            REFUSED_AT+=("$EPOCHREALTIME")
+            n=$((n + 1))
+        done
+        [ $n -lt "$1" ] && sleep 0.1
+    done
+    [ $n -ge "$1" ]
+}
+check "a settle whose purge is refused is tried again (3 tries)" refusals 3
+gap() { echo "${REFUSED_AT[$2]:-0} - ${REFUSED_AT[$1]:-0} >= $3" | bc -l; }
+is "... the second 2 s or more after the first" "$(gap 0 1 1.5)" 1
+is "... the third 4 s or more after the second" "$(gap 1 2 3.5)" 1
+is "... the job waits meanwhile" "$(job_field "$idb" .state)" queued
+stop_copeesd
+start_copeesd
+check "after a restart without the fault, the job prints" wait_until 60 job_is "$idb" .state printed
+check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+is "the printer received it exactly once" "$(printed_count "$idb")" 1
 stop_copeesd
 
 # adopted_once POINT ORDER WHAT: with the fault POINT the document went in
