@@ -6,7 +6,8 @@
 # cupsd would give it, wrapping a stand-in real backend ("fake", in a
 # private ServerBin) while copeesd has a job printing (ippeveprinter holds
 # it): lines passed through, exit codes passed through, reports recorded,
-# SIGTERM forwarded, a stopped or stuck copeesd never failing the print.
+# SIGTERM forwarded, a stopped or stuck copeesd never failing the print,
+# a URI's user:password kept out of the real backend's argv[0].
 # Part 2 checks the route's validation and roles.  Part 3 has cupsd itself
 # run the backend (as lp) for a queue copees:ipp://... and checks the job
 # printed at ippeveprinter and copeesd recorded the backend's reports.
@@ -72,6 +73,7 @@ fi
 exit "${FAKE_EXIT:-0}"
 EOF
 chmod 0755 "$SB/backend/fake"
+install -m 0755 "$top_builddir/tests/argv0" "$SB/backend/argv0"
 cp "$SB/backend/fake" "$SB/backend/rootonly"
 chmod 0700 "$SB/backend/rootonly"     # like usb or lpd: CUPS runs it as root
 
@@ -213,6 +215,18 @@ check "... and copees exits" wait_until 20 bash -c "! kill -0 $pg 2>/dev/null"
 # seen: copees takes it then, and says so)
 unlike "... without sending it a second one" "$(cat "$T/be.err")" 'stopping the real backend'
 like "... and says why" "$(cat "$T/be.err")" 'in our process group, was told too'
+
+# A device URI with a user and password: the real backend gets them in
+# DEVICE_URI (the environment, which only its user and root can read),
+# but not in argv[0], which anyone may read in ps: as cupsd runs one.
+env -i PATH=/usr/bin:/bin CUPS_SERVERBIN="$SB" DEVICE_URI="copees:argv0://shop:s3cret@printer.example:631/q" \
+    COPEES_SOCKET="$SOCK" "$BACKEND" "$CUPS_ID" copees "$JOB_NAME" 1 "" "$T/doc.pdf" 2> "$T/be.err"
+is "a URI with user:password: the real backend runs" "$?" 0
+like "... with argv[0] the URI without them" "$(cat "$T/be.err")" \
+    'argv\[0\]=argv0://printer\.example:631/q DEVICE_URI='
+like "... and DEVICE_URI the whole inner URI" "$(cat "$T/be.err")" \
+    'DEVICE_URI=argv0://shop:s3cret@printer\.example:631/q'
+is "... which copees's own lines do not show" "$(grep -v '^DEBUG: argv0:' "$T/be.err" | grep -c s3cret)" 0
 
 # A job that is not copeesd's: nothing is reported.
 n=$(sqlite3 "$DB" "SELECT count(*) FROM events")
