@@ -16,6 +16,11 @@
  *   getrandom, signal masks and returns, exit, and tgkill of SIGABRT on
  *   itself (abort()).  getdents64, fstatfs and statx are allowed too: they
  *   only read, and fontconfig uses them when it rechecks its directories.
+ * - restart_syscall is allowed: after SIGSTOP and SIGCONT (a debugger, a
+ *   cgroup freezer) the kernel resumes an interrupted call that had a
+ *   timeout (the server's poll) with it, and it can only resume that
+ *   call.  Without it, stopping and continuing the server killed it, and
+ *   every document in it was rejected.
  * - clone3 fails with ENOSYS in the server (glibc then uses clone), so a
  *   library that starts a thread there does not kill it.
  * - The child's tgkill rule names its own pid.  The server compiles the
@@ -101,7 +106,7 @@ static const int check_calls[] = {
     SCMP_SYS(getdents64), SCMP_SYS(fcntl), SCMP_SYS(munmap), SCMP_SYS(brk), SCMP_SYS(mremap),
     SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid),
     SCMP_SYS(clock_gettime), SCMP_SYS(getrandom), SCMP_SYS(rt_sigreturn),
-    SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit), SCMP_SYS(exit_group),
+    SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 /* What the server adds: its loop, forking, and what a new child does
  * before its own filter. */

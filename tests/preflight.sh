@@ -6,8 +6,8 @@
 # forbidden), fonts, JavaScript, launch actions, attachments, truncated,
 # byte-flipped and non-PDF files; on_<code> changed by a reload; the
 # sandbox as the kernel sees it; a check that spins, crashes, runs out of
-# memory or breaks the sandbox (test knobs); the helper server killed in
-# the middle.  Every file gets its verdict and copeesd keeps serving.
+# memory or breaks the sandbox (test knobs); the helper server stopped
+# and continued, and killed in the middle.  Every file gets its verdict and copeesd keeps serving.
 . "$(dirname "$0")/lib.sh"
 
 FEATURES=$("$COPEES_PREFLIGHT_HELPER" --features) || bail "the helper does not run"
@@ -367,6 +367,21 @@ if ! has asan; then
 else
     ok "# SKIP ASan build: children inherit every library ($FEATURES)"
 fi
+
+# ------------------------------------------------------------ the server stopped and continued
+# SIGSTOP then SIGCONT (a debugger, a cgroup freezer) interrupt the
+# server's poll, which the kernel resumes with restart_syscall: the
+# filter allows that call, so the server lives on and goes on checking.
+proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null; }
+kill -STOP "$SERVER"
+check "the helper server stopped (SIGSTOP)" wait_until 10 bash -c "[ \"\$(awk '{print \$3}' /proc/$SERVER/stat)\" = T ]"
+kill -CONT "$SERVER"
+running() { [ "$(proc_state "$SERVER")" != T ] && [ -n "$(proc_state "$SERVER")" ]; }
+check "... and continued (SIGCONT)" wait_until 10 running
+check "... lives on (2 s)" stays 2 kill -0 "$SERVER"
+up "$D/a4.pdf"
+is "... and checks the next document" "$STATUS" 201
+is "... itself, not a new server" "$(server_pid)" "$SERVER"
 
 # ------------------------------------------------------------ the server killed in the middle
 # (a fresh spinning check: the first may have reached its 2 s timeout
