@@ -45,6 +45,10 @@
  *   daemon kills the process group it put us in.
  * - The socket to the daemon is blocking: the daemon always reads, and
  *   what is in flight is bounded by the documents it sent.
+ * - SIGTERM, SIGINT and SIGHUP are ignored by the server and so by its
+ *   children: a stop signal sent to every process of the service
+ *   (systemd's KillMode=control-group) is for the daemon, which drains
+ *   and then kills the server's process group with SIGKILL.
  * - Messages of our own go to fd 2 with dprintf: from pfc_init on, the
  *   stderr stream is the counter of poppler's diagnostics
  *   (preflight-checks.c), and under a child's limits (also one-shot and
@@ -263,6 +267,15 @@ static int server(int layout)
 
     server_pid = getpid();
     pfm_malloc_setup();
+    /* Stopping is the daemon's: it drains (checks under way end) and then
+     * kills us.  systemd sends SIGTERM to every process of the service,
+     * a terminal SIGINT or SIGHUP to a process group; ignored here and in
+     * every child (which inherits it), they no longer end a check, whose
+     * document was then rejected as preflight-crashed. */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigaction(SIGTERM, &ign, NULL);
+    sigaction(SIGINT, &ign, NULL);
+    sigaction(SIGHUP, &ign, NULL);
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     if (close_range(PFP_SERVER_FD + 1, ~0U, 0) < 0 || pfs_server_limits() < 0 ||

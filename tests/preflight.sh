@@ -7,7 +7,8 @@
 # byte-flipped and non-PDF files; on_<code> changed by a reload; the
 # sandbox as the kernel sees it; a check that spins, crashes, runs out of
 # memory or breaks the sandbox (test knobs); the helper server stopped
-# and continued, and killed in the middle.  Every file gets its verdict and copeesd keeps serving.
+# and continued, and killed in the middle; a stop signal to every process
+# of the service while a check runs.  Every file gets its verdict and copeesd keeps serving.
 . "$(dirname "$0")/lib.sh"
 
 FEATURES=$("$COPEES_PREFLIGHT_HELPER" --features) || bail "the helper does not run"
@@ -439,4 +440,25 @@ check "copeesd is the same process" kill -0 "$COPEESD_PID"
 check "no log line carries an order reference" bash -c "! grep -q 'ORD-' '$T/copeesd.log'"
 check "no rejected document is left in the spool" bash -c \
     "[ \$(ls '$T/spool/jobs' | wc -l) -eq \$(curl -s --unix-socket '$SOCK' 'http://copees/v1/jobs?limit=1000' | jq '[.jobs[] | select(.state == \"queued\")] | length') ]"
+
+# ------------------------------------------------------------ a stop signal to the whole service
+# systemd stops a service with SIGTERM to every process of it (its cgroup),
+# a terminal sends SIGINT or SIGHUP to a process group: the helper server
+# and its children leave stopping to copeesd, so a check under way ends
+# during copeesd's drain and the document gets its own verdict (it was
+# rejected as preflight-crashed, "damaged", and shredded).
+curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' --data-binary @"$D/knob-slow=3000.pdf" \
+    -o "$D/stop.out" -w '%{http_code}' "http://copees/v1/jobs?order=ORD-stop" > "$D/stop.status" &
+stop_curl=$!
+wait_until 10 has_child || bail "no check started"
+SERVER=$(server_pid) CHILD=$(child_pid)
+kill -TERM "$COPEESD_PID" "$SERVER" "$CHILD"
+kill -INT "$SERVER" "$CHILD"
+kill -HUP "$SERVER" "$CHILD"
+wait "$stop_curl"
+is "SIGTERM, SIGINT and SIGHUP to copeesd's helper and its check: the document is accepted" \
+    "$(cat "$D/stop.status")" 201
+wait "$COPEESD_PID"
+is "... and copeesd, told to stop too, exits 0 after its drain" "$?" 0
+COPEESD_PID=
 done_testing
