@@ -14,6 +14,8 @@
 #     prints through the copees backend to an ippeveprinter, the backend's
 #     exit report reaches copeesd, and the document is shredded when the
 #     (shortened) complaint window ends;
+#   - a stop while a document is being checked: the check ends in the
+#     drain and the document is accepted;
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
 #     the watchdog restarting a stopped daemon, systemctl reload;
 #   - /v1/health does not warn that the backend may not connect;
@@ -106,7 +108,31 @@ media = iso_a4_210x297mm
 EOF
 [ -x "$src/tests/mkpdf" ] || bail "tests/mkpdf is not built (make check in the source tree)"
 "$src/tests/mkpdf" --pages 2 "$ROOT/srv/doc.pdf" || bail "mkpdf failed"
-chmod 644 "$ROOT/srv/doc.pdf"
+# slowpdf FILE PAGES RECTS: PAGES pages sharing one content stream of
+# RECTS small filled rectangles: seconds to check, a few hundred KB to send
+slowpdf() {
+    local f=$1 pages=$2 rects=$3 off=() o kids="" i content
+    content=$(awk -v n="$rects" 'BEGIN { for (i = 0; i < n; i++) printf "%d %d 2 2 re f\n", (i * 7) % 590, (i * 13) % 836 }')
+    printf '%%PDF-1.4\n' > "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n' >> "$f"
+    for ((i = 0; i < pages; i++)); do kids+="$((i + 4)) 0 R "; done
+    off+=("$(stat -c %s "$f")")
+    printf '2 0 obj\n<< /Type /Pages /Kids [%s] /Count %d >>\nendobj\n' "$kids" "$pages" >> "$f"
+    off+=("$(stat -c %s "$f")")
+    printf '3 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n' $((${#content} + 1)) "$content" >> "$f"
+    for ((i = 0; i < pages; i++)); do
+        off+=("$(stat -c %s "$f")")
+        printf '%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 3 0 R >>\nendobj\n' \
+            $((i + 4)) >> "$f"
+    done
+    o=$(stat -c %s "$f")
+    { printf 'xref\n0 %d\n0000000000 65535 f \n' $((pages + 4))
+      printf '%010d 00000 n \n' "${off[@]}"
+      printf 'trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' $((pages + 4)) "$o"; } >> "$f"
+}
+slowpdf "$ROOT/srv/slow.pdf" 300 20000
+chmod 644 "$ROOT/srv/doc.pdf" "$ROOT/srv/slow.pdf"
 
 # ------------------------------------------------------------ boot
 # (a network namespace of its own: the container's cupsd and printer
@@ -183,7 +209,19 @@ else
 fi
 
 # ------------------------------------------------------------ systemd's side
+# A stop while a document is being checked (seconds: slow.pdf): systemd
+# sends SIGTERM to every process of the service, the preflight helper's
+# too, which leaves stopping to copeesd; the check ends during copeesd's
+# drain and the document gets its verdict (it was rejected as
+# preflight-crashed, "damaged").
+api -o /dev/null -w '%{http_code}' -H 'Content-Type: application/pdf' \
+    --data-binary @/srv/slow.pdf 'http://copees/v1/jobs?order=BOOT-STOP' > "$W/stop.status" &
+stop_upload=$!
+checking() { in_ct sh -c 'pgrep -P "$(pgrep -f "preflight --server" | head -1)" > /dev/null'; }
+check "a slow document is being checked" until_ok 30 checking
 in_ct systemctl stop copeesd.service 2>/dev/null
+wait "$stop_upload"
+is "... when the service is stopped: it is accepted all the same (201)" "$(cat "$W/stop.status")" 201
 is "after a stop the service is inactive" "$(in_ct systemctl is-active copeesd.service)" inactive
 is "a connection starts it again (socket activation)" \
     "$(api -o /dev/null -w '%{http_code}' http://copees/v1/health)" 200
