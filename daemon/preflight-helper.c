@@ -49,6 +49,10 @@
  *   children: a stop signal sent to every process of the service
  *   (systemd's KillMode=control-group) is for the daemon, which drains
  *   and then kills the server's process group with SIGKILL.
+ * - The server sets its OOM score adjustment to 1000, which its children
+ *   inherit: under memory pressure the kernel kills a check rather than
+ *   the daemon or cupsd (and the unit's OOMPolicy=continue keeps systemd
+ *   from stopping the service for it).
  * - Messages of our own go to fd 2 with dprintf: from pfc_init on, the
  *   stderr stream is the counter of poppler's diagnostics
  *   (preflight-checks.c), and under a child's limits (also one-shot and
@@ -276,6 +280,15 @@ static int server(int layout)
     sigaction(SIGTERM, &ign, NULL);
     sigaction(SIGINT, &ign, NULL);
     sigaction(SIGHUP, &ign, NULL);
+    /* Under memory pressure the kernel's OOM killer takes the process
+     * that scores highest: a check (or this server), not the daemon or
+     * cupsd.  Raising one's own score needs no privilege, and children
+     * inherit it.  A check killed so ends as preflight-too-complex. */
+    int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (oom < 0 || write(oom, "1000", 4) != 4)
+        dprintf(STDERR_FILENO, "preflight: cannot raise the OOM score: %s\n", strerror(errno));
+    if (oom >= 0)
+        close(oom);
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     if (close_range(PFP_SERVER_FD + 1, ~0U, 0) < 0 || pfs_server_limits() < 0 ||

@@ -14,6 +14,7 @@
 #     prints through the copees backend to an ippeveprinter, the backend's
 #     exit report reaches copeesd, and the document is shredded when the
 #     (shortened) complaint window ends;
+#   - OOMPolicy=continue, and the preflight checks first for the OOM killer;
 #   - a stop while a document is being checked: the check ends in the
 #     drain and the document is accepted;
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
@@ -209,6 +210,10 @@ else
 fi
 
 # ------------------------------------------------------------ systemd's side
+is "OOMPolicy=continue: a check the OOM killer takes does not stop the service" \
+    "$(in_ct systemctl show -p OOMPolicy --value copeesd.service)" continue
+srv_oom() { in_ct sh -c 'cat "/proc/$(pgrep -f "preflight --server" | head -1)/oom_score_adj"'; }
+is "... and under the unit the preflight server is its first choice (oom_score_adj 1000)" "$(srv_oom)" 1000
 # A stop while a document is being checked (slow.pdf; the drain waits
 # up to 30 s for it, its deadline is 30 s + 150 x 50 ms): systemd
 # sends SIGTERM to every process of the service, the preflight helper's

@@ -269,6 +269,9 @@ like "copeesd runs one helper server" "$SERVER" '^[0-9]+$'
 is "... with no environment of the daemon's: the loader's setting only" \
     "$(tr '\0' '\n' < "/proc/$SERVER/environ" | xargs)" "LD_BIND_NOW=1"
 is "... in a process group of its own" "$(stat_field "$SERVER" 5)" "$SERVER"
+is "... the OOM killer's first choice (oom_score_adj 1000); copeesd keeps its own" \
+    "$(cat "/proc/$SERVER/oom_score_adj") $(cat "/proc/$COPEESD_PID/oom_score_adj")" \
+    "1000 $(cat /proc/$$/oom_score_adj)"
 curl -s --unix-socket "$SOCK" -H 'Content-Type: application/pdf' --data-binary @"$D/knob-spin.pdf" \
     -o "$D/spin2.out" -w '%{http_code}' "http://copees/v1/jobs?order=ORD-spin-2" > "$D/spin2.status" &
 spin_curl=$!
@@ -276,6 +279,7 @@ wait_until 10 has_child || bail "no check started"
 CHILD=$(child_pid)
 status=$(cat "/proc/$CHILD/status") limits=$(cat "/proc/$CHILD/limits")
 like "the check runs with no new privileges" "$status" $'NoNewPrivs:\t1'
+is "... first for the OOM killer (oom_score_adj 1000, inherited)" "$(cat "/proc/$CHILD/oom_score_adj")" 1000
 like "... without core files" "$limits" 'Max core file size +0 +0'
 like "... with at most 32 files" "$limits" 'Max open files +32 +32'
 like "... with a CPU limit" "$limits" 'Max cpu time +[0-9]+ +[0-9]+ +seconds'
