@@ -295,9 +295,6 @@ static pid_t backend_start(const char *path, char **argv, int errfd, const sigse
     return pid;
 }
 
-/* Relays the real backend's stderr, keeps the reports going and waits for
- * it to exit, forwarding SIGTERM once; 0 with its wait status in *status,
- * or -1 with errno. */
 /* A SIGTERM that came after the last ppoll is still pending (it is
  * blocked outside ppoll): take it, so that the end is reported as a
  * cancel.  cupsd signals a backend's whole process group at once, so
@@ -314,6 +311,9 @@ static void take_pending_term(void)
         term_requested = 1;
 }
 
+/* Relays the real backend's stderr, keeps the reports going and waits for
+ * it to exit, forwarding SIGTERM once; 0 with its wait status in *status,
+ * or -1 with errno. */
 static int backend_wait(pid_t pid, struct relay *rl, const sigset_t *waitmask, int *status)
 {
     bool forwarded = false, reaped = false;

@@ -27,6 +27,14 @@ SUB_CONF=$(printer_section sub sub iso_a4_210x297mm false false 20)
 write_conf
 "$MKPDF" --pages 2 --text "exactly once" "$T/doc.pdf"
 
+# prints_once ID WHEN: job ID prints (WHEN: how it came to), CUPS is left
+# with nothing of ours, and the printer received it exactly once
+prints_once() {
+    check "$2: the job prints" wait_until 60 job_is "$1" .state printed
+    check "CUPS is left with nothing of ours" wait_until 30 cups_idle
+    is "the printer received it exactly once" "$(printed_count "$1")" 1
+}
+
 crash_at crash-after-create-job ORD-EO-1
 id1=$(cat "$T/last.id")
 like "CUPS holds a job of ours waiting for its document" \
@@ -35,9 +43,7 @@ is "our job is still queued (the crash came before our commit)" "$(sqlite3 "$T/s
     "SELECT state FROM jobs WHERE id=$id1")" queued
 
 start_copeesd
-check "after the restart the job prints" wait_until 60 job_is "$id1" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id1")" 1
+prints_once "$id1" "after the restart"
 like "the orphan waiting for its document was purged" \
     "$(grep 'left waiting for its document' "$T/copeesd.log")" "job $id1"
 stop_copeesd
@@ -52,9 +58,7 @@ is "our job is queued, with a hand-over record" "$(sqlite3 "$T/state/copees.db" 
     "SELECT state || ' ' || (SELECT count(*) FROM handovers WHERE job_id=$idh) FROM jobs WHERE id=$idh")" \
     "queued 1"
 start_copeesd
-check "after the restart the job prints" wait_until 60 job_is "$idh" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$idh")" 1
+prints_once "$idh" "after the restart"
 like "the CUPS job the record names was settled first" \
     "$(grep "job $idh" "$T/copeesd.log")" 'handed to CUPS \(job [0-9]+\) when copeesd stopped; settling'
 is "no hand-over record is left" "$(sqlite3 "$T/state/copees.db" "SELECT count(*) FROM handovers")" 0
@@ -65,9 +69,7 @@ id2=$(cat "$T/last.id")
 is "our job is still queued (CUPS has it, we did not record it)" "$(sqlite3 "$T/state/copees.db" \
     "SELECT state FROM jobs WHERE id=$id2")" queued
 start_copeesd
-check "after the restart the job is printed" wait_until 60 job_is "$id2" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id2")" 1
+prints_once "$id2" "after the restart"
 like "it was adopted from CUPS, not sent again" \
     "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id2 AND type='state'")" \
     'CUPS job [0-9]+ on printer atelier, handed over when copeesd stopped, has its document \(not sent again\)'
@@ -90,9 +92,7 @@ settled() {
 }
 settled send-timeout-before ORD-EO-3
 id3=$SETTLED_ID
-check "no answer before the document: the job prints" wait_until 60 job_is "$id3" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$id3")" 1
+prints_once "$id3" "no answer before the document"
 like "the CUPS job left without its document was purged first" \
     "$(grep -E "job $id3[] ]" "$T/copeesd.log")" 'left without its document, purged; the job goes out again'
 is "the failed try is in the audit log" "$(sqlite3 "$T/state/copees.db" \
@@ -127,9 +127,7 @@ is "... the third 4 s or more after the second" "$(gap 1 2 3.5)" 1
 is "... the job waits meanwhile" "$(job_field "$idb" .state)" queued
 stop_copeesd
 start_copeesd
-check "after a restart without the fault, the job prints" wait_until 60 job_is "$idb" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$idb")" 1
+prints_once "$idb" "after a restart without the fault"
 stop_copeesd
 
 # adopted_once POINT ORDER WHAT: with the fault POINT the document went in
@@ -137,9 +135,7 @@ stop_copeesd
 adopted_once() {
     settled "$1" "$2"
     local id=$SETTLED_ID
-    check "$3: the job prints" wait_until 60 job_is "$id" .state printed
-    check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-    is "the printer received it exactly once" "$(printed_count "$id")" 1
+    prints_once "$id" "$3"
     like "CUPS's job was adopted, not sent again" \
         "$(sqlite3 "$T/state/copees.db" "SELECT detail FROM events WHERE job_id=$id AND type='state'")" \
         'whose answer was lost, has its document \(not sent again\)'
@@ -153,9 +149,7 @@ adopted_once send-timeout-after ORD-EO-4 "answer lost after the document"
 # deletes the record first, then purges it, and the job prints once.
 settled send-error-before ORD-EO-U
 idu=$SETTLED_ID
-check "a reset before the document: the job prints" wait_until 60 job_is "$idu" .state printed
-check "CUPS is left with nothing of ours" wait_until 30 cups_idle
-is "the printer received it exactly once" "$(printed_count "$idu")" 1
+prints_once "$idu" "a reset before the document"
 unlike "the CUPS thread did not purge the CUPS job the record names" \
     "$(grep -E "job $idu[] ]" "$T/copeesd.log")" 'cupslink: CUPS job [0-9]+ canceled and purged'
 like "... the settle did, after deleting the record" \

@@ -148,41 +148,37 @@ static void test_defaults(void **state)
     conf_free(NULL);
 }
 
+/* workers as conf_load gives it for a file holding only [preflight] text */
+static int workers_for(const char *text)
+{
+    char *path = write_conf("workers.conf", text), *err = NULL;
+    struct conf *c = conf_load(path, &err);
+    assert_non_null(c);
+    assert_null(err);
+    int w = c->workers;
+    conf_free(c);
+    free(path);
+    return w;
+}
+
 /* Without workers in the file, a larger memory per check gives fewer
  * checks: never more than half the machine's memory in all. */
 static void test_workers_by_memory(void **state)
 {
-    uint64_t half = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 2;
+    unsigned long long half_k =
+        (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 2 >> 10;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    char text[128], *path, *err = NULL;
-    struct conf *c;
+    char text[128];
 
     /* each check may take all of that half: one at a time */
-    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", (unsigned long long)(half >> 10));
-    path = write_conf("mem1.conf", text);
-    c = conf_load(path, &err);
-    assert_non_null(c);
-    assert_int_equal(c->workers, 1);
-    conf_free(c);
-    free(path);
-    /* a quarter of it each: two, unless the cores allow fewer (never) */
-    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", (unsigned long long)((half / 2) >> 10));
-    path = write_conf("mem2.conf", text);
-    c = conf_load(path, &err);
-    assert_non_null(c);
-    assert_int_equal(c->workers, 2 * cores + 2 < 2 ? 2 * cores + 2 : 2);
-    conf_free(c);
-    free(path);
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", half_k);
+    assert_int_equal(workers_for(text), 1);
+    /* a quarter of it each: two (the cores allow more) */
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\n", half_k / 2);
+    assert_int_equal(workers_for(text), 2 * cores + 2 < 2 ? 2 * cores + 2 : 2);
     /* a setting in the file wins over the bound */
-    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\nworkers = 5\n",
-             (unsigned long long)(half >> 10));
-    path = write_conf("mem3.conf", text);
-    c = conf_load(path, &err);
-    assert_non_null(c);
-    assert_int_equal(c->workers, 5);
-    conf_free(c);
-    free(path);
-    assert_null(err);
+    snprintf(text, sizeof text, "[preflight]\nmemory = %lluK\nworkers = 5\n", half_k);
+    assert_int_equal(workers_for(text), 5);
 }
 
 static void test_empty_file(void **state)
