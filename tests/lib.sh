@@ -117,8 +117,8 @@ write_conf() {    # write_conf [EXTRA-INI-TEXT]: the base config + extra text;
                   # $RETENTION_EXTRA for [retention]
     cat > "$CONF" <<CONF
 [daemon]
-spool_dir = $T/spool
-state_dir = $T/state
+spool_dir = ${COPEES_SPOOL_DIR:-$T/spool}
+state_dir = ${COPEES_STATE_DIR:-$T/state}
 socket = $SOCK
 ${DAEMON_EXTRA:-}
 
