@@ -21,6 +21,7 @@
 #include <glib.h>
 
 #include "conf.h"
+#include "sysres.h"
 #include "util.h"
 
 enum ktype {
@@ -434,19 +435,27 @@ static int conf_finish(struct loader *ld, struct conf *c)
  * with bench/intake.sh's one-page uploads (bench/README.md): 3 checks
  * ~880 jobs/s, 4 ~920, 6 ~950, 8 ~940.  A check may take up to `memory`
  * of address space, so the default never lets them together claim more
- * than half the machine's memory. */
-int conf_default_workers(uint64_t memory)
+ * than half the memory.  Cores and memory are what this process may use
+ * (sysres.c): a unit's CPUQuota= or MemoryMax=, or a container's limits,
+ * count, not only the machine's size. */
+int conf_workers_within(long cpus, uint64_t total, uint64_t memory)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    uint64_t n = 2 * (uint64_t)(cores < 1 ? 1 : cores) + 2;
+    uint64_t n = 2 * (uint64_t)(cpus < 1 ? 1 : cpus) + 2;
 
-    if (pages > 0 && page > 0 && memory > 0) {
-        uint64_t fit = (uint64_t)pages * (uint64_t)page / 2 / memory;
+    if (total > 0 && memory > 0) {
+        uint64_t fit = total / 2 / memory;
         if (n > fit)
             n = fit < 1 ? 1 : fit;
     }
     return n > 64 ? 64 : (int)n;
+}
+
+int conf_default_workers(uint64_t memory)
+{
+    struct sysres r;
+
+    sysres_get(&r);
+    return conf_workers_within(r.cpus, r.memory, memory);
 }
 
 struct conf *conf_load(const char *path, char **err)

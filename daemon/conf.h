@@ -68,10 +68,13 @@ struct conf {
  * *err (caller frees) to "FILE:LINE: [section] key: what is wrong" (LINE
  * omitted when unknown). */
 struct conf *conf_load(const char *path, char **err);
-/* [preflight] workers when the file does not set it: twice the online
- * cores plus two, at most 64, and no more checks than half the machine's
- * memory holds at `memory` each (at least 1). */
+/* [preflight] workers when the file does not set it: twice the cores
+ * plus two, at most 64, and no more checks than half the memory holds at
+ * `memory` each (at least 1); cores and memory as this process may use
+ * them (sysres.h: affinity, cgroup v2 limits). */
 int conf_default_workers(uint64_t memory);
+/* The same for cpus cores and total bytes of memory (0: unknown). */
+int conf_workers_within(long cpus, uint64_t total, uint64_t memory);
 void conf_free(struct conf *c);
 /* The printer named name, or NULL (borrowed). */
 const struct conf_printer *conf_printer_find(const struct conf *c, const char *name);

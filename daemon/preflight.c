@@ -258,8 +258,9 @@ static void server_msg(const struct pfp_msg *m, const char *payload, int passed)
     }
     if (m->type == PFP_HELLO) {
         srv.ready = true;
-        log_info("preflight: helper server %d ready (protocol %d; %.*s)", (int)srv.pid, m->a,
-                 (int)m->len, payload);
+        log_info("preflight: helper server %d ready (protocol %d; %.*s), %d check%s at once",
+                 (int)srv.pid, m->a, (int)m->len, payload, D.conf->workers,
+                 D.conf->workers == 1 ? "" : "s");
     } else if (!p) {
         if (m->type != PFP_DONE)       /* a PFP_DONE after the report line is the rule */
             log_debug("preflight: message %u for a document no longer here", m->type);

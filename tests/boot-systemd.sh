@@ -15,6 +15,7 @@
 #     exit report reaches copeesd, and the document is shredded when the
 #     (shortened) complaint window ends;
 #   - OOMPolicy=continue, and the preflight checks first for the OOM killer;
+#   - the default number of checks at once under MemoryMax= and CPUQuota=;
 #   - a stop while a document is being checked: the check ends in the
 #     drain and the document is accepted;
 #   - socket activation after a stop, Restart= after SIGKILL (jobs kept),
@@ -52,6 +53,7 @@ n=0 failed=0 NSPAWN=
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "# $2"; }
 is() { if [ "$2" = "$3" ]; then ok "$1"; else notok "$1" "got '$2', expected '$3'"; fi; }
+like() { if [[ $2 =~ $3 ]]; then ok "$1"; else notok "$1" "got '$2', expected to match '$3'"; fi; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else notok "$what"; fi; }
 bail() { echo "Bail out! $*"; exit 1; }
 cannot() { echo "# SKIP this machine cannot run it: $*"; exit 2; }
@@ -247,6 +249,37 @@ r=$(reloads)
 in_ct systemctl reload copeesd.service
 reloaded() { [ "$(reloads)" -gt "$r" ]; }
 check "systemctl reload re-reads the configuration" until_ok 20 reloaded
+# [preflight] workers by default follows what the unit allows
+# (daemon/sysres.c), and the helper's ready line says it: under
+# MemoryMax=1G, half of it holds one check of 512 MiB; under
+# CPUQuota=100% (one CPU) with no memory limit, 2 x 1 + 2 = 4 (fewer
+# only if half the machine's memory holds fewer than four).
+readies() { in_ct journalctl -b -u copeesd --no-pager -o cat | grep -c 'helper server [0-9]* ready'; }
+at_once() {
+    in_ct journalctl -b -u copeesd --no-pager -o cat |
+        sed -n 's/.*helper server [0-9]* ready (.*), \([0-9]*\) checks\{0,1\} at once$/\1/p' | tail -1
+}
+restart_with() {    # restart_with PROPERTY...: set them, restart, wait for the helper
+    local r
+    r=$(readies)
+    in_ct systemctl set-property copeesd.service "$@" &&
+        in_ct systemctl restart copeesd.service &&
+        until_ok 30 eval '[ "$(readies)" -gt "$r" ]'
+}
+cg=/sys/fs/cgroup/system.slice/copeesd.service
+like "the helper's ready line says how many checks run at once" "$(at_once)" '^[1-9][0-9]*$'
+if restart_with MemoryMax=1G && in_ct test -f $cg/memory.max; then
+    is "... one under MemoryMax=1G (512 MiB a check)" "$(at_once)" 1
+else
+    ok "# SKIP no memory controller for the service in this container"
+fi
+half=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 2 / 524288 ))
+if restart_with MemoryMax=infinity CPUQuota=100% && in_ct test -f $cg/cpu.max; then
+    is "... four under CPUQuota=100% (one CPU)" "$(at_once)" $(( half < 4 ? (half < 1 ? 1 : half) : 4 ))
+else
+    ok "# SKIP no cpu controller for the service in this container"
+fi
+restart_with CPUQuota= MemoryMax= || notok "the service restarts without the limits"
 refusals=$(in_ct journalctl -b -u copeesd --no-pager |
            grep -c -E 'Operation not permitted|Permission denied|Read-only file system|Bad system call')
 is "the sandbox refused copeesd nothing (no EPERM, EACCES, EROFS, SIGSYS in its journal)" "$refusals" 0

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "sysres.h"
 
 static char dir[64];
 
@@ -84,12 +85,15 @@ static char *read_src(const char *rel)
     return buf;
 }
 
-/* twice the online cores plus two, at most 64, and no more checks of
- * 512 MiB (the default memory) than half the machine's memory holds */
+/* twice the cores plus two, at most 64, and no more checks of 512 MiB
+ * (the default memory) than half the memory holds: the cores and memory
+ * this process may use (unit-sysres tests how they are read) */
 static int default_workers(void)
 {
-    long n = 2 * sysconf(_SC_NPROCESSORS_ONLN) + 2;
-    long fit = (long)(sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2 / (512 << 20));
+    struct sysres r;
+    sysres_get(&r);
+    long n = 2 * r.cpus + 2;
+    long fit = r.memory ? (long)(r.memory / 2 / (512 << 20)) : n;
     n = n > fit ? (fit < 1 ? 1 : fit) : n;
     return n > 64 ? 64 : (int)n;
 }
@@ -162,12 +166,13 @@ static int workers_for(const char *text)
 }
 
 /* Without workers in the file, a larger memory per check gives fewer
- * checks: never more than half the machine's memory in all. */
+ * checks: never more than half the memory in all. */
 static void test_workers_by_memory(void **state)
 {
-    unsigned long long half_k =
-        (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE) / 2 >> 10;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    struct sysres r;
+    sysres_get(&r);
+    unsigned long long half_k = r.memory / 2 >> 10;
+    long cores = r.cpus;
     char text[128];
 
     /* each check may take all of that half: one at a time */
