@@ -253,7 +253,10 @@ check "systemctl reload re-reads the configuration" until_ok 20 reloaded
 # (daemon/sysres.c), and the helper's ready line says it: under
 # MemoryMax=1G, half of it holds one check of 512 MiB; under
 # CPUQuota=100% (one CPU) with no memory limit, 2 x 1 + 2 = 4 (fewer
-# only if half the machine's memory holds fewer than four).
+# only if half the machine's memory holds fewer than four).  A host with
+# cgroup v1 controllers gives the container them read-only, and the
+# unit's limits cannot be set there: skipped (tests/workers-default.sh
+# makes such cgroups itself, outside systemd).
 readies() { in_ct journalctl -b -u copeesd --no-pager -o cat | grep -c 'helper server [0-9]* ready'; }
 at_once() {
     in_ct journalctl -b -u copeesd --no-pager -o cat |
@@ -262,7 +265,10 @@ at_once() {
 restart_with() {    # restart_with PROPERTY...: set them, restart, wait for the helper
     local r
     r=$(readies)
+    # (reset-failed: the restarts above, and these, are more than the
+    # unit's start rate limit lets through)
     in_ct systemctl set-property copeesd.service "$@" &&
+        in_ct systemctl reset-failed copeesd.service &&
         in_ct systemctl restart copeesd.service &&
         until_ok 30 eval '[ "$(readies)" -gt "$r" ]'
 }

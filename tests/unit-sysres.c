@@ -1,5 +1,5 @@
 /* unit-sysres.c - the CPUs and memory copeesd may use (daemon/sysres.c),
- * read from cgroup v2 trees this test makes (a fake /sys/fs/cgroup and
+ * read from cgroup v2 and v1 trees this test makes (a fake /sys/fs/cgroup and
  * /proc/self/cgroup: the real ones are the machine's), and the default
  * number of checks at once that conf.c derives from them. */
 #include "config.h"
@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,17 +50,25 @@ static void put(const char *path, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
-/* A fresh tree for one case, this process in cgroup cg ("/a/b"): root and
- * self name it. */
-static void tree(const char *cg)
+/* A fresh tree for one case: root (the hierarchies' base) and self (the
+ * process's /proc/self/cgroup, self_text) name it; with unified, root is
+ * a cgroup v2 mount (it has cgroup.controllers). */
+static void tree_with(const char *self_text, bool unified)
 {
     char text[PATH_MAX + 32];
     snprintf(root, sizeof root, "%s/case%d/cgroup", dir, ++case_no);
     snprintf(self, sizeof self, "%s/case%d/self-cgroup", dir, case_no);
+    put(self, self_text);
+    snprintf(text, sizeof text, "%s/%s", root, unified ? "cgroup.controllers" : "memory/tasks");
+    put(text, unified ? "cpu memory\n" : "");
+}
+
+/* A cgroup v2 tree, this process in cgroup cg ("/a/b"). */
+static void tree(const char *cg)
+{
+    char text[PATH_MAX];
     snprintf(text, sizeof text, "0::%s\n", cg);
-    put(self, text);
-    snprintf(text, sizeof text, "%s/cgroup.controllers", root);
-    put(text, "cpu memory\n");
+    tree_with(text, true);
 }
 
 /* Write name (memory.max, cpu.max) in the cgroup at cg under root. */
@@ -67,6 +76,14 @@ static void limit(const char *cg, const char *name, const char *value)
 {
     char path[PATH_MAX * 2];
     snprintf(path, sizeof path, "%s%s/%s", root, strcmp(cg, "/") ? cg : "", name);
+    put(path, value);
+}
+
+/* Write name in the cgroup at cg of the v1 hierarchy mounted at ctrls. */
+static void limit_v1(const char *ctrls, const char *cg, const char *name, const char *value)
+{
+    char path[PATH_MAX * 2];
+    snprintf(path, sizeof path, "%s/%s%s/%s", root, ctrls, strcmp(cg, "/") ? cg : "", name);
     put(path, value);
 }
 
@@ -158,13 +175,42 @@ static void test_garbage(void **state)
     assert_true(r.memory == machine.memory);
 }
 
-/* Without a cgroup v2 line (cgroup v1 only): -1, the machine's figures. */
-static void test_no_v2(void **state)
+/* cgroup v1 (a hybrid system: v2 mounted at unified/ without
+ * controllers): memory.limit_in_bytes and cpu.cfs_quota_us over
+ * cpu.cfs_period_us, of the cgroup and its ancestors. */
+static void test_v1(void **state)
+{
+    tree_with("9:name=systemd:/a/b\n4:memory:/a/b\n2:cpu,cpuacct:/a/b\n3:cpuset:/\n0::/a/b\n",
+              false);
+    limit_v1("memory", "/a/b", "memory.limit_in_bytes", "9223372036854771712\n");  /* unlimited */
+    limit_v1("memory", "/a", "memory.limit_in_bytes", "67108864\n");
+    limit_v1("cpu,cpuacct", "/a/b", "cpu.cfs_quota_us", "-1\n");
+    limit_v1("cpu,cpuacct", "/a", "cpu.cfs_quota_us", "150000\n");
+    limit_v1("cpu,cpuacct", "/a", "cpu.cfs_period_us", "100000\n");
+    struct sysres r = read_tree();
+    assert_true(r.memory == 64 * MIB);
+    assert_int_equal(r.cpus, min_l(machine.cpus, 2));
+    /* a quota without its period, or "-1" alone: no limit */
+    tree_with("1:cpu:/c\n", false);
+    limit_v1("cpu", "/c", "cpu.cfs_quota_us", "100000\n");
+    assert_int_equal(read_tree().cpus, machine.cpus);
+    limit_v1("cpu", "/c", "cpu.cfs_period_us", "100000\n");
+    assert_int_equal(read_tree().cpus, 1);
+    /* "cpuacct" or "cpuset" alone is not the cpu controller */
+    tree_with("1:cpuacct:/d\n2:cpuset:/d\n", false);
+    limit_v1("cpuacct", "/d", "cpu.cfs_quota_us", "100000\n");
+    limit_v1("cpuacct", "/d", "cpu.cfs_period_us", "100000\n");
+    struct sysres none = {0, 0};
+    assert_int_equal(sysres_read(root, self, &none), -1);
+    assert_int_equal(none.cpus, machine.cpus);
+}
+
+/* No hierarchy that can limit (only named ones and other controllers):
+ * -1, the machine's figures. */
+static void test_no_hierarchy(void **state)
 {
     struct sysres r = {0, 0};
-    tree("/a");
-    limit("/a", "memory.max", "67108864\n");
-    put(self, "4:memory:/a\n3:cpu,cpuacct:/a\n");
+    tree_with("9:name=systemd:/a\n8:pids:/a\n", false);
     assert_int_equal(sysres_read(root, self, &r), -1);
     assert_int_equal(r.cpus, machine.cpus);
     assert_true(r.memory == machine.memory);
@@ -190,7 +236,8 @@ int main(void)
         cmocka_unit_test(test_container_root),
         cmocka_unit_test(test_cpu_quota),
         cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_no_v2),
+        cmocka_unit_test(test_v1),
+        cmocka_unit_test(test_no_hierarchy),
         cmocka_unit_test(test_workers_within),
     };
     return cmocka_run_group_tests_name("unit-sysres", tests, group_setup, group_teardown);
