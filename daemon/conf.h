@@ -71,7 +71,7 @@ struct conf *conf_load(const char *path, char **err);
 /* [preflight] workers when the file does not set it: twice the cores
  * plus two, at most 64, and no more checks than half the memory holds at
  * `memory` each (at least 1); cores and memory as this process may use
- * them (sysres.h: affinity, cgroup v2 limits). */
+ * them (sysres.h: affinity, cgroup limits). */
 int conf_default_workers(uint64_t memory);
 /* The same for cpus cores and total bytes of memory (0: unknown). */
 int conf_workers_within(long cpus, uint64_t total, uint64_t memory);
