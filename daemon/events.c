@@ -198,20 +198,6 @@ void events_publish_printer(json_t *printer)
 
 /* ------------------------------------------------------------ subscribing */
 
-/* Parse a Last-Event-ID: decimal digits only.  0 / -1. */
-static int parse_event_id(const char *s, uint64_t *out)
-{
-    char *end;
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Send u what it missed after last, or a reset.  0 / -1 (u dropped). */
 static int replay(struct sub *u, const char *last)
 {
@@ -219,7 +205,7 @@ static int replay(struct sub *u, const char *last)
     const char *why = NULL;
     size_t first = rcount, bytes = 0;
 
-    if (parse_event_id(last, &id) < 0)
+    if (parse_u64(last, &id) < 0)
         why = "bad-id";
     else if (id >= next_id)
         why = "unknown-id";            /* from the future: another run, a clock step */

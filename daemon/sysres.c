@@ -28,7 +28,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -38,6 +37,7 @@
 #include <unistd.h>
 
 #include "sysres.h"
+#include "util.h"
 
 #define CG_PATH_MAX 4096
 
@@ -70,21 +70,6 @@ static int read_line(const char *dir, const char *name, char *buf, size_t len)
     if (!got)
         return -1;
     buf[strcspn(buf, "\n")] = '\0';
-    return 0;
-}
-
-/* An unsigned decimal that is all of s: 0 / -1. */
-static int parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *v = x;
     return 0;
 }
 
@@ -141,12 +126,10 @@ static void walk(const char *root, const char *path, int kind, struct sysres *r)
 
     if ((size_t)snprintf(dir, sizeof dir, "%s%s", root, strcmp(path, "/") ? path : "") >= sizeof dir)
         return;
-    for (;;) {
+    for (char *slash;; *slash = '\0') {
         apply_limits(dir, kind, r);
-        char *slash = strrchr(dir, '/');
-        if (strlen(dir) <= rootlen || !slash || (size_t)(slash - dir) < rootlen)
+        if (!(slash = strrchr(dir + rootlen, '/')))
             break;
-        *slash = '\0';
     }
 }
 

@@ -102,6 +102,19 @@ int time_parse_rfc3339(const char *s, int64_t *out)
     return 0;
 }
 
+int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
     char *end;

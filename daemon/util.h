@@ -19,6 +19,8 @@ char *time_rfc3339(int64_t t, char *buf, size_t len);
  * seconds accepted and dropped). 0 on success with *out set, -1 if bad. */
 int time_parse_rfc3339(const char *s, int64_t *out);
 
+/* An unsigned decimal that is all of s (no sign, no blank). 0 / -1. */
+int parse_u64(const char *s, uint64_t *out);
 /* "512M", "1G", "300K", "1024" -> bytes (1024-based). 0 / -1. */
 int parse_size(const char *s, uint64_t *out);
 /* "30s", "50ms", "12h", "7d", "4m" -> milliseconds. A bare number is
